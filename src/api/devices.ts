@@ -1,0 +1,131 @@
+import { randomUUID } from 'node:crypto';
+import { asc, eq } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { DeviceDirectory } from '../auth/device-directory.ts';
+import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
+import { generateDeviceToken, hashToken } from '../auth/tokens.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import type { Db } from '../store/db.ts';
+import type { RejectionLog } from '../store/rejection-log.ts';
+import { devices, patients } from '../store/schema.ts';
+
+export const DEVICE_KINDS = ['bp_monitor', 'scale', 'pulse_oximeter'] as const;
+
+export const createDeviceSchema = z.strictObject({
+  kind: z.enum(DEVICE_KINDS),
+  serial: z.string().min(1).max(128).optional(),
+  patientId: z.string().min(1).nullable().optional(),
+});
+
+export const assignDeviceSchema = z.strictObject({ patientId: z.string().min(1).nullable() });
+
+const rejectionsQuerySchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+
+type Device = typeof devices.$inferSelect;
+
+/** A device as the API shows it; the token hash never leaves the database. */
+export function presentDevice(device: Device) {
+  return {
+    id: device.id,
+    kind: device.kind,
+    serial: device.serial,
+    patientId: device.patientId,
+    createdAt: new Date(device.createdAt).toISOString(),
+    assignedAt: device.assignedAt === null ? null : new Date(device.assignedAt).toISOString(),
+  };
+}
+
+export interface DevicesRouteOptions {
+  db: Db;
+  directory: DeviceDirectory;
+  rejections: RejectionLog;
+}
+
+/** `/v1/devices`: provisioning, assignment to a patient, token rotation, and what a device had refused. */
+export function devicesRoute({ db, directory, rejections }: DevicesRouteOptions) {
+  const findDevice = (id: string): Device => {
+    const device = db.select().from(devices).where(eq(devices.id, id)).get();
+    if (!device) throw new AppError('not_found', 'No such device');
+    return device;
+  };
+  const checkPatient = (patientId: string | null | undefined) => {
+    if (patientId && !db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId)).get()) {
+      throw new AppError('validation_failed', 'The request body is not valid', [{ path: 'patientId', message: 'is not a known patient' }]);
+    }
+  };
+
+  return new Hono<AppEnv>()
+    .use(requireAdmin())
+    .post('/', async (c) => {
+      const input = parseOrThrow(createDeviceSchema, await c.req.json());
+      checkPatient(input.patientId);
+      const token = generateDeviceToken();
+      const now = Date.now();
+      const device = db
+        .insert(devices)
+        .values({
+          id: randomUUID(),
+          kind: input.kind,
+          serial: input.serial ?? null,
+          patientId: input.patientId ?? null,
+          tokenHash: hashToken(token),
+          createdAt: now,
+          assignedAt: input.patientId ? now : null,
+        })
+        .returning()
+        .get();
+      // The token is shown this once; only its hash is kept.
+      return c.json({ ...presentDevice(device), token }, 201);
+    })
+    .get('/', (c) => c.json({ devices: db.select().from(devices).orderBy(asc(devices.createdAt)).all().map(presentDevice) }))
+    .get('/:id', (c) => c.json(presentDevice(findDevice(c.req.param('id')))))
+    .put('/:id/patient', async (c) => {
+      const device = findDevice(c.req.param('id'));
+      const { patientId } = parseOrThrow(assignDeviceSchema, await c.req.json());
+      checkPatient(patientId);
+      const updated = db
+        .update(devices)
+        .set({ patientId, assignedAt: patientId ? Date.now() : null })
+        .where(eq(devices.id, device.id))
+        .returning()
+        .get();
+      directory.forget(device.id);
+      return c.json(presentDevice(updated!));
+    })
+    .post('/:id/token', (c) => {
+      const device = findDevice(c.req.param('id'));
+      const token = generateDeviceToken();
+      const updated = db
+        .update(devices)
+        .set({ tokenHash: hashToken(token), tokenRotatedAt: Date.now() })
+        .where(eq(devices.id, device.id))
+        .returning()
+        .get();
+      directory.forget(device.id);
+      return c.json({ ...presentDevice(updated!), token });
+    })
+    // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.
+    .get('/:id/rejections', (c) => {
+      const { limit } = parseOrThrow(rejectionsQuerySchema, c.req.query(), 'query');
+      return c.json({
+        rejections: rejections.list(c.req.param('id'), limit).map((r) => ({
+          receivedAt: new Date(r.receivedAt).toISOString(),
+          transport: r.transport,
+          reason: r.reason,
+          payload: parsePayload(r.payload),
+          rawPayload: r.payload,
+          errors: r.errors,
+        })),
+      });
+    });
+}
+
+/** The payload as JSON when it is JSON, so tools can read it; `rawPayload` keeps the exact text. */
+function parsePayload(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    return raw;
+  }
+}

@@ -1,0 +1,63 @@
+import { Hono } from 'hono';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { devicesRoute, type DevicesRouteOptions } from './api/devices.ts';
+import { patientsRoute, type PatientsRouteOptions } from './api/patients.ts';
+import { authenticate, type AppEnv, type AuthenticateOptions } from './auth/middleware.ts';
+import { AppError } from './domain/errors.ts';
+import { readingsRoute, type ReadingsRouteOptions } from './ingest/http.ts';
+import type { Logger } from './log.ts';
+import { opsRoute, type OpsRouteOptions } from './ops/routes.ts';
+
+export type AppOptions = AuthenticateOptions &
+  ReadingsRouteOptions &
+  PatientsRouteOptions &
+  Omit<DevicesRouteOptions, 'directory'> &
+  OpsRouteOptions & { log: Logger };
+
+/** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
+export function createApp(options: AppOptions) {
+  const { log } = options;
+  const app = new Hono<AppEnv>();
+
+  app.use(requestId());
+  app.use(secureHeaders());
+  app.use(async (c, next) => {
+    const started = performance.now();
+    await next();
+    const principal = c.get('principal');
+    log.info(
+      {
+        event: 'http_request',
+        reqId: c.get('requestId'),
+        method: c.req.method,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        actor: principal?.kind === 'device' ? `device:${principal.device.id}` : principal?.id,
+      },
+      'request',
+    );
+  });
+  app.use(authenticate(options));
+
+  app.route('/', opsRoute(options));
+  app.route('/v1/readings', readingsRoute(options));
+  app.route('/v1/patients', patientsRoute(options));
+  app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
+
+  app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));
+  app.onError((error, c) => {
+    if (error instanceof AppError) {
+      if (error.retryAfter) c.header('Retry-After', String(error.retryAfter));
+      if (error.code === 'unauthorized') c.header('WWW-Authenticate', 'Bearer');
+      return c.json(error.toBody(), error.status as 400);
+    }
+    if (error instanceof SyntaxError && c.req.header('content-type')?.includes('json')) {
+      return c.json(new AppError('invalid_json', 'The body is not valid JSON').toBody(), 400);
+    }
+    log.error({ event: 'http_error', reqId: c.get('requestId'), err: error }, 'Unexpected error');
+    return c.json(new AppError('internal', 'Something went wrong on our side; the request id is in the logs').toBody(), 500);
+  });
+  return app;
+}

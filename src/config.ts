@@ -1,0 +1,125 @@
+import { z } from 'zod';
+import { parseDuration } from './domain/duration.ts';
+
+/**
+ * The only reader of process.env. Every setting is validated at start; a bad one stops the process with
+ * a sentence naming the variable and what it expected. The README's configuration table is generated
+ * from this schema (`npm run config-table`), so the descriptions here are the documentation.
+ */
+
+const port = (fallback: number) =>
+  z.coerce
+    .number({ error: 'expected a TCP port number from 1 to 65535' })
+    .int('expected a TCP port number from 1 to 65535')
+    .min(1, 'expected a TCP port number from 1 to 65535')
+    .max(65535, 'expected a TCP port number from 1 to 65535')
+    .default(fallback);
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 30s, 15m, 4h or 7d')
+    .transform((text) => parseDuration(text)!);
+
+/** The browser vendors' push services (Chrome/FCM, Firefox/Mozilla, Safari/Apple, Edge/WNS). */
+export const DEFAULT_PUSH_ENDPOINT_HOSTS = [
+  'fcm.googleapis.com',
+  'android.googleapis.com',
+  'updates.push.services.mozilla.com',
+  'web.push.apple.com',
+  '*.notify.windows.com',
+];
+
+export const configSchema = z
+  .object({
+    PORT: port(3000).describe('HTTP port'),
+    HOST: z.string().min(1).default('0.0.0.0').describe('HTTP and embedded MQTT bind address'),
+    DATA_DIR: z.string().min(1).default('./data').describe('Where the embedded database and generated keys live'),
+    MQTT_PORT: port(1883).describe('Port of the embedded MQTT broker (unused when MQTT_URL is set)'),
+    MQTT_URL: z
+      .url({ protocol: /^(mqtts?|wss?|tcp|ssl)$/, error: 'expected a broker URL such as mqtt://127.0.0.1:1883' })
+      .optional()
+      .describe(
+        'External broker URL; when set no broker is embedded and the service subscribes to $share/rpm/rpm/devices/+/readings (QoS 1, persistent session)',
+      ),
+    MQTT_CLIENT_ID: z
+      .string()
+      .min(1)
+      .max(128)
+      .optional()
+      .describe('Client id for the external broker session; give each instance its own (default: homewatch-<hostname>)'),
+    MQTT_USERNAME: z.string().optional().describe('User name for the external broker'),
+    MQTT_PASSWORD: z.string().optional().describe('Password for the external broker'),
+    RPM_ADMIN_TOKEN: z
+      .string()
+      .min(16, 'expected at least 16 characters')
+      .optional()
+      .describe('Bearer token with admin rights, for provisioning and automation (at least 16 characters)'),
+    READINGS_STORE: z
+      .enum(['sqlite', 'influxdb'], { error: 'expected "sqlite" or "influxdb"' })
+      .default('sqlite')
+      .describe('Where readings are kept: sqlite (embedded) or influxdb'),
+    INFLUX_URL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional().describe('InfluxDB base URL'),
+    INFLUX_TOKEN: z.string().optional().describe('InfluxDB token, sent as Authorization: Token …'),
+    INFLUX_DATABASE: z.string().min(1).optional().describe('InfluxDB database (1.x) or DBRP-mapped bucket'),
+    DEVICE_RATE_LIMIT: z.coerce
+      .number({ error: 'expected a whole number of messages per minute' })
+      .int('expected a whole number of messages per minute')
+      .positive('expected a whole number of messages per minute, above 0')
+      .default(600)
+      .describe('HTTP requests plus MQTT messages one device may send per minute (a batch counts once)'),
+    ESCALATION_CRITICAL: duration('15m').describe(
+      'How long an open critical alert may stay unacknowledged before the next tier is notified',
+    ),
+    ESCALATION_WARNING: duration('4h').describe(
+      'How long an open warning alert may stay unacknowledged before the next tier is notified',
+    ),
+    PUSH_ENDPOINT_HOSTS: z
+      .string()
+      .default(DEFAULT_PUSH_ENDPOINT_HOSTS.join(','))
+      .transform((text) =>
+        text
+          .split(',')
+          .map((host) => host.trim().toLowerCase())
+          .filter(Boolean),
+      )
+      .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'expected one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info')
+      .describe('Log level (pino); logs are JSON, one line per event'),
+  })
+  .superRefine((env, ctx) => {
+    if (env.READINGS_STORE !== 'influxdb') return;
+    for (const name of ['INFLUX_URL', 'INFLUX_DATABASE'] as const) {
+      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when READINGS_STORE=influxdb' });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/**
+ * Reads the settings from the environment. Empty values count as unset, so `PORT=` falls back to the
+ * default rather than failing as "not a number".
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const names = Object.keys(configSchema.shape);
+  const given = Object.fromEntries(
+    names.filter((name) => env[name] !== undefined && env[name] !== '').map((name) => [name, env[name]]),
+  );
+  const result = configSchema.safeParse(given);
+  if (result.success) return result.data;
+  const lines = result.error.issues.map((issue) => {
+    const name = String(issue.path[0] ?? 'configuration');
+    const value = name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(given[name])})` : '';
+    return `${name}: ${issue.message}${value}`;
+  });
+  throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+}

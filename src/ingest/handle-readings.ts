@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import type { DeviceIdentity } from '../auth/device-directory.ts';
+import { AppError, type ErrorDetail } from '../domain/errors.ts';
+import { dedupeKey, sameMeasurement, type StoredReading } from '../domain/reading.ts';
+import { normalizeReading, splitBody, type ItemOutcome } from '../normalize/reading.ts';
+import type { Logger } from '../log.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { GroupCommit } from '../store/db.ts';
+import type { RejectionLog, RejectionReason } from '../store/rejection-log.ts';
+import type { SqliteReadingStore } from '../store/sqlite-reading-store.ts';
+
+export type Transport = 'http' | 'mqtt';
+
+export type ItemResult =
+  | { index: number; status: 'accepted' | 'duplicate'; readingId: string }
+  | { index: number; status: 'rejected'; errors: ErrorDetail[] };
+
+export interface IngestResponse {
+  accepted: number;
+  duplicates: number;
+  rejected: number;
+  results: ItemResult[];
+}
+
+/** The answer to one message: the contract's HTTP status and body; MQTT publishes the body on the results topic. */
+export interface IngestAnswer {
+  status: number;
+  body: IngestResponse | ReturnType<AppError['toBody']>;
+  /** Readings stored by this message, for the rules to evaluate. */
+  stored: StoredReading[];
+}
+
+export interface IngestOptions {
+  commits: GroupCommit;
+  readings: SqliteReadingStore;
+  rejections: RejectionLog;
+  metrics: Metrics;
+  log: Logger;
+  /** Called after the commit with the newly stored readings (the rules' seam). */
+  onStored?: (readings: StoredReading[]) => void;
+}
+
+/**
+ * One message from a device, over HTTP or MQTT: parse, validate each reading, then store the accepted
+ * ones and keep the refused ones in one transaction. Resolves only after that transaction has committed,
+ * so whoever acknowledges on its answer acknowledges durable data.
+ */
+export class Ingest {
+  constructor(private readonly options: IngestOptions) {}
+
+  async handleMessage(device: DeviceIdentity, raw: string, transport: Transport, receivedAt = Date.now()): Promise<IngestAnswer> {
+    const started = performance.now();
+    let items: unknown[];
+    try {
+      items = splitBody(JSON.parse(raw));
+    } catch (error) {
+      const refusal =
+        error instanceof AppError
+          ? error
+          : new AppError('invalid_json', `The body is not valid JSON: ${(error as Error).message}`, [
+              { path: '', message: 'must be valid JSON' },
+            ]);
+      await this.refuse(device.id, raw, transport, refusal, undefined, receivedAt);
+      return { status: refusal.status, body: refusal.toBody(), stored: [] };
+    }
+
+    const outcomes = items.map((item) => normalizeReading(item, receivedAt));
+    const { response, stored } = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
+
+    const { metrics } = this.options;
+    metrics.ingestSeconds.observe({ transport }, (performance.now() - started) / 1000);
+    if (response.accepted) metrics.readings.inc({ transport, outcome: 'accepted' }, response.accepted);
+    if (response.duplicates) metrics.readings.inc({ transport, outcome: 'duplicate' }, response.duplicates);
+    if (response.rejected) metrics.readings.inc({ transport, outcome: 'rejected' }, response.rejected);
+    if (stored.length) this.options.onStored?.(stored);
+    return { status: response.accepted + response.duplicates > 0 ? 200 : 422, body: response, stored };
+  }
+
+  /** Keeps a whole refused message (bad JSON, wrong shape, over the rate limit) among the rejections. */
+  async refuse(
+    deviceId: string,
+    raw: string,
+    transport: Transport,
+    error: AppError,
+    reason: RejectionReason = error.code === 'rate_limited' ? 'rate_limited' : 'malformed',
+    receivedAt = Date.now(),
+  ): Promise<void> {
+    this.options.metrics.messagesRefused.inc({ transport, reason: error.code });
+    const errors = error.details.length ? error.details : [{ path: '', message: error.message }];
+    await this.options.commits.run(() => this.options.rejections.add({ deviceId, receivedAt, transport, reason, payload: raw, errors }));
+  }
+
+  /** Runs inside a GroupCommit job: synchronous, all or nothing for this message. */
+  #store(device: DeviceIdentity, items: unknown[], outcomes: ItemOutcome[], transport: Transport, receivedAt: number) {
+    const { readings, rejections } = this.options;
+    const response: IngestResponse = { accepted: 0, duplicates: 0, rejected: 0, results: [] };
+    const stored: StoredReading[] = [];
+    const reject = (index: number, reason: RejectionReason, errors: ErrorDetail[]) => {
+      rejections.add({ deviceId: device.id, receivedAt, transport, reason, payload: JSON.stringify(items[index]), errors });
+    };
+
+    outcomes.forEach((outcome, index) => {
+      if (!outcome.ok) {
+        reject(index, 'invalid', outcome.errors);
+        response.rejected++;
+        response.results.push({ index, status: 'rejected', errors: outcome.errors });
+        return;
+      }
+      if (device.patientId === null) {
+        const errors = [{ path: '', message: 'the device is not assigned to a patient; an admin assigns it with PUT /v1/devices/{id}/patient' }];
+        reject(index, 'unassigned', errors);
+        response.rejected++;
+        response.results.push({ index, status: 'rejected', errors });
+        return;
+      }
+      const reading: StoredReading = { ...outcome.reading, id: randomUUID(), deviceId: device.id, patientId: device.patientId, receivedAt };
+      const key = dedupeKey(reading);
+      if (readings.insert(reading, key)) {
+        stored.push(reading);
+        response.accepted++;
+        response.results.push({ index, status: 'accepted', readingId: reading.id });
+        return;
+      }
+      const earlier = readings.findByDedupeKey(device.id, key)!;
+      if (!sameMeasurement(earlier, reading)) {
+        reject(index, 'conflict', [
+          {
+            path: reading.messageId !== null ? 'id' : 'measuredAt',
+            message: `repeats reading ${earlier.id} with different content; the first one is kept`,
+          },
+        ]);
+      }
+      response.duplicates++;
+      response.results.push({ index, status: 'duplicate', readingId: earlier.id });
+    });
+    return { response, stored };
+  }
+}

@@ -1,0 +1,45 @@
+import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { requireDevice, type AppEnv } from '../auth/middleware.ts';
+import { AppError } from '../domain/errors.ts';
+import type { Ingest } from './handle-readings.ts';
+import type { RateLimiter } from './rate-limit.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface ReadingsRouteOptions {
+  ingest: Ingest;
+  limiter: RateLimiter;
+}
+
+/** `POST /v1/readings`: the device protocol over HTTP. */
+export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
+  return new Hono<AppEnv>().post(
+    '/',
+    async (c, next) => {
+      const device = requireDevice(c);
+      const retryAfter = limiter.take(device.id);
+      if (retryAfter > 0) {
+        throw new AppError('rate_limited', 'Too many requests from this device; retry later', [], retryAfter);
+      }
+      await next();
+    },
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) => c.json(new AppError('payload_too_large', 'The body is over 1 MiB').toBody(), 413),
+    }),
+    async (c) => {
+      const device = requireDevice(c);
+      const raw = await c.req.text();
+      if (!/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
+        const error = new AppError('unsupported_media_type', 'Readings must be sent as Content-Type: application/json', [
+          { path: '', message: `content type ${JSON.stringify(c.req.header('content-type') ?? '')} is not application/json` },
+        ]);
+        await ingest.refuse(device.id, raw, 'http', error);
+        throw error;
+      }
+      const answer = await ingest.handleMessage(device, raw, 'http');
+      return c.json(answer.body, answer.status as 200);
+    },
+  );
+}

@@ -1,0 +1,139 @@
+import { createServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { getRequestListener } from '@hono/node-server';
+import { createApp } from './app.ts';
+import { DeviceDirectory } from './auth/device-directory.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+import { Ingest } from './ingest/handle-readings.ts';
+import { startMqttBroker } from './ingest/mqtt-broker.ts';
+import { startMqttSubscriber } from './ingest/mqtt-subscriber.ts';
+import { RateLimiter } from './ingest/rate-limit.ts';
+import { listen } from './listen.ts';
+import { createLogger, type Logger } from './log.ts';
+import { Metrics } from './ops/metrics.ts';
+import type { ReadinessCheck } from './ops/routes.ts';
+import { GroupCommit, openDatabase } from './store/db.ts';
+import { RejectionLog } from './store/rejection-log.ts';
+import { SqliteReadingStore } from './store/sqlite-reading-store.ts';
+
+export interface Homewatch {
+  httpPort: number;
+  /** The embedded broker's port; undefined with an external broker. */
+  mqttPort: number | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root: opens the database, builds the pipeline and starts HTTP and MQTT. `stop()`
+ * undoes it in reverse order: stop taking messages, let in-flight commits finish, close the database.
+ */
+export async function startHomewatch(config: Config, log: Logger = createLogger(config.LOG_LEVEL)): Promise<Homewatch> {
+  if (config.READINGS_STORE === 'influxdb') {
+    throw new Error('READINGS_STORE=influxdb is not available in this version yet; unset READINGS_STORE to use the embedded store');
+  }
+  const { db, sqlite } = openDatabase({ dataDir: config.DATA_DIR });
+  const stops: Array<() => Promise<void> | void> = [() => void sqlite.close()];
+  const stop = async () => {
+    for (const step of stops.splice(0).reverse()) await step();
+  };
+
+  try {
+    const metrics = new Metrics();
+    const commits = new GroupCommit(db, (jobs) => metrics.commitJobs.observe(jobs));
+    stops.push(() => commits.drain());
+    const readingStore = new SqliteReadingStore(db);
+    const rejections = new RejectionLog(db);
+    const directory = new DeviceDirectory(db);
+    const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
+    const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log });
+
+    const checks: ReadinessCheck[] = [
+      () => {
+        sqlite.prepare('select 1').get();
+        return { name: 'database', ok: true };
+      },
+    ];
+
+    let mqttPort: number | undefined;
+    if (config.MQTT_URL) {
+      const subscriber = startMqttSubscriber({
+        url: config.MQTT_URL,
+        clientId: config.MQTT_CLIENT_ID,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        directory,
+        ingest,
+        limiter,
+        log,
+      });
+      stops.push(() => subscriber.close());
+      checks.push(() => ({ name: 'mqtt', ok: subscriber.ready(), detail: subscriber.ready() ? 'subscribed' : 'not subscribed to MQTT_URL yet' }));
+    } else {
+      const broker = await startMqttBroker({ host: config.HOST, port: config.MQTT_PORT, directory, ingest, limiter, metrics, log });
+      stops.push(() => broker.close());
+      mqttPort = broker.port;
+      checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));
+    }
+
+    const app = createApp({ adminToken: config.RPM_ADMIN_TOKEN, devices: directory, ingest, limiter, db, readingStore, rejections, metrics, checks, log });
+    const server = createServer(getRequestListener(app.fetch));
+    const httpPort = await listen(server, config.PORT, config.HOST, 'PORT');
+    stops.push(
+      () =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeIdleConnections();
+        }),
+    );
+    log.info({ event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' }, 'Homewatch is serving');
+    return { httpPort, mqttPort, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+async function main() {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`homewatch: ${error.message}\n`);
+      process.exit(1);
+    }
+    throw error;
+  }
+  const log = createLogger(config.LOG_LEVEL);
+  if (!config.RPM_ADMIN_TOKEN) {
+    log.warn({ event: 'no_admin_token' }, 'RPM_ADMIN_TOKEN is not set: provisioning endpoints refuse every request until it is');
+  }
+  let service: Homewatch;
+  try {
+    service = await startHomewatch(config, log);
+  } catch (error) {
+    const message = (error as Error).message;
+    log.fatal({ event: 'start_failed' }, message);
+    process.stderr.write(`homewatch: ${message}\n`);
+    process.exit(1);
+  }
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ event: 'stopping', signal }, 'Draining and closing');
+    service.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        log.error({ event: 'stop_failed', err: error }, 'Unclean shutdown');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await main();
+}

@@ -1,0 +1,81 @@
+import { AppError, plainErrors, toDetails, type ErrorDetail } from '../domain/errors.ts';
+import {
+  EARLIEST_MEASURED_AT,
+  KG_PER_UNIT,
+  MAX_CLOCK_AHEAD_MS,
+  MAX_READINGS_PER_BATCH,
+  readingBatchSchema,
+  readingInputSchema,
+  type NormalizedReading,
+} from '../domain/reading.ts';
+
+/** What one item of a body came to: a reading ready to store, or the reasons it was refused. */
+export type ItemOutcome = { ok: true; reading: NormalizedReading } | { ok: false; errors: ErrorDetail[] };
+
+/**
+ * Splits a parsed body into its items: one reading, or `{readings: [...]}`. Anything else is a 400,
+ * too many items a 413, as the contract says. Pure: the same for HTTP and MQTT.
+ */
+export function splitBody(body: unknown): unknown[] {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new AppError('bad_request', 'The body must be a reading object or {"readings": [...]}');
+  }
+  if (!('readings' in body)) return [body];
+  const readings = (body as { readings: unknown }).readings;
+  if (Array.isArray(readings) && readings.length > MAX_READINGS_PER_BATCH) {
+    throw new AppError('payload_too_large', `A batch holds at most ${MAX_READINGS_PER_BATCH} readings`, [
+      { path: 'readings', message: `must have at most ${MAX_READINGS_PER_BATCH} items, got ${readings.length}` },
+    ]);
+  }
+  const parsed = readingBatchSchema.safeParse(body, { error: plainErrors });
+  if (!parsed.success) {
+    throw new AppError('bad_request', 'The body must be a reading object or {"readings": [...]}', toDetails(parsed.error));
+  }
+  return parsed.data.readings;
+}
+
+/** Validates one item against the schema, the clock and the unit rules. Pure. */
+export function normalizeReading(item: unknown, receivedAt: number): ItemOutcome {
+  const parsed = readingInputSchema.safeParse(item, { error: plainErrors });
+  if (!parsed.success) return { ok: false, errors: toDetails(parsed.error) };
+  const input = parsed.data;
+
+  const measuredAt = typeof input.measuredAt === 'number' ? input.measuredAt : Date.parse(input.measuredAt);
+  if (measuredAt < EARLIEST_MEASURED_AT) {
+    return { ok: false, errors: [{ path: 'measuredAt', message: 'must not be before 2020-01-01 (is the device clock set?)' }] };
+  }
+  if (measuredAt > receivedAt + MAX_CLOCK_AHEAD_MS) {
+    return {
+      ok: false,
+      errors: [{ path: 'measuredAt', message: 'must not be more than 10 minutes after the time it is received' }],
+    };
+  }
+
+  const reading: NormalizedReading = {
+    messageId: input.id ?? null,
+    type: input.type,
+    measuredAt,
+    systolic: null,
+    diastolic: null,
+    pulse: null,
+    value: null,
+    unit: null,
+  };
+  switch (input.type) {
+    case 'blood_pressure':
+      Object.assign(reading, { systolic: input.systolic, diastolic: input.diastolic, pulse: input.pulse ?? null, unit: 'mmHg' });
+      break;
+    case 'weight':
+      Object.assign(reading, { value: toKg(input.value, input.unit), unit: input.unit });
+      break;
+    case 'spo2':
+      Object.assign(reading, { value: input.value, pulse: input.pulse ?? null });
+      break;
+  }
+  return { ok: true, reading };
+}
+
+/** Converts a weight to kg, rounded to a tenth of a gram so that float noise does not look like a change. */
+export function toKg(value: number, unit: keyof typeof KG_PER_UNIT): number {
+  return Math.round(value * KG_PER_UNIT[unit] * 10_000) / 10_000;
+}

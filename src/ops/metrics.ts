@@ -1,0 +1,45 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Prometheus metrics, one registry per service instance (tests run several in one process). */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly readings = new Counter({
+    name: 'homewatch_readings_total',
+    help: 'Readings received, by transport and outcome (accepted, duplicate, rejected)',
+    labelNames: ['transport', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly messagesRefused = new Counter({
+    name: 'homewatch_messages_refused_total',
+    help: 'Whole messages refused before their readings were looked at, by transport and reason',
+    labelNames: ['transport', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly ingestSeconds = new Histogram({
+    name: 'homewatch_ingest_duration_seconds',
+    help: 'From receiving a message to its readings being committed, by transport',
+    labelNames: ['transport'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+
+  readonly commitJobs = new Histogram({
+    name: 'homewatch_group_commit_jobs',
+    help: 'Messages committed together in one transaction',
+    buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000],
+    registers: [this.registry],
+  });
+
+  readonly connectedDevices = new Gauge({
+    name: 'homewatch_mqtt_connected_devices',
+    help: 'Devices connected to the embedded MQTT broker',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: 'homewatch_' });
+  }
+}
