@@ -7,13 +7,10 @@ import { parseDuration } from './domain/duration.ts';
  * from this schema (`npm run config-table`), so the descriptions here are the documentation.
  */
 
+// 0 asks the system for any free port (the one bound is logged); tests use it.
+const PORT_EXPECTED = 'expected a TCP port number from 0 to 65535';
 const port = (fallback: number) =>
-  z.coerce
-    .number({ error: 'expected a TCP port number from 1 to 65535' })
-    .int('expected a TCP port number from 1 to 65535')
-    .min(1, 'expected a TCP port number from 1 to 65535')
-    .max(65535, 'expected a TCP port number from 1 to 65535')
-    .default(fallback);
+  z.coerce.number({ error: PORT_EXPECTED }).int(PORT_EXPECTED).min(0, PORT_EXPECTED).max(65535, PORT_EXPECTED).default(fallback);
 
 const duration = (fallback: string) =>
   z

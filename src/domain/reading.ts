@@ -23,7 +23,8 @@ export const WEIGHT_KG_MAX = 400;
 const pulse = z.number().min(20).max(250);
 const messageId = z.string().min(1).max(128);
 const measuredAt = z.union([z.iso.datetime({ offset: true, local: false }), z.number().int().min(0)], {
-  error: 'must be an RFC 3339 date-time with an offset or Z, or epoch milliseconds',
+  error: (issue) =>
+    issue.input === undefined ? 'is required' : 'must be an RFC 3339 date-time with an offset or Z, or epoch milliseconds',
 });
 
 const bloodPressure = z

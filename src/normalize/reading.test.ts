@@ -1,0 +1,98 @@
+import { describe, expect, it } from 'vitest';
+import { AppError } from '../domain/errors.ts';
+import { normalizeReading, splitBody, toKg } from './reading.ts';
+
+const NOW = Date.parse('2026-11-22T12:00:00Z');
+const bp = (fields: Record<string, unknown>) => ({ type: 'blood_pressure', measuredAt: NOW - 60_000, systolic: 120, diastolic: 80, ...fields });
+
+describe('normalizeReading', () => {
+  it('accepts the bounds themselves and refuses one step beyond', () => {
+    for (const fields of [{ systolic: 300, diastolic: 200 }, { systolic: 50, diastolic: 20 }, { pulse: 20 }, { pulse: 250 }]) {
+      expect(normalizeReading(bp(fields), NOW).ok, JSON.stringify(fields)).toBe(true);
+    }
+    for (const fields of [{ systolic: 300.1 }, { systolic: 49.9 }, { diastolic: 19.9 }, { pulse: 250.5 }]) {
+      expect(normalizeReading(bp(fields), NOW).ok, JSON.stringify(fields)).toBe(false);
+    }
+    expect(normalizeReading({ type: 'spo2', measuredAt: NOW, value: 100 }, NOW).ok).toBe(true);
+    expect(normalizeReading({ type: 'spo2', measuredAt: NOW, value: 50 }, NOW).ok).toBe(true);
+  });
+
+  it('weight bounds apply after conversion to kg', () => {
+    const weight = (value: number, unit: string) => normalizeReading({ type: 'weight', measuredAt: NOW, value, unit }, NOW);
+    expect(weight(2000, 'g')).toMatchObject({ ok: true, reading: { value: 2, unit: 'g' } });
+    expect(weight(1999, 'g').ok).toBe(false);
+    expect(weight(400, 'kg').ok).toBe(true);
+    expect(weight(881.85, 'lb')).toMatchObject({ ok: true, reading: { value: 400, unit: 'lb' } }); // 399.99 kg
+    expect(weight(882, 'lb')).toEqual({ ok: false, errors: [{ path: 'value', message: 'must be from 2 to 400 kg after conversion' }] });
+  });
+
+  it('converts lb with the exact factor 0.45359237, to a tenth of a gram', () => {
+    expect(toKg(1, 'lb')).toBe(0.4536);
+    expect(toKg(181.5, 'lb')).toBe(82.327);
+    expect(toKg(82_000, 'g')).toBe(82);
+  });
+
+  it('takes RFC 3339 with any offset or epoch ms, and stores epoch ms', () => {
+    const reading = (measuredAt: unknown) => normalizeReading(bp({ measuredAt }), Date.parse('2026-11-23T00:00:00Z'));
+    expect(reading('2026-11-22T07:58:00-05:00')).toMatchObject({ ok: true, reading: { measuredAt: Date.parse('2026-11-22T12:58:00Z') } });
+    expect(reading('2026-11-22T12:58:00.250Z')).toMatchObject({ ok: true, reading: { measuredAt: Date.parse('2026-11-22T12:58:00.250Z') } });
+    expect(reading(1_795_000_000_000)).toMatchObject({ ok: true, reading: { measuredAt: 1_795_000_000_000 } });
+    for (const bad of ['2026-11-22 07:58', '2026-11-22T07:58:00', 'yesterday', -1, 1.5, null]) {
+      expect(reading(bad).ok, String(bad)).toBe(false);
+    }
+  });
+
+  it('allows a device clock up to 10 minutes ahead, not more', () => {
+    expect(normalizeReading(bp({ measuredAt: NOW + 10 * 60_000 }), NOW).ok).toBe(true);
+    expect(normalizeReading(bp({ measuredAt: NOW + 10 * 60_000 + 1 }), NOW)).toEqual({
+      ok: false,
+      errors: [{ path: 'measuredAt', message: 'must not be more than 10 minutes after the time it is received' }],
+    });
+    expect(normalizeReading(bp({ measuredAt: '2019-12-31T23:59:59.999Z' }), NOW).ok).toBe(false);
+    expect(normalizeReading(bp({ measuredAt: '2020-01-01T00:00:00Z' }), NOW).ok).toBe(true);
+  });
+
+  it('names every problem of a reading, each by its field', () => {
+    const outcome = normalizeReading({ type: 'blood_pressure', systolic: 'high', diastolic: 500, extra: true, other: 1 }, NOW);
+    expect(outcome).toEqual({
+      ok: false,
+      errors: expect.arrayContaining([
+        { path: 'measuredAt', message: 'is required' },
+        { path: 'systolic', message: 'must be a number, not a string' },
+        { path: 'diastolic', message: 'must be at most 200' },
+        { path: 'extra', message: 'is not a known field' },
+        { path: 'other', message: 'is not a known field' },
+      ]),
+    });
+  });
+
+  it('keeps the message id, and nulls for fields the type does not have', () => {
+    expect(normalizeReading({ id: 'a-1', type: 'spo2', measuredAt: NOW, value: 97, pulse: 64 }, NOW)).toEqual({
+      ok: true,
+      reading: { messageId: 'a-1', type: 'spo2', measuredAt: NOW, systolic: null, diastolic: null, pulse: 64, value: 97, unit: null },
+    });
+  });
+});
+
+describe('splitBody', () => {
+  it('takes one reading or a readings array', () => {
+    expect(splitBody({ type: 'spo2' })).toEqual([{ type: 'spo2' }]);
+    expect(splitBody({ readings: [1, 2] })).toEqual([1, 2]);
+  });
+
+  it('refuses other shapes as 400 and more than 1000 readings as 413', () => {
+    const codeOf = (body: unknown) => {
+      try {
+        splitBody(body);
+      } catch (error) {
+        return (error as AppError).status;
+      }
+      return 'accepted';
+    };
+    expect(codeOf([])).toBe(400);
+    expect(codeOf('text')).toBe(400);
+    expect(codeOf({ readings: {} })).toBe(400);
+    expect(codeOf({ readings: new Array(1000).fill({}) })).toBe('accepted');
+    expect(codeOf({ readings: new Array(1001).fill({}) })).toBe(413);
+  });
+});
