@@ -22,7 +22,8 @@ describe('normalizeReading', () => {
     expect(weight(2000, 'g')).toMatchObject({ ok: true, reading: { value: 2, unit: 'g' } });
     expect(weight(1999, 'g').ok).toBe(false);
     expect(weight(400, 'kg').ok).toBe(true);
-    expect(weight(881.85, 'lb')).toMatchObject({ ok: true, reading: { value: 400, unit: 'lb' } }); // 399.99 kg
+    expect(weight(881.8, 'lb')).toMatchObject({ ok: true, reading: { value: 399.9778, unit: 'lb' } });
+    expect(weight(881.85, 'lb').ok).toBe(false); // 400.0004 kg
     expect(weight(882, 'lb')).toEqual({ ok: false, errors: [{ path: 'value', message: 'must be from 2 to 400 kg after conversion' }] });
   });
 
