@@ -107,6 +107,16 @@ describe('loadConfig', () => {
     expect(error.message).not.toContain('sekrit');
   });
 
+  it('never echoes credentials embedded in a refused URL', () => {
+    const mqttUrl = configError({ MQTT_URL: 'http://rpm:hunter2-secret@broker.example.org:1883' });
+    expect(mqttUrl.message).toMatch(/MQTT_URL: expected a broker URL/);
+    expect(mqttUrl.message).not.toContain('hunter2-secret');
+
+    const influxUrl = configError({ INFLUX_URL: 'influx://rpm:hunter2-secret@db.example.org:8086' });
+    expect(influxUrl.message).toMatch(/INFLUX_URL: expected an http\(s\) URL/);
+    expect(influxUrl.message).not.toContain('hunter2-secret');
+  });
+
   it('names every bad variable at once', () => {
     const error = configError({ PORT: 'abc', DEVICE_RATE_LIMIT: '-1', ESCALATION_CRITICAL: 'soon' });
     expect(error.message).toMatch(/PORT:/);

@@ -115,8 +115,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'configuration');
-    const value = name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(given[name])})` : '';
+    const value = name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})` : '';
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);
+}
+
+/** `mqtt://user:secret@host` → `mqtt://***@host`: a refused URL is shown, its credentials never. */
+function withoutCredentials(value: string): string {
+  return value.replace(/\/\/[^/@\s]*@/, '//***@');
 }

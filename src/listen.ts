@@ -1,3 +1,4 @@
+import type { Server as HttpServer, ServerResponse } from 'node:http';
 import type { Server } from 'node:net';
 
 /**
@@ -28,4 +29,37 @@ function describeListenError(error: NodeJS.ErrnoException, port: number, host: s
     default:
       return `Cannot listen on ${host}:${port} (${error.message}); check ${variable} and HOST`;
   }
+}
+
+/** How long in-flight HTTP requests may take to finish after a stop before their connections are cut. */
+const HTTP_DRAIN_DEADLINE_MS = 10_000;
+
+/**
+ * Prepares a graceful stop for an HTTP server: once stopping, no connection is kept alive (in-flight
+ * responses go out with `Connection: close`, and connections that become idle are closed), so a client
+ * that keeps posting on a kept-alive connection cannot hold the process open. Stragglers are cut at the
+ * deadline. Returns the stop function.
+ */
+export function gracefulClose(server: HttpServer, deadlineMs = HTTP_DRAIN_DEADLINE_MS): () => Promise<void> {
+  const active = new Set<ServerResponse>();
+  let stopping = false;
+  server.on('request', (_request, response: ServerResponse) => {
+    if (stopping) response.shouldKeepAlive = false;
+    active.add(response);
+    response.once('close', () => {
+      active.delete(response);
+      if (stopping) server.closeIdleConnections();
+    });
+  });
+  return () =>
+    new Promise<void>((resolve) => {
+      stopping = true;
+      for (const response of active) response.shouldKeepAlive = false;
+      const deadline = setTimeout(() => server.closeAllConnections(), deadlineMs);
+      server.close(() => {
+        clearTimeout(deadline);
+        resolve();
+      });
+      server.closeIdleConnections();
+    });
 }

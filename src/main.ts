@@ -8,7 +8,7 @@ import { Ingest } from './ingest/handle-readings.ts';
 import { startMqttBroker } from './ingest/mqtt-broker.ts';
 import { startMqttSubscriber } from './ingest/mqtt-subscriber.ts';
 import { RateLimiter } from './ingest/rate-limit.ts';
-import { listen } from './listen.ts';
+import { gracefulClose, listen } from './listen.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
 import type { ReadinessCheck } from './ops/routes.ts';
@@ -77,14 +77,9 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
 
     const app = createApp({ adminToken: config.RPM_ADMIN_TOKEN, devices: directory, ingest, limiter, db, readingStore, rejections, metrics, checks, log });
     const server = createServer(getRequestListener(app.fetch));
+    const closeHttp = gracefulClose(server);
     const httpPort = await listen(server, config.PORT, config.HOST, 'PORT');
-    stops.push(
-      () =>
-        new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeIdleConnections();
-        }),
-    );
+    stops.push(closeHttp);
     log.info({ event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' }, 'Homewatch is serving');
     return { httpPort, mqttPort, stop };
   } catch (error) {

@@ -12,6 +12,11 @@ export const resultsTopic = (deviceId: string) => `rpm/devices/${deviceId}/resul
 /** How much of an oversized payload is kept among the rejections, to show what the device sent. */
 const OVERSIZED_KEPT_BYTES = 4096;
 
+/** The text kept among the rejections: all of it, or the head of a payload over the size limit. */
+export function payloadToKeep(payload: Buffer): string {
+  return (payload.length > MAX_BODY_BYTES ? payload.subarray(0, OVERSIZED_KEPT_BYTES) : payload).toString('utf8');
+}
+
 export interface DeviceMessageOptions {
   ingest: Ingest;
   limiter: RateLimiter;
@@ -30,7 +35,7 @@ export async function handleDeviceMessage(
 ): Promise<unknown> {
   if (payload.length > MAX_BODY_BYTES) {
     const error = new AppError('payload_too_large', `The payload is ${payload.length} bytes; at most 1 MiB is accepted`);
-    await ingest.refuse(device.id, payload.subarray(0, OVERSIZED_KEPT_BYTES).toString('utf8'), 'mqtt', error);
+    await ingest.refuse(device.id, payloadToKeep(payload), 'mqtt', error);
     return error.toBody();
   }
   const retryAfter = limiter.take(device.id);
