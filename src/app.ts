@@ -1,6 +1,10 @@
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
+import { cors } from 'hono/cors';
+import { auditRoute } from './api/audit.ts';
+import { authRoute, type AuthRouteOptions } from './api/auth.ts';
+import { cliniciansRoute } from './api/clinicians.ts';
 import { devicesRoute, type DevicesRouteOptions } from './api/devices.ts';
 import { patientsRoute, type PatientsRouteOptions } from './api/patients.ts';
 import { authenticate, type AppEnv, type AuthenticateOptions } from './auth/middleware.ts';
@@ -13,7 +17,8 @@ export type AppOptions = AuthenticateOptions &
   ReadingsRouteOptions &
   PatientsRouteOptions &
   Omit<DevicesRouteOptions, 'directory'> &
-  OpsRouteOptions & { log: Logger };
+  AuthRouteOptions &
+  OpsRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
 
 /** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
 export function createApp(options: AppOptions) {
@@ -22,6 +27,7 @@ export function createApp(options: AppOptions) {
 
   app.use(requestId());
   app.use(secureHeaders());
+  if (options.corsOrigins?.length) app.use('/v1/*', cors({ origin: options.corsOrigins, credentials: true }));
   app.use(async (c, next) => {
     const started = performance.now();
     await next();
@@ -34,7 +40,7 @@ export function createApp(options: AppOptions) {
         path: c.req.path,
         status: c.res.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
-        actor: principal?.kind === 'device' ? `device:${principal.device.id}` : principal?.id,
+        actor: principal ? `${principal.kind}:${principal.id}` : undefined,
       },
       'request',
     );
@@ -43,7 +49,10 @@ export function createApp(options: AppOptions) {
 
   app.route('/', opsRoute(options));
   app.route('/v1/readings', readingsRoute(options));
+  app.route('/v1/auth', authRoute(options));
+  app.route('/v1/clinicians', cliniciansRoute(options));
   app.route('/v1/patients', patientsRoute(options));
+  app.route('/v1/audit', auditRoute(options));
   app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));

@@ -82,6 +82,15 @@ export const configSchema = z
           .filter(Boolean),
       )
       .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    SESSION_IDLE_TIMEOUT: duration('30m').describe(
+      'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
+    ),
+    SESSION_MAX_AGE: duration('12h').describe('A clinician is signed out this long after signing in, however active'),
+    CORS_ORIGINS: z
+      .string()
+      .optional()
+      .transform((text) => text?.split(',').map((origin) => origin.trim()).filter(Boolean))
+      .describe('Comma-separated origins allowed to call the API from a browser (CORS is off when unset)'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'expected one of fatal, error, warn, info, debug, trace, silent',

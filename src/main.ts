@@ -2,12 +2,15 @@ import { createServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { PatientAccess } from './auth/access.ts';
+import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './auth/device-directory.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { Ingest } from './ingest/handle-readings.ts';
 import { startMqttBroker } from './ingest/mqtt-broker.ts';
 import { startMqttSubscriber } from './ingest/mqtt-subscriber.ts';
-import { RateLimiter } from './ingest/rate-limit.ts';
+import { RateLimiter } from './rate-limit.ts';
 import { gracefulClose, listen } from './listen.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
@@ -45,6 +48,9 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const rejections = new RejectionLog(db);
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
+    const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
+    const audit = new AuditLog(db, commits);
+    const access = new PatientAccess(db);
     const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log });
 
     const checks: ReadinessCheck[] = [
@@ -75,7 +81,22 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));
     }
 
-    const app = createApp({ adminToken: config.RPM_ADMIN_TOKEN, devices: directory, ingest, limiter, db, readingStore, rejections, metrics, checks, log });
+    const app = createApp({
+      adminToken: config.RPM_ADMIN_TOKEN,
+      corsOrigins: config.CORS_ORIGINS,
+      devices: directory,
+      sessions,
+      audit,
+      access,
+      ingest,
+      limiter,
+      db,
+      readingStore,
+      rejections,
+      metrics,
+      checks,
+      log,
+    });
     const server = createServer(getRequestListener(app.fetch));
     const closeHttp = gracefulClose(server);
     const httpPort = await listen(server, config.PORT, config.HOST, 'PORT');

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { asc, eq } from 'drizzle-orm';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
+import type { AuditLog } from '../audit/audit-log.ts';
 import { z } from 'zod';
 import type { DeviceDirectory } from '../auth/device-directory.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
@@ -40,10 +41,13 @@ export interface DevicesRouteOptions {
   db: Db;
   directory: DeviceDirectory;
   rejections: RejectionLog;
+  audit: AuditLog;
 }
 
 /** `/v1/devices`: provisioning, assignment to a patient, token rotation, and what a device had refused. */
-export function devicesRoute({ db, directory, rejections }: DevicesRouteOptions) {
+export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteOptions) {
+  const record = (c: Context<AppEnv>, action: string, patientId: string | null) =>
+    audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action, patientId, outcome: 'success', requestId: c.get('requestId') });
   const findDevice = (id: string): Device => {
     const device = db.select().from(devices).where(eq(devices.id, id)).get();
     if (!device) throw new AppError('not_found', 'No such device');
@@ -75,6 +79,7 @@ export function devicesRoute({ db, directory, rejections }: DevicesRouteOptions)
         })
         .returning()
         .get();
+      await record(c, 'device.create', device.patientId);
       // The token is shown this once; only its hash is kept.
       return c.json({ ...presentDevice(device), token }, 201);
     })
@@ -91,9 +96,12 @@ export function devicesRoute({ db, directory, rejections }: DevicesRouteOptions)
         .returning()
         .get();
       directory.forget(device.id);
+      // Both patients' trails show the move: readings from now on go to the new one.
+      if (device.patientId) await record(c, 'device.unassign', device.patientId);
+      if (patientId) await record(c, 'device.assign', patientId);
       return c.json(presentDevice(updated!));
     })
-    .post('/:id/token', (c) => {
+    .post('/:id/token', async (c) => {
       const device = findDevice(c.req.param('id'));
       const token = generateDeviceToken();
       const updated = db
@@ -103,6 +111,7 @@ export function devicesRoute({ db, directory, rejections }: DevicesRouteOptions)
         .returning()
         .get();
       directory.forget(device.id);
+      await record(c, 'device.rotate_token', device.patientId);
       return c.json({ ...presentDevice(updated!), token });
     })
     // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.

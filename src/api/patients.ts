@@ -1,13 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { asc, eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { patientScope, type PatientAccess } from '../auth/access.ts';
+import { isAdmin, requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import type { Db } from '../store/db.ts';
 import { BUCKET_SIZES, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
-import { patients } from '../store/schema.ts';
+import { careTeamMembers, clinicians, devices, patients } from '../store/schema.ts';
+import { presentDevice } from './devices.ts';
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -38,6 +41,19 @@ export const readingsQuerySchema = z
   .refine((q) => !q.bucket || q.type, { path: ['type'], message: 'is required with bucket' })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), { path: ['from'], message: 'must be before to' });
 
+export const CARE_TEAM_ROLES = ['primary_nurse', 'backup_nurse', 'pcp', 'specialist'] as const;
+
+/** Which kind of clinician may hold each care-team role: routing pages nurses first, then the physician. */
+const TEAM_ROLE_NEEDS = { primary_nurse: 'nurse', backup_nurse: 'nurse', pcp: 'physician', specialist: 'physician' } as const;
+
+export const careTeamSchema = z.strictObject({
+  members: z
+    .array(z.strictObject({ clinicianId: z.string().min(1), role: z.enum(CARE_TEAM_ROLES) }))
+    .max(50)
+    .refine((members) => new Set(members.map((m) => m.clinicianId)).size === members.length, 'must list each clinician once')
+    .refine((members) => members.filter((m) => m.role === 'primary_nurse').length <= 1, 'must have at most one primary_nurse'),
+});
+
 export type Patient = typeof patients.$inferSelect;
 
 export function presentPatient(patient: Patient) {
@@ -54,19 +70,31 @@ export function presentPatient(patient: Patient) {
 export interface PatientsRouteOptions {
   db: Db;
   readingStore: ReadingStore;
+  access: PatientAccess;
+  audit: AuditLog;
 }
 
-/** `/v1/patients`: provisioning and each patient's readings. */
-export function patientsRoute({ db, readingStore }: PatientsRouteOptions) {
-  const findPatient = (id: string): Patient => {
-    const patient = db.select().from(patients).where(eq(patients.id, id)).get();
-    if (!patient) throw new AppError('not_found', 'No such patient');
-    return patient;
-  };
+/**
+ * `/v1/patients`: provisioning (admin), and each patient's data for the care team. Every route under
+ * `/:id` goes through `patientScope`, which refuses with 404 and audits.
+ */
+export function patientsRoute(options: PatientsRouteOptions) {
+  const { db, readingStore, audit } = options;
+  const scoped = (action: string) => patientScope(options, action);
+  const findPatient = (id: string): Patient => db.select().from(patients).where(eq(patients.id, id)).get()!;
+  const careTeam = (patientId: string) => ({
+    patientId,
+    members: db
+      .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role, name: clinicians.name, clinicianRole: clinicians.role })
+      .from(careTeamMembers)
+      .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
+      .where(eq(careTeamMembers.patientId, patientId))
+      .orderBy(asc(careTeamMembers.role), asc(clinicians.name))
+      .all(),
+  });
 
   return new Hono<AppEnv>()
-    .use(requireAdmin())
-    .post('/', async (c) => {
+    .post('/', requireAdmin(), async (c) => {
       const input = parseOrThrow(createPatientSchema, await c.req.json());
       if (input.externalId && db.select().from(patients).where(eq(patients.externalId, input.externalId)).get()) {
         throw new AppError('conflict', 'A patient with this externalId exists', [{ path: 'externalId', message: 'is already in use' }]);
@@ -76,15 +104,28 @@ export function patientsRoute({ db, readingStore }: PatientsRouteOptions) {
         .values({ id: randomUUID(), createdAt: Date.now(), ...input })
         .returning()
         .get();
+      await audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action: 'patient.create', patientId: patient.id, outcome: 'success', requestId: c.get('requestId') });
       return c.json(presentPatient(patient), 201);
     })
-    .get('/', (c) => c.json({ patients: db.select().from(patients).orderBy(asc(patients.createdAt)).all().map(presentPatient) }))
-    .get('/:id', (c) => c.json(presentPatient(findPatient(c.req.param('id')))))
-    .get('/:id/readings', async (c) => {
-      const patient = findPatient(c.req.param('id'));
+    .get('/', async (c) => {
+      const principal = requireUser(c);
+      const visible = isAdmin(principal)
+        ? db.select().from(patients).orderBy(asc(patients.createdAt)).all()
+        : db
+            .select()
+            .from(patients)
+            .where(inArray(patients.id, db.select({ id: careTeamMembers.patientId }).from(careTeamMembers).where(eq(careTeamMembers.clinicianId, principal.id))))
+            .orderBy(asc(patients.createdAt))
+            .all();
+      await audit.record({ at: Date.now(), actorId: principal.id, action: 'patients.list', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      return c.json({ patients: visible.map(presentPatient) });
+    })
+    .get('/:id', scoped('patient.read'), (c) => c.json(presentPatient(findPatient(c.req.param('id')))))
+    .get('/:id/readings', scoped('readings.read'), async (c) => {
+      const patientId = c.req.param('id');
       const query = parseOrThrow(readingsQuerySchema, c.req.query(), 'query');
       const range = {
-        patientId: patient.id,
+        patientId,
         from: query.from ? Date.parse(query.from) : undefined,
         to: query.to ? Date.parse(query.to) : undefined,
       };
@@ -94,6 +135,34 @@ export function patientsRoute({ db, readingStore }: PatientsRouteOptions) {
       }
       const page = await readingStore.list({ ...range, type: query.type, limit: query.limit, after: query.cursor });
       return c.json({ type: query.type ?? null, readings: page.readings.map(presentReading), ...(page.next ? { next: page.next } : {}) });
+    })
+    .get('/:id/devices', scoped('devices.read'), (c) =>
+      c.json({ devices: db.select().from(devices).where(eq(devices.patientId, c.req.param('id'))).orderBy(asc(devices.createdAt)).all().map(presentDevice) }),
+    )
+    .get('/:id/care-team', scoped('care_team.read'), (c) => c.json(careTeam(c.req.param('id'))))
+    .put('/:id/care-team', requireAdmin(), scoped('care_team.update'), async (c) => {
+      const patientId = c.req.param('id');
+      const { members } = parseOrThrow(careTeamSchema, await c.req.json());
+      const known = new Map(
+        db
+          .select({ id: clinicians.id, role: clinicians.role, disabledAt: clinicians.disabledAt })
+          .from(clinicians)
+          .where(inArray(clinicians.id, members.map((m) => m.clinicianId)))
+          .all()
+          .map((row) => [row.id, row]),
+      );
+      const problems = members.flatMap((member, i) => {
+        const clinician = known.get(member.clinicianId);
+        if (!clinician || clinician.disabledAt !== null) return [{ path: `members.${i}.clinicianId`, message: 'is not an active clinician' }];
+        const needs = TEAM_ROLE_NEEDS[member.role];
+        return clinician.role === needs ? [] : [{ path: `members.${i}.role`, message: `${member.role} must be a ${needs}, not a ${clinician.role}` }];
+      });
+      if (problems.length) throw new AppError('validation_failed', 'The care team is not valid', problems);
+      db.transaction((tx) => {
+        tx.delete(careTeamMembers).where(eq(careTeamMembers.patientId, patientId)).run();
+        if (members.length) tx.insert(careTeamMembers).values(members.map((m) => ({ ...m, patientId }))).run();
+      });
+      return c.json(careTeam(patientId));
     });
 }
 

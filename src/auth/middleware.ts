@@ -1,47 +1,79 @@
 import type { Context, MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
 import { AppError } from '../domain/errors.ts';
 import type { DeviceDirectory, DeviceIdentity } from './device-directory.ts';
+import type { ClinicianRole, SessionStore, SignedInClinician } from './sessions.ts';
 import { secretsEqual } from './tokens.ts';
 
-/** Who is calling. Clinician sign-in adds a third kind; every endpoint asks for the kind it serves. */
-export type Principal = { kind: 'admin'; id: 'admin-token' } | { kind: 'device'; device: DeviceIdentity };
+/**
+ * Who is calling. `id` is what the audit trail records as the actor. The admin token acts as an admin
+ * clinician would; devices open only the device protocol.
+ */
+export type Principal =
+  | { kind: 'admin-token'; id: 'admin-token'; role: 'admin' }
+  | { kind: 'clinician'; id: string; role: ClinicianRole; clinician: SignedInClinician }
+  | { kind: 'device'; id: string; device: DeviceIdentity };
 
-export type AppEnv = { Variables: { principal: Principal | undefined; requestId: string } };
+export type AppEnv = { Variables: { principal: Principal | undefined; requestId: string; sessionToken: string | undefined } };
+
+/** The web app's session cookie: HttpOnly, SameSite=Strict, so scripts cannot read it and other sites cannot send it. */
+export const SESSION_COOKIE = 'homewatch_session';
 
 export interface AuthenticateOptions {
   adminToken: string | undefined;
   devices: DeviceDirectory;
+  sessions: SessionStore;
 }
 
-/** Reads the bearer token, if any, and records who it belongs to; refusing is left to `require*`. */
-export function authenticate({ adminToken, devices }: AuthenticateOptions): MiddlewareHandler<AppEnv> {
+/**
+ * Reads the bearer token (or the session cookie) and records who it belongs to; refusing is left to
+ * `requireRole`, `requireDevice` and the patient scope. Token kinds are told apart by prefix
+ * (`hwd_` device, `hws_` session), so a device token is never looked up as a session or the reverse.
+ */
+export function authenticate({ adminToken, devices, sessions }: AuthenticateOptions): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     c.set('principal', undefined);
-    const header = c.req.header('authorization');
-    const token = header?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
-    if (token) {
-      if (adminToken && secretsEqual(token, adminToken)) {
-        c.set('principal', { kind: 'admin', id: 'admin-token' });
-      } else if (token.startsWith('hwd_')) {
-        const device = devices.byToken(token);
-        if (device) c.set('principal', { kind: 'device', device });
+    c.set('sessionToken', undefined);
+    const bearer = c.req.header('authorization')?.match(/^Bearer\s+(\S+)\s*$/i)?.[1];
+    const token = bearer ?? getCookie(c, SESSION_COOKIE);
+    if (token?.startsWith('hws_')) {
+      const clinician = sessions.resolve(token);
+      if (clinician) {
+        c.set('principal', { kind: 'clinician', id: clinician.id, role: clinician.role, clinician });
+        c.set('sessionToken', token);
       }
+    } else if (token?.startsWith('hwd_')) {
+      const device = devices.byToken(token);
+      if (device) c.set('principal', { kind: 'device', id: device.id, device });
+    } else if (bearer && adminToken && secretsEqual(bearer, adminToken)) {
+      c.set('principal', { kind: 'admin-token', id: 'admin-token', role: 'admin' });
     }
     await next();
   };
 }
 
-const unauthorized = () => new AppError('unauthorized', 'A valid bearer token is required');
+export const isAdmin = (principal: Principal | undefined) => principal !== undefined && principal.kind !== 'device' && principal.role === 'admin';
 
-/** Admin-only endpoints: 401 without a known token, 403 for anyone else. */
-export function requireAdmin(): MiddlewareHandler<AppEnv> {
+/** The signed-in caller (admin token or clinician); 401 without one, 403 for a device. */
+export function requireUser(c: Context<AppEnv>): Exclude<Principal, { kind: 'device' }> {
+  const principal = c.get('principal');
+  if (!principal) throw new AppError('unauthorized', 'Sign in first: a valid bearer token or session is required');
+  if (principal.kind === 'device') throw new AppError('forbidden', 'Device tokens open only the device protocol');
+  return principal;
+}
+
+/** Endpoints for some roles only: 401 when nobody is signed in, 403 for anyone else. */
+export function requireRole(...roles: ClinicianRole[]): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const principal = c.get('principal');
-    if (!principal) throw unauthorized();
-    if (principal.kind !== 'admin') throw new AppError('forbidden', 'This endpoint is for administrators');
+    const principal = requireUser(c);
+    if (!roles.includes(principal.role)) {
+      throw new AppError('forbidden', roles.length === 1 && roles[0] === 'admin' ? 'This endpoint is for administrators' : `This endpoint is for: ${roles.join(', ')}`);
+    }
     await next();
   };
 }
+
+export const requireAdmin = () => requireRole('admin');
 
 /** The device behind the request's token; 401 for a missing or unknown device token. */
 export function requireDevice(c: Context<AppEnv>): DeviceIdentity {

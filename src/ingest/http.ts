@@ -3,7 +3,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { requireDevice, type AppEnv } from '../auth/middleware.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Ingest } from './handle-readings.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 

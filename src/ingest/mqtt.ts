@@ -2,7 +2,7 @@ import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Ingest } from './handle-readings.ts';
 import { MAX_BODY_BYTES } from './http.ts';
-import type { RateLimiter } from './rate-limit.ts';
+import type { RateLimiter } from '../rate-limit.ts';
 
 /** `rpm/devices/{deviceId}/readings`; the shared subscription the external broker mode uses. */
 export const READINGS_TOPIC = /^rpm\/devices\/([^/+#]+)\/readings$/;

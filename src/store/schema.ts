@@ -71,3 +71,65 @@ export const rejections = sqliteTable(
   },
   (t) => [index('rejections_device_time').on(t.deviceId, t.receivedAt)],
 );
+
+export const clinicians = sqliteTable('clinicians', {
+  id: text('id').primaryKey(),
+  name: text('name').notNull(),
+  /** Lower-cased, so sign-in is case-insensitive. */
+  email: text('email').notNull().unique(),
+  role: text('role', { enum: ['admin', 'nurse', 'physician'] }).notNull(),
+  /** scrypt, with its parameters: `scrypt$N$r$p$salt$key` (base64url). */
+  passwordHash: text('password_hash').notNull(),
+  createdAt: integer('created_at').notNull(),
+  disabledAt: integer('disabled_at'),
+});
+
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    /** SHA-256 of the bearer token; the token itself is never stored. */
+    tokenHash: text('token_hash').primaryKey(),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    createdAt: integer('created_at').notNull(),
+    lastSeenAt: integer('last_seen_at').notNull(),
+    expiresAt: integer('expires_at').notNull(),
+  },
+  (t) => [index('sessions_clinician').on(t.clinicianId)],
+);
+
+export const careTeamMembers = sqliteTable(
+  'care_team_members',
+  {
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    role: text('role', { enum: ['primary_nurse', 'backup_nurse', 'pcp', 'specialist'] }).notNull(),
+  },
+  (t) => [uniqueIndex('care_team_patient_clinician').on(t.patientId, t.clinicianId), index('care_team_clinician').on(t.clinicianId)],
+);
+
+/**
+ * Append-only: nothing in the service updates or deletes a row. Each row carries the hash of the one
+ * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`).
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    at: integer('at').notNull(),
+    /** A clinician id, `admin-token`, `cli`, or null for a failed sign-in with an unknown email. */
+    actorId: text('actor_id'),
+    action: text('action').notNull(),
+    patientId: text('patient_id'),
+    outcome: text('outcome', { enum: ['success', 'denied', 'failure'] }).notNull(),
+    requestId: text('request_id'),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [index('audit_patient').on(t.patientId, t.seq), index('audit_actor').on(t.actorId, t.seq)],
+);

@@ -1,0 +1,79 @@
+import { getConnInfo } from '@hono/node-server/conninfo';
+import { eq } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { deleteCookie, setCookie } from 'hono/cookie';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { requireUser, SESSION_COOKIE, type AppEnv } from '../auth/middleware.ts';
+import { verifyPassword } from '../auth/passwords.ts';
+import type { SessionStore } from '../auth/sessions.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { RateLimiter } from '../rate-limit.ts';
+import type { Db } from '../store/db.ts';
+import { clinicians } from '../store/schema.ts';
+import { presentClinician } from './clinicians.ts';
+
+/** Failed sign-ins allowed per account and per address in a 15-minute window, before 429. */
+const FAILURES_PER_ACCOUNT = 5;
+const FAILURES_PER_ADDRESS = 20;
+const FAILURE_WINDOW_MS = 15 * 60_000;
+
+export const loginSchema = z.strictObject({ email: z.string().trim().toLowerCase().min(1).max(254), password: z.string().min(1).max(1024) });
+
+export interface AuthRouteOptions {
+  db: Db;
+  sessions: SessionStore;
+  audit: AuditLog;
+}
+
+/** `/v1/auth`: sign-in (bearer token and session cookie), sign-out, and who am I. */
+export function authRoute({ db, sessions, audit }: AuthRouteOptions) {
+  const accountFailures = new RateLimiter(FAILURES_PER_ACCOUNT, FAILURE_WINDOW_MS);
+  const addressFailures = new RateLimiter(FAILURES_PER_ADDRESS, FAILURE_WINDOW_MS);
+
+  return new Hono<AppEnv>()
+    .post('/login', async (c) => {
+      const { email, password } = parseOrThrow(loginSchema, await c.req.json());
+      const address = getConnInfo(c).remote.address ?? 'unknown';
+      const requestId = c.get('requestId');
+      const clinician = db.select().from(clinicians).where(eq(clinicians.email, email)).get();
+      const entry = { actorId: clinician?.id ?? null, action: 'login', patientId: null, requestId };
+
+      const wait = Math.max(accountFailures.check(email), addressFailures.check(address));
+      if (wait > 0) {
+        await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
+        throw new AppError('rate_limited', 'Too many failed sign-ins; wait before trying again', [], wait);
+      }
+      const valid = await verifyPassword(password, clinician?.passwordHash);
+      if (!valid || !clinician || clinician.disabledAt !== null) {
+        accountFailures.take(email);
+        addressFailures.take(address);
+        await audit.record({ ...entry, at: Date.now(), outcome: 'failure' });
+        throw new AppError('unauthorized', 'The email or the password is wrong');
+      }
+      accountFailures.reset(email);
+      const session = sessions.create(clinician.id);
+      setCookie(c, SESSION_COOKIE, session.token, {
+        httpOnly: true,
+        sameSite: 'Strict',
+        secure: new URL(c.req.url).protocol === 'https:' || c.req.header('x-forwarded-proto') === 'https',
+        path: '/',
+        expires: new Date(session.expiresAt),
+      });
+      await audit.record({ ...entry, at: Date.now(), outcome: 'success' });
+      return c.json({ token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), clinician: presentClinician(clinician) });
+    })
+    .post('/logout', async (c) => {
+      const principal = requireUser(c);
+      const token = c.get('sessionToken');
+      if (token) sessions.revoke(token);
+      deleteCookie(c, SESSION_COOKIE, { path: '/' });
+      await audit.record({ at: Date.now(), actorId: principal.id, action: 'logout', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      return c.body(null, 204);
+    })
+    .get('/me', (c) => {
+      const principal = requireUser(c);
+      if (principal.kind === 'admin-token') return c.json({ clinician: null, role: 'admin', actorId: principal.id });
+      return c.json({ clinician: principal.clinician, role: principal.role, actorId: principal.id });
+    });
+}
