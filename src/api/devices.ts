@@ -37,6 +37,18 @@ export function presentDevice(device: Device) {
   };
 }
 
+/** A new token for a device; the old one stops working. Shared by the API and the command-line tool. */
+export function rotateDeviceToken(db: Db, deviceId: string): { token: string; device: Device } | undefined {
+  const token = generateDeviceToken();
+  const device = db
+    .update(devices)
+    .set({ tokenHash: hashToken(token), tokenRotatedAt: Date.now() })
+    .where(eq(devices.id, deviceId))
+    .returning()
+    .get();
+  return device && { token, device };
+}
+
 export interface DevicesRouteOptions {
   db: Db;
   directory: DeviceDirectory;
@@ -103,16 +115,10 @@ export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteO
     })
     .post('/:id/token', async (c) => {
       const device = findDevice(c.req.param('id'));
-      const token = generateDeviceToken();
-      const updated = db
-        .update(devices)
-        .set({ tokenHash: hashToken(token), tokenRotatedAt: Date.now() })
-        .where(eq(devices.id, device.id))
-        .returning()
-        .get();
+      const { token, device: updated } = rotateDeviceToken(db, device.id)!;
       directory.forget(device.id);
       await record(c, 'device.rotate_token', device.patientId);
-      return c.json({ ...presentDevice(updated!), token });
+      return c.json({ ...presentDevice(updated), token });
     })
     // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.
     .get('/:id/rejections', (c) => {

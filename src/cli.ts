@@ -1,0 +1,138 @@
+/**
+ * The administrator's command-line tool, working directly on the service's data folder (the service may
+ * be running: SQLite serialises the writes). `npm run admin -- --help`.
+ *
+ *   npm run admin -- create-admin --email ann@agency.example --name "Ann Admin"
+ *   npm run admin -- reset-password --email ann@agency.example
+ *   npm run admin -- rotate-device-token --device <device id>
+ *   npm run admin -- verify-audit
+ */
+import { randomBytes } from 'node:crypto';
+import { Command, Option } from 'commander';
+import { eq } from 'drizzle-orm';
+import { createClinician, createClinicianSchema } from './api/clinicians.ts';
+import { rotateDeviceToken } from './api/devices.ts';
+import { AuditLog } from './audit/audit-log.ts';
+import { hashPassword, PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
+import { SessionStore } from './auth/sessions.ts';
+import { loadConfig } from './config.ts';
+import { AppError, parseOrThrow } from './domain/errors.ts';
+import { GroupCommit, openDatabase, type Db } from './store/db.ts';
+import { clinicians } from './store/schema.ts';
+
+const ACTOR = 'cli';
+
+/** A password for the person to change: 18 random bytes, about 144 bits. */
+const generatePassword = () => randomBytes(18).toString('base64url');
+
+interface Context {
+  db: Db;
+  audit: AuditLog;
+  sessions: SessionStore;
+}
+
+async function withData<T>(dataDir: string | undefined, work: (context: Context) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const { db, sqlite } = openDatabase({ dataDir: dataDir ?? config.DATA_DIR });
+  try {
+    const context = {
+      db,
+      audit: new AuditLog(db, new GroupCommit(db)),
+      sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
+    };
+    return await work(context);
+  } finally {
+    sqlite.close();
+  }
+}
+
+const record = (audit: AuditLog, action: string, patientId: string | null = null) =>
+  audit.record({ at: Date.now(), actorId: ACTOR, action, patientId, outcome: 'success', requestId: null });
+
+export function buildCli(): Command {
+  const program = new Command('homewatch-admin')
+    .description('Administer a Homewatch data folder: first account, password resets, device tokens, audit check')
+    .addOption(new Option('--data-dir <dir>', 'the service data folder (default: DATA_DIR, else ./data)'))
+    .showHelpAfterError()
+    .exitOverride();
+  const dataDir = () => program.opts<{ dataDir?: string }>().dataDir;
+
+  program
+    .command('create-admin')
+    .description('create an admin clinician account (the first sign-in)')
+    .requiredOption('--email <email>', 'sign-in email')
+    .requiredOption('--name <name>', 'full name')
+    .option('--password <password>', `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`)
+    .action(async (options: { email: string; name: string; password?: string }) => {
+      const password = options.password ?? generatePassword();
+      await withData(dataDir(), async ({ db, audit }) => {
+        const input = parseOrThrow(createClinicianSchema, { name: options.name, email: options.email, role: 'admin', password }, 'account');
+        const clinician = await createClinician(db, input);
+        await record(audit, 'clinician.create');
+        console.log(`Created admin ${clinician.email} (id ${clinician.id}).`);
+        if (!options.password) console.log(`Password, shown this once: ${password}`);
+      });
+    });
+
+  program
+    .command('reset-password')
+    .description('set a new password for a clinician and sign them out everywhere')
+    .requiredOption('--email <email>', 'the clinician’s sign-in email')
+    .option('--password <password>', `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`)
+    .action(async (options: { email: string; password?: string }) => {
+      const password = options.password ?? generatePassword();
+      if (password.length < PASSWORD_MIN_LENGTH) throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
+      await withData(dataDir(), async ({ db, audit, sessions }) => {
+        const email = options.email.trim().toLowerCase();
+        const clinician = db.select({ id: clinicians.id }).from(clinicians).where(eq(clinicians.email, email)).get();
+        if (!clinician) throw new AppError('not_found', `No clinician signs in as ${email}`);
+        db.update(clinicians)
+          .set({ passwordHash: await hashPassword(password) })
+          .where(eq(clinicians.id, clinician.id))
+          .run();
+        sessions.revokeAll(clinician.id);
+        await record(audit, 'clinician.reset_password');
+        console.log(`Password reset for ${email}; their sessions are signed out.`);
+        if (!options.password) console.log(`New password, shown this once: ${password}`);
+      });
+    });
+
+  program
+    .command('rotate-device-token')
+    .description('give a device a new token; the old one stops working (within 30 s on a running service)')
+    .requiredOption('--device <id>', 'the device id')
+    .action(async (options: { device: string }) => {
+      await withData(dataDir(), async ({ db, audit }) => {
+        const rotated = rotateDeviceToken(db, options.device);
+        if (!rotated) throw new AppError('not_found', `No device ${options.device}`);
+        await record(audit, 'device.rotate_token', rotated.device.patientId);
+        console.log(`New token for device ${rotated.device.id}, shown this once:\n${rotated.token}`);
+      });
+    });
+
+  program
+    .command('verify-audit')
+    .description('check the audit trail’s hash chain; exits 1 if a row was changed or removed')
+    .action(async () => {
+      await withData(dataDir(), async ({ audit }) => {
+        const result = audit.verify();
+        if (!result.ok) throw new AppError('conflict', `The audit trail is broken at row ${result.brokenAt} (after ${result.checked} good rows)`);
+        console.log(`The audit trail is intact: ${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} verified.`);
+      });
+    });
+
+  return program;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    await buildCli().parseAsync();
+  } catch (error) {
+    // commander has already printed its own usage errors; --help and --version end here too.
+    const code = (error as { exitCode?: number }).exitCode;
+    if (code !== undefined) process.exit(code);
+    const details = error instanceof AppError && error.details.length ? `: ${error.details.map((d) => `${d.path} ${d.message}`).join('; ')}` : '';
+    process.stderr.write(`homewatch-admin: ${(error as Error).message}${details}\n`);
+    process.exit(1);
+  }
+}
