@@ -1,0 +1,75 @@
+import { z } from 'zod';
+import { DURATION_PATTERN } from './duration.ts';
+
+/**
+ * A care-plan rule in the contract's format. Values are in the metric's unit (mmHg, bpm, kg, %) unless
+ * `unit` says otherwise; weight rules may be written in lb or g, as US nurses do.
+ */
+export const METRICS = ['systolic', 'diastolic', 'pulse', 'weight', 'spo2'] as const;
+export type Metric = (typeof METRICS)[number];
+
+export const METRIC_UNITS: Record<Metric, readonly string[]> = {
+  systolic: ['mmHg'],
+  diastolic: ['mmHg'],
+  pulse: ['bpm'],
+  weight: ['kg', 'lb', 'g'],
+  spo2: ['%'],
+};
+
+export const OPS = ['>', '>=', '<', '<='] as const;
+export type Op = (typeof OPS)[number];
+export const SEVERITIES = ['info', 'warning', 'critical'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 30s, 30m, 36h or 7d');
+const op = z.enum(OPS);
+const count = z.number().int().min(1).max(100);
+
+export const whenSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z.strictObject({ kind: z.literal('threshold'), op, value: z.number(), unit: z.string().optional() }),
+    z.strictObject({ kind: z.literal('consecutive'), op, value: z.number(), count, unit: z.string().optional() }),
+    z.strictObject({ kind: z.literal('average'), op, value: z.number(), count, unit: z.string().optional() }),
+    z.strictObject({ kind: z.literal('change'), op, value: z.number(), within: duration, unit: z.string().optional() }),
+    z.strictObject({ kind: z.literal('missing'), for: duration }),
+  ],
+  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "threshold", "consecutive", "average", "change", "missing"' : undefined) },
+);
+
+export const ruleSchema = z
+  .strictObject({
+    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'must be lower-case letters, digits and dashes (at most 64)'),
+    metric: z.enum(METRICS),
+    when: whenSchema,
+    severity: z.enum(SEVERITIES),
+    message: z.string().trim().min(1).max(300),
+    /** Where the threshold comes from: a guideline, a paper, or the physician's own judgement. */
+    source: z.string().max(500).optional(),
+  })
+  .superRefine((rule, ctx) => {
+    if ('unit' in rule.when && rule.when.unit !== undefined && !METRIC_UNITS[rule.metric].includes(rule.when.unit)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['when', 'unit'],
+        message: `must be ${METRIC_UNITS[rule.metric].map((u) => `"${u}"`).join(' or ')} for ${rule.metric}`,
+      });
+    }
+  });
+
+export type Rule = z.infer<typeof ruleSchema> & { template?: string };
+export type When = Rule['when'];
+
+export const carePlanInputSchema = z.strictObject({
+  templates: z.array(z.string().min(1)).max(20).optional(),
+  rules: z.array(ruleSchema).max(200).default([]),
+});
+
+/** A template in rules/: a readable file of rules, each citing its clinical source. */
+export const templateSchema = z.strictObject({
+  name: z.string(),
+  title: z.string(),
+  description: z.string(),
+  rules: z.array(ruleSchema.and(z.object({ source: z.string().min(1) }))),
+});
+export type Template = z.infer<typeof templateSchema>;

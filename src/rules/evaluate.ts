@@ -1,0 +1,122 @@
+import { parseDuration } from '../domain/duration.ts';
+import { KG_PER_UNIT, type StoredReading } from '../domain/reading.ts';
+import type { Metric, Op, Rule } from '../domain/rule.ts';
+
+/**
+ * Rule evaluation: pure functions of (rule, the metric's recent history, now) → decision. No I/O, no
+ * clock of their own; the caller keeps the history and saves what the decision asks for.
+ */
+
+/** One value of a metric: when it was measured, when it arrived, and which reading carried it. */
+export interface Point {
+  t: number;
+  receivedAt: number;
+  value: number;
+  readingId: string;
+}
+
+/** A rule compiled for evaluation: values converted to the metric's unit, durations in ms. */
+export interface CompiledRule {
+  rule: Rule;
+  metric: Metric;
+  test: (value: number) => boolean;
+  count: number;
+  withinMs: number;
+  forMs: number;
+}
+
+/**
+ * Stored weights are rounded to 0.1 g, so a difference of two of them can be off by up to 0.1 g: a gain of
+ * exactly 2 lb must still count as ">= 2 lb". Other metrics are compared exactly as the device sent them.
+ */
+const TOLERANCE: Record<Metric, number> = { weight: 1e-4, systolic: 1e-9, diastolic: 1e-9, pulse: 1e-9, spo2: 1e-9 };
+
+export function compileRule(rule: Rule): CompiledRule {
+  const when = rule.when;
+  const compiled: CompiledRule = { rule, metric: rule.metric, test: () => false, count: 1, withinMs: 0, forMs: 0 };
+  if (when.kind === 'missing') {
+    compiled.forMs = parseDuration(when.for)!;
+    return compiled;
+  }
+  const threshold = rule.metric === 'weight' && when.unit ? when.value * KG_PER_UNIT[when.unit as keyof typeof KG_PER_UNIT] : when.value;
+  compiled.test = comparator(when.op, threshold, TOLERANCE[rule.metric]);
+  if (when.kind === 'consecutive' || when.kind === 'average') compiled.count = when.count;
+  if (when.kind === 'change') compiled.withinMs = parseDuration(when.within)!;
+  return compiled;
+}
+
+function comparator(op: Op, threshold: number, tolerance: number): (value: number) => boolean {
+  switch (op) {
+    case '>':
+      return (v) => v > threshold + tolerance;
+    case '>=':
+      return (v) => v >= threshold - tolerance;
+    case '<':
+      return (v) => v < threshold - tolerance;
+    case '<=':
+      return (v) => v <= threshold + tolerance;
+  }
+}
+
+/**
+ * Does the newest point of `history` (sorted oldest first, including the new reading) make the rule
+ * true? `missing` rules are not decided here but by `isMissing`, on a clock.
+ */
+export function evaluate(rule: CompiledRule, history: readonly Point[]): boolean {
+  const newest = history.at(-1);
+  if (!newest) return false;
+  switch (rule.rule.when.kind) {
+    case 'threshold':
+      return rule.test(newest.value);
+    case 'consecutive': {
+      if (history.length < rule.count) return false;
+      for (let i = history.length - rule.count; i < history.length; i++) if (!rule.test(history[i]!.value)) return false;
+      return true;
+    }
+    case 'average': {
+      if (history.length < rule.count) return false;
+      let sum = 0;
+      for (let i = history.length - rule.count; i < history.length; i++) sum += history[i]!.value;
+      return rule.test(sum / rule.count);
+    }
+    case 'change': {
+      // The oldest point inside [newest - within, newest]; a change needs two points.
+      const start = newest.t - rule.withinMs;
+      const oldest = history.find((p) => p.t >= start)!;
+      return oldest !== newest && rule.test(newest.value - oldest.value);
+    }
+    case 'missing':
+      return false;
+  }
+}
+
+/** A `missing` rule holds when nothing of the metric has arrived for `for`, counting from the later of the last arrival and the rule's start. */
+export function isMissing(rule: CompiledRule, lastArrival: number | undefined, ruleSince: number, now: number): boolean {
+  return now - Math.max(lastArrival ?? ruleSince, ruleSince) >= rule.forMs;
+}
+
+/** How many points, and how far back, a set of rules needs of a metric's history. */
+export function historyNeeds(rules: readonly CompiledRule[]): { count: number; windowMs: number } {
+  let count = 1;
+  let windowMs = 0;
+  for (const rule of rules) {
+    count = Math.max(count, rule.count);
+    windowMs = Math.max(windowMs, rule.withinMs);
+  }
+  return { count, windowMs };
+}
+
+/** The values a reading carries, per metric: a blood pressure reading gives systolic, diastolic and pulse. */
+export function metricValues(reading: Pick<StoredReading, 'type' | 'systolic' | 'diastolic' | 'pulse' | 'value'>): Array<[Metric, number]> {
+  const values: Array<[Metric, number]> = [];
+  if (reading.type === 'blood_pressure') {
+    values.push(['systolic', reading.systolic!], ['diastolic', reading.diastolic!]);
+    if (reading.pulse !== null) values.push(['pulse', reading.pulse]);
+  } else if (reading.type === 'weight') {
+    values.push(['weight', reading.value!]);
+  } else {
+    values.push(['spo2', reading.value!]);
+    if (reading.pulse !== null) values.push(['pulse', reading.pulse]);
+  }
+  return values;
+}
