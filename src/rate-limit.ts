@@ -30,6 +30,12 @@ export class RateLimiter {
     return bucket.tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs / 1000));
   }
 
+  /** Gives one event's worth back, e.g. an attempt counted up front that turned out fine. */
+  give(key: string): void {
+    const bucket = this.#buckets.get(key);
+    if (bucket) bucket.tokens = Math.min(this.capacity, bucket.tokens + 1);
+  }
+
   /** Forgets a key, e.g. an account's failed sign-ins after a successful one. */
   reset(key: string): void {
     this.#buckets.delete(key);

@@ -39,18 +39,21 @@ export function authRoute({ db, sessions, audit }: AuthRouteOptions) {
       const clinician = db.select().from(clinicians).where(eq(clinicians.email, email)).get();
       const entry = { actorId: clinician?.id ?? null, action: 'login', patientId: null, requestId };
 
+      // Each attempt is counted before the (slow) password check and given back if it succeeds, so that
+      // guesses sent all at once cannot all get past the limit while the first ones are still checked.
       const wait = Math.max(accountFailures.check(email), addressFailures.check(address));
       if (wait > 0) {
         await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
         throw new AppError('rate_limited', 'Too many failed sign-ins; wait before trying again', [], wait);
       }
+      accountFailures.take(email);
+      addressFailures.take(address);
       const valid = await verifyPassword(password, clinician?.passwordHash);
       if (!valid || !clinician || clinician.disabledAt !== null) {
-        accountFailures.take(email);
-        addressFailures.take(address);
         await audit.record({ ...entry, at: Date.now(), outcome: 'failure' });
         throw new AppError('unauthorized', 'The email or the password is wrong');
       }
+      addressFailures.give(address);
       accountFailures.reset(email);
       const session = sessions.create(clinician.id);
       setCookie(c, SESSION_COOKIE, session.token, {

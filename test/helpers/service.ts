@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +10,17 @@ import { startHomewatch, type Homewatch } from '../../src/main.ts';
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export type DeviceKind = 'bp_monitor' | 'scale' | 'pulse_oximeter';
+
+export type ClinicianRole = 'admin' | 'nurse' | 'physician';
+
+/** A clinician account created through the API, with the password it was created with. */
+export interface TestClinician {
+  id: string;
+  name: string;
+  email: string;
+  role: ClinicianRole;
+  password: string;
+}
 
 export interface ProvisionedDevice {
   patientId: string;
@@ -54,6 +66,35 @@ export class ServiceClient {
     if (response.status !== 201) throw new Error(`provision: ${response.status} ${await response.text()}`);
     const device = (await response.json()) as { id: string; token: string };
     return { patientId: patient, deviceId: device.id, token: device.token };
+  }
+
+  /**
+   * Creates a clinician through POST /v1/clinicians with a unique email and a random password (or the
+   * given ones). Costs one scrypt hash (~0.5 s): create once per file and reuse.
+   */
+  async createClinician(role: ClinicianRole, given: { name?: string; email?: string; password?: string } = {}): Promise<TestClinician> {
+    const unique = randomUUID().slice(0, 8);
+    const input = {
+      name: given.name ?? `Test ${role} ${unique}`,
+      email: given.email ?? `${role}-${unique}@clinic.test`,
+      password: given.password ?? `pw-${randomUUID()}`,
+    };
+    const response = await this.admin('/v1/clinicians', { method: 'POST', body: { ...input, role } });
+    if (response.status !== 201) throw new Error(`createClinician: ${response.status} ${await response.text()}`);
+    const created = (await response.json()) as { id: string; email: string };
+    return { ...input, id: created.id, email: created.email, role };
+  }
+
+  /** POST /v1/auth/login as it is, for tests of the answer itself. */
+  loginResponse(email: string, password: string) {
+    return this.request('/v1/auth/login', undefined, { method: 'POST', body: { email, password } });
+  }
+
+  /** Signs in and returns the session token; throws unless the answer is 200. Costs one scrypt verify. */
+  async login(email: string, password: string): Promise<string> {
+    const response = await this.loginResponse(email, password);
+    if (response.status !== 200) throw new Error(`login: ${response.status} ${await response.text()}`);
+    return ((await response.json()) as { token: string }).token;
   }
 
   async rejections(deviceId: string) {
