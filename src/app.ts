@@ -2,7 +2,9 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
+import { alertsRoute, type AlertsRouteOptions } from './api/alerts.ts';
 import { auditRoute } from './api/audit.ts';
+import { carePlanRoute, templatesRoute, type CarePlanRouteOptions } from './api/care-plan.ts';
 import { authRoute, type AuthRouteOptions } from './api/auth.ts';
 import { cliniciansRoute } from './api/clinicians.ts';
 import { devicesRoute, type DevicesRouteOptions } from './api/devices.ts';
@@ -18,6 +20,8 @@ export type AppOptions = AuthenticateOptions &
   PatientsRouteOptions &
   Omit<DevicesRouteOptions, 'directory'> &
   AuthRouteOptions &
+  CarePlanRouteOptions &
+  AlertsRouteOptions &
   OpsRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
 
 /** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
@@ -52,6 +56,9 @@ export function createApp(options: AppOptions) {
   app.route('/v1/auth', authRoute(options));
   app.route('/v1/clinicians', cliniciansRoute(options));
   app.route('/v1/patients', patientsRoute(options));
+  app.route('/v1/patients', carePlanRoute(options));
+  app.route('/v1/care-plan-templates', templatesRoute(options));
+  app.route('/v1/alerts', alertsRoute(options));
   app.route('/v1/audit', auditRoute(options));
   app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
 

@@ -3,7 +3,11 @@ import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
+import { AlertStore } from './alerts/alert-store.ts';
 import { PatientAccess } from './auth/access.ts';
+import { loadTemplates, CarePlanStore } from './rules/care-plans.ts';
+import { RuleEngine, type AlertChange } from './rules/engine.ts';
+import { MissingDataClock } from './rules/missing-clock.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './auth/device-directory.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -51,7 +55,20 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
     const audit = new AuditLog(db, commits);
     const access = new PatientAccess(db);
-    const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log });
+    const templates = loadTemplates();
+    const carePlans = new CarePlanStore(db);
+    const alerts = new AlertStore(db);
+    const engine = new RuleEngine(db, carePlans, alerts);
+    const onAlertChanges = (changes: AlertChange[]) => {
+      for (const { alert, event } of changes) {
+        metrics.alertEvents.inc({ event, severity: alert.severity });
+        log.info({ event: `alert_${event}`, alertId: alert.id, patientId: alert.patientId, ruleId: alert.ruleId, severity: alert.severity, count: alert.count }, 'alert');
+      }
+    };
+    const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log, rules: engine, onAlertChanges });
+    const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
+    await clock.start();
+    stops.push(() => clock.close());
 
     const checks: ReadinessCheck[] = [
       () => {
@@ -88,6 +105,12 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       sessions,
       audit,
       access,
+      carePlans,
+      templates,
+      alerts,
+      commits,
+      onAlertChanges,
+      onCarePlanChanged: (patientId: string) => engine.forgetPatient(patientId),
       ingest,
       limiter,
       db,

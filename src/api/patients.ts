@@ -4,7 +4,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { patientScope, type PatientAccess } from '../auth/access.ts';
-import { isAdmin, requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
+import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import type { Db } from '../store/db.ts';
@@ -109,14 +109,13 @@ export function patientsRoute(options: PatientsRouteOptions) {
     })
     .get('/', async (c) => {
       const principal = requireUser(c);
-      const visible = isAdmin(principal)
-        ? db.select().from(patients).orderBy(asc(patients.createdAt)).all()
-        : db
-            .select()
-            .from(patients)
-            .where(inArray(patients.id, db.select({ id: careTeamMembers.patientId }).from(careTeamMembers).where(eq(careTeamMembers.clinicianId, principal.id))))
-            .orderBy(asc(patients.createdAt))
-            .all();
+      const ids = options.access.visiblePatientIds(principal);
+      const visible = db
+        .select()
+        .from(patients)
+        .where(ids ? inArray(patients.id, ids) : undefined)
+        .orderBy(asc(patients.createdAt))
+        .all();
       await audit.record({ at: Date.now(), actorId: principal.id, action: 'patients.list', patientId: null, outcome: 'success', requestId: c.get('requestId') });
       return c.json({ patients: visible.map(presentPatient) });
     })

@@ -26,6 +26,18 @@ export class PatientAccess {
     );
   }
 
+  /** The patients the principal may see: undefined for every patient (admins). */
+  visiblePatientIds(principal: Principal): string[] | undefined {
+    if (isAdmin(principal)) return undefined;
+    if (principal.kind === 'device') return [];
+    return this.db
+      .select({ id: careTeamMembers.patientId })
+      .from(careTeamMembers)
+      .where(eq(careTeamMembers.clinicianId, principal.id))
+      .all()
+      .map((row) => row.id);
+  }
+
   /** The team role the principal holds for the patient, if any (e.g. only the team's physicians edit care plans). */
   teamRole(principal: Principal, patientId: string) {
     return this.db

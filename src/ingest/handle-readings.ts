@@ -8,6 +8,7 @@ import type { Metrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/db.ts';
 import type { RejectionLog, RejectionReason } from '../store/rejection-log.ts';
 import type { SqliteReadingStore } from '../store/sqlite-reading-store.ts';
+import type { AlertChange } from '../rules/engine.ts';
 
 export type Transport = 'http' | 'mqtt';
 
@@ -30,14 +31,22 @@ export interface IngestAnswer {
   stored: StoredReading[];
 }
 
+/** The care-plan rules, run inside the transaction that stores the readings (RuleEngine). */
+export interface ReadingEvaluator {
+  evaluateReadings(stored: readonly StoredReading[], now: number): AlertChange[];
+  /** Drops cached state after a transaction touching the patient rolled back. */
+  forgetPatient(patientId: string): void;
+}
+
 export interface IngestOptions {
   commits: GroupCommit;
   readings: SqliteReadingStore;
   rejections: RejectionLog;
   metrics: Metrics;
   log: Logger;
-  /** Called after the commit with the newly stored readings (the rules' seam). */
-  onStored?: (readings: StoredReading[]) => void;
+  rules?: ReadingEvaluator;
+  /** Called after the commit with the alerts the readings opened or updated. */
+  onAlertChanges?: (changes: AlertChange[]) => void;
 }
 
 /**
@@ -65,14 +74,22 @@ export class Ingest {
     }
 
     const outcomes = items.map((item) => normalizeReading(item, receivedAt));
-    const { response, stored } = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
+    let committed;
+    try {
+      committed = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
+    } catch (error) {
+      // Nothing of this message was stored: the rules' caches may hold what was rolled back.
+      if (device.patientId) this.options.rules?.forgetPatient(device.patientId);
+      throw error;
+    }
+    const { response, stored, changes } = committed;
 
     const { metrics } = this.options;
     metrics.ingestSeconds.observe({ transport }, (performance.now() - started) / 1000);
     if (response.accepted) metrics.readings.inc({ transport, outcome: 'accepted' }, response.accepted);
     if (response.duplicates) metrics.readings.inc({ transport, outcome: 'duplicate' }, response.duplicates);
     if (response.rejected) metrics.readings.inc({ transport, outcome: 'rejected' }, response.rejected);
-    if (stored.length) this.options.onStored?.(stored);
+    if (changes.length) this.options.onAlertChanges?.(changes);
     return { status: response.accepted + response.duplicates > 0 ? 200 : 422, body: response, stored };
   }
 
@@ -133,6 +150,7 @@ export class Ingest {
       response.duplicates++;
       response.results.push({ index, status: 'duplicate', readingId: earlier.id });
     });
-    return { response, stored };
+    const changes = stored.length && this.options.rules ? this.options.rules.evaluateReadings(stored, receivedAt) : [];
+    return { response, stored, changes };
   }
 }

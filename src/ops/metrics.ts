@@ -33,6 +33,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly alertEvents = new Counter({
+    name: 'homewatch_alert_events_total',
+    help: 'Alert events (opened, updated, acknowledged, resolved) by severity',
+    labelNames: ['event', 'severity'] as const,
+    registers: [this.registry],
+  });
+
   readonly connectedDevices = new Gauge({
     name: 'homewatch_mqtt_connected_devices',
     help: 'Devices connected to the embedded MQTT broker',

@@ -1,4 +1,5 @@
-import { index, integer, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { sql } from 'drizzle-orm';
+import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 
 /**
  * The relational state. Times are epoch milliseconds (integers) so that SQLite and, later, PostgreSQL
@@ -132,4 +133,81 @@ export const auditEvents = sqliteTable(
     hash: text('hash').notNull(),
   },
   (t) => [index('audit_patient').on(t.patientId, t.seq), index('audit_actor').on(t.actorId, t.seq)],
+);
+
+/** Every version of every care plan is kept: who changed it, when, and the rules then in force. */
+export const carePlans = sqliteTable(
+  'care_plans',
+  {
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    version: integer('version').notNull(),
+    /** JSON: the templates applied, as given. */
+    templates: text('templates').notNull(),
+    /** JSON: every rule in force, templates expanded. */
+    rules: text('rules').notNull(),
+    /** JSON: rule id → epoch ms the rule entered the plan (a missing-data clock starts there). */
+    ruleSince: text('rule_since').notNull(),
+    createdAt: integer('created_at').notNull(),
+    createdBy: text('created_by').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.patientId, t.version] })],
+);
+
+export const alerts = sqliteTable(
+  'alerts',
+  {
+    id: text('id').primaryKey(),
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    ruleId: text('rule_id').notNull(),
+    carePlanVersion: integer('care_plan_version').notNull(),
+    metric: text('metric').notNull(),
+    severity: text('severity', { enum: ['info', 'warning', 'critical'] }).notNull(),
+    status: text('status', { enum: ['open', 'acknowledged', 'resolved'] }).notNull(),
+    /** Whether the rule's condition still holds on the newest reading. */
+    active: integer('active', { mode: 'boolean' }).notNull(),
+    message: text('message').notNull(),
+    openedAt: integer('opened_at').notNull(),
+    lastTriggeredAt: integer('last_triggered_at').notNull(),
+    count: integer('count').notNull(),
+    /** JSON: the reading that last triggered it, as the API shows readings; null for missing data. */
+    reading: text('reading'),
+    acknowledgedBy: text('acknowledged_by'),
+    acknowledgedAt: integer('acknowledged_at'),
+    resolvedBy: text('resolved_by'),
+    resolvedAt: integer('resolved_at'),
+    note: text('note'),
+  },
+  (t) => [
+    // One alert per patient and rule until a clinician resolves it: the database enforces it.
+    uniqueIndex('alerts_one_unresolved').on(t.patientId, t.ruleId).where(sql`status <> 'resolved'`),
+    index('alerts_patient_opened').on(t.patientId, t.openedAt),
+    index('alerts_status_opened').on(t.status, t.openedAt),
+  ],
+);
+
+/**
+ * The seam between the rules and alert delivery: every alert event is written here in the same
+ * transaction as the alert, and routing reads it from here. A crash between the two loses nothing.
+ */
+export const alertOutbox = sqliteTable('alert_outbox', {
+  seq: integer('seq').primaryKey({ autoIncrement: true }),
+  alertId: text('alert_id').notNull(),
+  event: text('event', { enum: ['opened', 'updated', 'acknowledged', 'resolved'] }).notNull(),
+  at: integer('at').notNull(),
+});
+
+/** Per patient and metric: when the last reading arrived (missing-data rules) and the newest measurement time. */
+export const metricState = sqliteTable(
+  'metric_state',
+  {
+    patientId: text('patient_id').notNull(),
+    metric: text('metric', { enum: ['systolic', 'diastolic', 'pulse', 'weight', 'spo2'] }).notNull(),
+    lastReceivedAt: integer('last_received_at').notNull(),
+    newestMeasuredAt: integer('newest_measured_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.patientId, t.metric] })],
 );

@@ -1,0 +1,86 @@
+import { and, desc, eq, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
+import type { Severity } from '../domain/rule.ts';
+import type { Db } from '../store/db.ts';
+import { alertOutbox, alerts } from '../store/schema.ts';
+import type { Alert } from './lifecycle.ts';
+
+export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
+
+export interface AlertQuery {
+  /** undefined: every patient (admins); otherwise only these. */
+  patientIds?: string[];
+  patientId?: string;
+  status?: Alert['status'];
+  severity?: Severity;
+  limit: number;
+  /** The `next` cursor of the previous page. */
+  before?: { openedAt: number; id: string };
+}
+
+/**
+ * Saves alert transitions, each with its outbox event in the same transaction (call inside one).
+ */
+export class AlertStore {
+  readonly #findUnresolved;
+
+  constructor(private readonly db: Db) {
+    this.#findUnresolved = db
+      .select()
+      .from(alerts)
+      .where(and(eq(alerts.patientId, sql.placeholder('patientId')), eq(alerts.ruleId, sql.placeholder('ruleId')), ne(alerts.status, 'resolved')))
+      .prepare();
+  }
+
+  findUnresolved(patientId: string, ruleId: string): Alert | undefined {
+    const row = this.#findUnresolved.get({ patientId, ruleId });
+    return row && toAlert(row);
+  }
+
+  get(id: string): Alert | undefined {
+    const row = this.db.select().from(alerts).where(eq(alerts.id, id)).get();
+    return row && toAlert(row);
+  }
+
+  insert(alert: Alert, at: number): void {
+    this.db.insert(alerts).values(toRow(alert)).run();
+    this.#outbox(alert.id, 'opened', at);
+  }
+
+  /** Saves a changed alert; `event` goes to the outbox when the change is one that delivery cares about. */
+  update(alert: Alert, event: AlertEvent | null, at: number): void {
+    this.db.update(alerts).set(toRow(alert)).where(eq(alerts.id, alert.id)).run();
+    if (event) this.#outbox(alert.id, event, at);
+  }
+
+  /** Newest first. */
+  list(query: AlertQuery): Alert[] {
+    const conditions: SQL[] = [];
+    if (query.patientIds) conditions.push(inArray(alerts.patientId, query.patientIds));
+    if (query.patientId) conditions.push(eq(alerts.patientId, query.patientId));
+    if (query.status) conditions.push(eq(alerts.status, query.status));
+    if (query.severity) conditions.push(eq(alerts.severity, query.severity));
+    if (query.before) {
+      conditions.push(or(lt(alerts.openedAt, query.before.openedAt), and(eq(alerts.openedAt, query.before.openedAt), lt(alerts.id, query.before.id)))!);
+    }
+    return this.db
+      .select()
+      .from(alerts)
+      .where(and(...conditions))
+      .orderBy(desc(alerts.openedAt), desc(alerts.id))
+      .limit(query.limit)
+      .all()
+      .map(toAlert);
+  }
+
+  #outbox(alertId: string, event: AlertEvent, at: number) {
+    this.db.insert(alertOutbox).values({ alertId, event, at }).run();
+  }
+}
+
+function toRow(alert: Alert): typeof alerts.$inferInsert {
+  return { ...alert, reading: alert.reading === null ? null : JSON.stringify(alert.reading) };
+}
+
+function toAlert(row: typeof alerts.$inferSelect): Alert {
+  return { ...row, reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>) };
+}

@@ -1,0 +1,102 @@
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { AlertStore } from '../alerts/alert-store.ts';
+import { acknowledge, presentAlert, resolve, type Alert } from '../alerts/lifecycle.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { PatientAccess } from '../auth/access.ts';
+import { requireUser, type AppEnv } from '../auth/middleware.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { SEVERITIES } from '../domain/rule.ts';
+import type { AlertChange } from '../rules/engine.ts';
+import type { GroupCommit } from '../store/db.ts';
+
+const alertsQuerySchema = z.strictObject({
+  status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
+  patientId: z.string().min(1).optional(),
+  severity: z.enum(SEVERITIES).optional(),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  /** The `next` value of the previous page. */
+  cursor: z.string().min(1).optional(),
+});
+
+const resolveSchema = z.strictObject({ note: z.string().trim().max(2000).optional() });
+
+export interface AlertsRouteOptions {
+  alerts: AlertStore;
+  access: PatientAccess;
+  audit: AuditLog;
+  commits: GroupCommit;
+  onAlertChanges: (changes: AlertChange[]) => void;
+}
+
+/** `/v1/alerts`: the care team's inbox, newest first; acknowledge and resolve. */
+export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: AlertsRouteOptions) {
+  const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') =>
+    audit.record({ at: Date.now(), actorId: requireUser(c).id, action, patientId, outcome, requestId: c.get('requestId') });
+
+  /** The alert, if the caller may see its patient; otherwise 404 (audited), as for patients. */
+  const findAlert = async (c: Context<AppEnv>, action: string): Promise<Alert> => {
+    const principal = requireUser(c);
+    const alert = alerts.get(c.req.param('id') ?? '');
+    if (!alert || !access.canSee(principal, alert.patientId)) {
+      await record(c, action, alert?.patientId ?? null, 'denied');
+      throw new AppError('not_found', 'No such alert');
+    }
+    return alert;
+  };
+
+  /** Applies a clinician's transition in a group commit (with its outbox event) and audits it. */
+  const transition = async (c: Context<AppEnv>, action: string, change: (alert: Alert, by: string, at: number) => Alert, event: 'acknowledged' | 'resolved') => {
+    const alert = await findAlert(c, action);
+    const by = requireUser(c).id;
+    const updated = await commits.run(() => {
+      // Read again inside the transaction: a reading may have updated the alert since.
+      const current = alerts.get(alert.id)!;
+      const next = change(current, by, Date.now());
+      if (next !== current) alerts.update(next, event, Date.now());
+      return next;
+    });
+    await record(c, action, alert.patientId, 'success');
+    onAlertChanges([{ alert: updated, event }]);
+    return c.json(presentAlert(updated));
+  };
+
+  return new Hono<AppEnv>()
+    .get('/', async (c) => {
+      const principal = requireUser(c);
+      const query = parseOrThrow(alertsQuerySchema, c.req.query(), 'query');
+      const before = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const page = alerts.list({ ...query, patientIds: access.visiblePatientIds(principal), before, limit: query.limit + 1 });
+      const last = page[query.limit - 1];
+      await record(c, 'alerts.list', query.patientId ?? null, 'success');
+      return c.json({
+        alerts: page.slice(0, query.limit).map(presentAlert),
+        ...(page.length > query.limit && last ? { next: encodeCursor(last) } : {}),
+      });
+    })
+    .get('/:id', async (c) => {
+      const alert = await findAlert(c, 'alert.read');
+      await record(c, 'alert.read', alert.patientId, 'success');
+      return c.json(presentAlert(alert));
+    })
+    .post('/:id/acknowledge', (c) => transition(c, 'alert.acknowledge', acknowledge, 'acknowledged'))
+    .post('/:id/resolve', async (c) => {
+      const text = await c.req.text();
+      const { note } = parseOrThrow(resolveSchema, text ? JSON.parse(text) : {});
+      return transition(c, 'alert.resolve', (alert, by, at) => resolve(alert, by, at, note ?? null), 'resolved');
+    });
+}
+
+function encodeCursor(alert: Alert): string {
+  return Buffer.from(JSON.stringify([alert.openedAt, alert.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { openedAt: number; id: string } {
+  try {
+    const [openedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
+    if (typeof openedAt === 'number' && typeof id === 'string') return { openedAt, id };
+  } catch {
+    // fall through
+  }
+  throw new AppError('validation_failed', 'The query is not valid', [{ path: 'cursor', message: 'is not a cursor this API gave out' }]);
+}

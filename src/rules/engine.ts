@@ -1,0 +1,288 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
+import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
+import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
+import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
+import type { Metric } from '../domain/rule.ts';
+import type { Db } from '../store/db.ts';
+import { metricState, readings } from '../store/schema.ts';
+import type { CarePlan, CarePlanStore } from './care-plans.ts';
+import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
+
+/** An alert that changed, for whoever acts after the commit (metrics, logs, routing). */
+export interface AlertChange {
+  alert: Alert;
+  event: AlertEvent;
+}
+
+interface CompiledPlan {
+  version: number;
+  /** Reading-driven rules by metric. */
+  byMetric: Map<Metric, CompiledRule[]>;
+  missing: CompiledRule[];
+  since: Record<string, number>;
+}
+
+interface MetricState {
+  lastReceivedAt: number;
+  newestMeasuredAt: number;
+}
+
+/** Which stored readings carry a metric. */
+const SOURCES: Record<Metric, { types: ReadingType[]; column: 'systolic' | 'diastolic' | 'pulse' | 'value' }> = {
+  systolic: { types: ['blood_pressure'], column: 'systolic' },
+  diastolic: { types: ['blood_pressure'], column: 'diastolic' },
+  pulse: { types: ['blood_pressure', 'spo2'], column: 'pulse' },
+  weight: { types: ['weight'], column: 'value' },
+  spo2: { types: ['spo2'], column: 'value' },
+};
+
+/** Patients whose plans, histories and metric states are kept in memory at most. */
+const CACHE_PATIENTS = 50_000;
+
+/**
+ * Evaluates every accepted reading against the patient's care plan, inside the transaction that stores
+ * the reading, so a reading is never stored without its alert decision (or the reverse).
+ *
+ * The recent history each rule needs (the last `count` values and the `within` window) is kept in memory
+ * per patient and metric, loaded from the database once and then appended to, so a reading costs no
+ * query. This assumes one writer per database, which holds for SQLite; `forgetPatient` drops what a
+ * rolled-back transaction may have left behind.
+ *
+ * Late readings (measured before the newest value of the metric already seen) are stored and join the
+ * history, so later windows and averages count them, but they never open or update an alert: an alert
+ * describes the patient's current state, and a backfilled past value is not that.
+ */
+export class RuleEngine {
+  readonly #plans = new Map<string, CompiledPlan | null>();
+  readonly #history = new Map<string, Map<Metric, Point[]>>();
+  readonly #state = new Map<string, MetricState | null>();
+  readonly #loadState;
+  readonly #saveState;
+
+  constructor(
+    private readonly db: Db,
+    private readonly carePlans: CarePlanStore,
+    private readonly alerts: AlertStore,
+  ) {
+    this.#loadState = db
+      .select({ lastReceivedAt: metricState.lastReceivedAt, newestMeasuredAt: metricState.newestMeasuredAt })
+      .from(metricState)
+      .where(and(eq(metricState.patientId, sql.placeholder('patientId')), eq(metricState.metric, sql.placeholder('metric'))))
+      .prepare();
+    this.#saveState = db
+      .insert(metricState)
+      .values({
+        patientId: sql.placeholder('patientId'),
+        metric: sql.placeholder('metric'),
+        lastReceivedAt: sql.placeholder('lastReceivedAt'),
+        newestMeasuredAt: sql.placeholder('newestMeasuredAt'),
+      })
+      .onConflictDoUpdate({
+        target: [metricState.patientId, metricState.metric],
+        // `excluded` is the row we tried to insert; SQLite and PostgreSQL both read it this way.
+        set: { lastReceivedAt: sql`excluded.last_received_at`, newestMeasuredAt: sql`excluded.newest_measured_at` },
+      })
+      .prepare();
+  }
+
+  /** Call inside the transaction that stored the readings (a GroupCommit job). */
+  evaluateReadings(stored: readonly StoredReading[], now: number): AlertChange[] {
+    const changes: AlertChange[] = [];
+    const touched = new Map<string, { patientId: string; metric: Metric; state: MetricState }>();
+    for (const reading of stored) {
+      const plan = this.#plan(reading.patientId);
+      for (const [metric, value] of metricValues(reading)) {
+        const key = `${reading.patientId}|${metric}`;
+        const previous = this.#metricState(reading.patientId, metric);
+        const state = {
+          lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, reading.receivedAt),
+          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, reading.measuredAt),
+        };
+        this.#state.set(key, state);
+        touched.set(key, { patientId: reading.patientId, metric, state });
+        if (!plan) continue;
+
+        // Data arrived: a missing-data alert for this metric no longer holds.
+        for (const rule of plan.missing) {
+          if (rule.metric !== metric) continue;
+          const alert = this.alerts.findUnresolved(reading.patientId, rule.rule.id);
+          if (alert?.active) this.alerts.update(deactivate(alert), null, now);
+        }
+
+        const rules = plan.byMetric.get(metric);
+        if (!rules) continue;
+        const series = this.#series(reading.patientId, metric, rules);
+        const late = previous !== null && reading.measuredAt < previous.newestMeasuredAt;
+        if (!series.some((p) => p.readingId === reading.id)) {
+          insertSorted(series, { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id });
+        }
+        trim(series, historyNeeds(rules));
+        if (late) continue;
+        for (const rule of rules) {
+          const change = this.#apply(reading.patientId, plan, rule, evaluate(rule, series), reading, now);
+          if (change) changes.push(change);
+        }
+      }
+    }
+    for (const { patientId, metric, state } of touched.values()) this.#saveState.run({ patientId, metric, ...state });
+    return changes;
+  }
+
+  /**
+   * The clock side of the rules: opens (or re-activates) an alert for every `missing` rule whose metric
+   * has not arrived for its `for`. Call inside a transaction. Returns the changes and when the next
+   * deadline falls, so the caller can wake up then rather than up to a minute late.
+   */
+  sweepMissing(now: number): { changes: AlertChange[]; nextDeadline: number | undefined } {
+    const changes: AlertChange[] = [];
+    let nextDeadline: number | undefined;
+    for (const plan of this.carePlans.allCurrent()) {
+      const compiled = this.#plan(plan.patientId);
+      if (!compiled) continue;
+      for (const rule of compiled.missing) {
+        const since = compiled.since[rule.rule.id] ?? now;
+        const lastArrival = this.#metricState(plan.patientId, rule.metric)?.lastReceivedAt;
+        if (isMissing(rule, lastArrival, since, now)) {
+          const change = this.#apply(plan.patientId, compiled, rule, true, null, now, /* missing */ true);
+          if (change) changes.push(change);
+        } else {
+          const deadline = Math.max(lastArrival ?? since, since) + rule.forMs;
+          nextDeadline = nextDeadline === undefined ? deadline : Math.min(nextDeadline, deadline);
+        }
+      }
+    }
+    return { changes, nextDeadline };
+  }
+
+  /** After a plan change, or when a transaction touching the patient rolled back. */
+  forgetPatient(patientId: string): void {
+    this.#plans.delete(patientId);
+    this.#history.delete(patientId);
+    for (const key of this.#state.keys()) if (key.startsWith(`${patientId}|`)) this.#state.delete(key);
+  }
+
+  #apply(
+    patientId: string,
+    plan: CompiledPlan,
+    rule: CompiledRule,
+    matched: boolean,
+    reading: StoredReading | null,
+    now: number,
+    missing = false,
+  ): AlertChange | undefined {
+    const existing = this.alerts.findUnresolved(patientId, rule.rule.id);
+    if (!matched) {
+      if (existing?.active) this.alerts.update(deactivate(existing), null, now);
+      return undefined;
+    }
+    const presented = reading && presentReading(reading);
+    if (!existing) {
+      const alert = openAlert({
+        id: randomUUID(),
+        patientId,
+        ruleId: rule.rule.id,
+        carePlanVersion: plan.version,
+        metric: rule.metric,
+        severity: rule.rule.severity,
+        message: rule.rule.message,
+        reading: presented,
+        at: now,
+      });
+      this.alerts.insert(alert, now);
+      return { alert, event: 'opened' };
+    }
+    // A missing-data alert already in force is not re-counted on every sweep.
+    if (missing && existing.active) return undefined;
+    const alert = retrigger(existing, { reading: presented, at: now });
+    this.alerts.update(alert, 'updated', now);
+    return { alert, event: 'updated' };
+  }
+
+  #plan(patientId: string): CompiledPlan | null {
+    let plan = this.#plans.get(patientId);
+    if (plan === undefined) {
+      plan = compilePlan(this.carePlans.current(patientId));
+      bounded(this.#plans, CACHE_PATIENTS).set(patientId, plan);
+    }
+    return plan;
+  }
+
+  #metricState(patientId: string, metric: Metric): MetricState | null {
+    const key = `${patientId}|${metric}`;
+    let state = this.#state.get(key);
+    if (state === undefined) {
+      state = this.#loadState.get({ patientId, metric }) ?? null;
+      bounded(this.#state, CACHE_PATIENTS * 5).set(key, state);
+    }
+    return state;
+  }
+
+  /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
+  #series(patientId: string, metric: Metric, rules: CompiledRule[]): Point[] {
+    let byMetric = this.#history.get(patientId);
+    if (!byMetric) {
+      byMetric = new Map();
+      bounded(this.#history, CACHE_PATIENTS).set(patientId, byMetric);
+    }
+    let series = byMetric.get(metric);
+    if (!series) {
+      series = this.#loadSeries(patientId, metric, historyNeeds(rules));
+      byMetric.set(metric, series);
+    }
+    return series;
+  }
+
+  #loadSeries(patientId: string, metric: Metric, needs: { count: number; windowMs: number }): Point[] {
+    const { types, column } = SOURCES[metric];
+    const value = readings[column];
+    const where = and(eq(readings.patientId, patientId), inArray(readings.type, types), isNotNull(value));
+    const select = { t: readings.measuredAt, receivedAt: readings.receivedAt, value: sql<number>`${value}`, readingId: readings.id };
+    const lastN = this.db.select(select).from(readings).where(where).orderBy(desc(readings.measuredAt)).limit(needs.count).all();
+    const newest = lastN[0]?.t;
+    const windowed =
+      newest !== undefined && needs.windowMs > 0
+        ? this.db
+            .select(select)
+            .from(readings)
+            .where(and(where, gte(readings.measuredAt, newest - needs.windowMs)))
+            .all()
+        : [];
+    const byId = new Map([...lastN, ...windowed].map((p) => [p.readingId, p]));
+    return [...byId.values()].sort((a, b) => a.t - b.t);
+  }
+}
+
+function compilePlan(plan: CarePlan | undefined): CompiledPlan | null {
+  if (!plan || plan.rules.length === 0) return null;
+  const byMetric = new Map<Metric, CompiledRule[]>();
+  const missing: CompiledRule[] = [];
+  for (const rule of plan.rules) {
+    const compiled = compileRule(rule);
+    if (rule.when.kind === 'missing') missing.push(compiled);
+    else byMetric.set(rule.metric, [...(byMetric.get(rule.metric) ?? []), compiled]);
+  }
+  return { version: plan.version, byMetric, missing, since: plan.ruleSince };
+}
+
+/** Inserts keeping `t` ascending; a point equal in time to others goes after them. */
+function insertSorted(series: Point[], point: Point): void {
+  let i = series.length;
+  while (i > 0 && series[i - 1]!.t > point.t) i--;
+  series.splice(i, 0, point);
+}
+
+/** Keeps what the rules can still need: the last `count` points and those within the window of the newest. */
+function trim(series: Point[], needs: { count: number; windowMs: number }): void {
+  const newest = series.at(-1);
+  if (!newest) return;
+  let drop = 0;
+  while (drop < series.length - needs.count && series[drop]!.t < newest.t - needs.windowMs) drop++;
+  if (drop > 0) series.splice(0, drop);
+}
+
+/** A map that forgets everything when it grows past `max`: caches refill from the database. */
+function bounded<K, V>(map: Map<K, V>, max: number): Map<K, V> {
+  if (map.size >= max) map.clear();
+  return map;
+}
