@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import { assignDeviceSchema, createDeviceSchema } from '../api/devices.ts';
-import { createPatientSchema, readingsQuerySchema } from '../api/patients.ts';
+import { loginSchema } from '../api/auth.ts';
+import { createClinicianSchema } from '../api/clinicians.ts';
+import { careTeamSchema, createPatientSchema, readingsQuerySchema } from '../api/patients.ts';
+import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 
 /**
@@ -68,6 +71,11 @@ export function buildOpenApi() {
         CreatePatient: schema(createPatientSchema),
         CreateDevice: schema(createDeviceSchema),
         AssignDevice: schema(assignDeviceSchema),
+        Login: schema(loginSchema),
+        CreateClinician: schema(createClinicianSchema),
+        CareTeam: schema(careTeamSchema),
+        Rule: schema(ruleSchema),
+        CarePlanInput: schema(carePlanInputSchema),
       },
     },
     paths: {
@@ -137,6 +145,67 @@ export function buildOpenApi() {
       '/v1/devices/{id}/rejections': {
         get: { summary: 'Refused payloads with their reasons, newest first (admin)', security: bearer, parameters: [idParam('id')], responses: { 200: { description: '{rejections: [{receivedAt, transport, reason, payload, rawPayload, errors}]}' } } },
       },
+      '/v1/auth/login': {
+        post: {
+          summary: 'Sign in: a bearer token (also set as an HttpOnly cookie) with its expiry',
+          requestBody: { required: true, ...json('Login') },
+          responses: { 200: { description: '{token, expiresAt, clinician}' }, 401: errorResponse('Wrong email or password'), 429: errorResponse('Too many failed sign-ins') },
+        },
+      },
+      '/v1/auth/logout': { post: { summary: 'Sign out (ends this session)', security: bearer, responses: { 204: { description: 'Signed out' } } } },
+      '/v1/auth/me': { get: { summary: 'The signed-in clinician', security: bearer, responses: { 200: { description: '{clinician, role, actorId}' } } } },
+      '/v1/clinicians': {
+        get: { summary: 'Clinician accounts (admin)', security: bearer, responses: { 200: { description: '{clinicians: [...]}' } } },
+        post: {
+          summary: 'Create a clinician account (admin)',
+          security: bearer,
+          requestBody: { required: true, ...json('CreateClinician') },
+          responses: { 201: { description: '{id, name, email, role}' }, 409: errorResponse('Email in use'), 422: errorResponse('Invalid body') },
+        },
+      },
+      '/v1/patients/{id}/care-team': {
+        get: { summary: "The patient's care team", security: bearer, parameters: [idParam('id')], responses: { 200: { description: '{patientId, members}' }, 404: errorResponse('Unknown or not yours') } },
+        put: {
+          summary: 'Replace the care team (admin)',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { required: true, ...json('CareTeam') },
+          responses: { 200: { description: 'The care team' }, 422: errorResponse('Invalid team') },
+        },
+      },
+      '/v1/patients/{id}/devices': {
+        get: { summary: "The patient's devices", security: bearer, parameters: [idParam('id')], responses: { 200: { description: '{devices: [...]}' } } },
+      },
+      '/v1/patients/{id}/care-plan': {
+        get: { summary: 'The care plan in force: {version, templates, rules, updatedAt, updatedBy}', security: bearer, parameters: [idParam('id')], responses: { 200: { description: 'The care plan' } } },
+        put: {
+          summary: 'A new version of the care plan (admin, or a physician on the care team); templates expanded, per-patient rules override',
+          security: bearer,
+          parameters: [idParam('id')],
+          requestBody: { required: true, ...json('CarePlanInput') },
+          responses: { 200: { description: 'The care plan' }, 403: errorResponse('Not allowed to change it'), 422: errorResponse('Invalid plan, every problem named') },
+        },
+      },
+      '/v1/patients/{id}/care-plan/versions': {
+        get: { summary: 'Every version of the care plan, with who changed it and when', security: bearer, parameters: [idParam('id')], responses: { 200: { description: '{versions}' } } },
+      },
+      '/v1/care-plan-templates': { get: { summary: 'The templates in rules/, each rule with its clinical source', security: bearer, responses: { 200: { description: '{templates}' } } } },
+      '/v1/alerts': {
+        get: {
+          summary: 'Alerts of the patients the caller may see, newest first (status, patientId, severity, limit, cursor)',
+          security: bearer,
+          responses: { 200: { description: '{alerts, next?}' } },
+        },
+      },
+      '/v1/alerts/{id}': { get: { summary: 'An alert', security: bearer, parameters: [idParam('id')], responses: { 200: { description: 'The alert' }, 404: errorResponse('Unknown or not yours') } } },
+      '/v1/alerts/{id}/acknowledge': {
+        post: { summary: 'Acknowledge: stops escalation', security: bearer, parameters: [idParam('id')], responses: { 200: { description: 'The alert' }, 409: errorResponse('Already resolved') } },
+      },
+      '/v1/alerts/{id}/resolve': {
+        post: { summary: 'Resolve, with an optional note; the next breach opens a new alert', security: bearer, parameters: [idParam('id')], responses: { 200: { description: 'The alert' }, 409: errorResponse('Already resolved') } },
+      },
+      '/v1/audit': { get: { summary: 'The audit trail, newest first (admin; patientId, actorId, limit)', security: bearer, responses: { 200: { description: '{events}' } } } },
+      '/v1/audit/verify': { get: { summary: "Checks the audit trail's hash chain (admin)", security: bearer, responses: { 200: { description: '{ok, checked, brokenAt?}' } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
       '/readyz': { get: { summary: 'Readiness, naming each dependency', responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text' } } } },
