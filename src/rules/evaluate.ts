@@ -111,12 +111,12 @@ export function metricValues(reading: Pick<StoredReading, 'type' | 'systolic' | 
   const values: Array<[Metric, number]> = [];
   if (reading.type === 'blood_pressure') {
     values.push(['systolic', reading.systolic!], ['diastolic', reading.diastolic!]);
-    if (reading.pulse !== null) values.push(['pulse', reading.pulse]);
+    if (reading.pulse != null) values.push(['pulse', reading.pulse]);
   } else if (reading.type === 'weight') {
     values.push(['weight', reading.value!]);
   } else {
     values.push(['spo2', reading.value!]);
-    if (reading.pulse !== null) values.push(['pulse', reading.pulse]);
+    if (reading.pulse != null) values.push(['pulse', reading.pulse]);
   }
   return values;
 }

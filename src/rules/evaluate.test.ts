@@ -1,0 +1,476 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { KG_PER_UNIT } from '../domain/reading.ts';
+import { ruleSchema, type Metric, type Op, type Rule } from '../domain/rule.ts';
+import { toKg } from '../normalize/reading.ts';
+import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const T0 = Date.parse('2026-11-20T07:00:00Z');
+const OPS: readonly Op[] = ['>', '>=', '<', '<='];
+
+/** A rule as a clinician would write it, validated by the real schema, then compiled. */
+function compile(metric: Metric, when: Record<string, unknown>): CompiledRule {
+  return compileRule(ruleSchema.parse({ id: 'r', metric, when, severity: 'warning', message: 'm' }) as Rule);
+}
+
+let seq = 0;
+const point = (t: number, value: number): Point => ({ t, receivedAt: t + 1000, value, readingId: `p${++seq}` });
+/** Points one hour apart starting at T0, oldest first. */
+const series = (values: readonly number[], stepMs = HOUR) => values.map((v, i) => point(T0 + i * stepMs, v));
+/** The decision after each value is appended, as the engine makes it reading by reading. */
+const afterEach = (rule: CompiledRule, values: readonly number[]) => values.map((_, i) => evaluate(rule, series(values.slice(0, i + 1))));
+
+/** The comparison the contract means, written out independently of the evaluator. */
+function holds(value: number, op: Op, threshold: number): boolean {
+  if (op === '>') return value > threshold;
+  if (op === '>=') return value >= threshold;
+  if (op === '<') return value < threshold;
+  return value <= threshold;
+}
+
+describe('threshold', () => {
+  it('each op at equality: >= and <= fire on equal, > and < do not', () => {
+    const at = (op: Op, value: number) => evaluate(compile('systolic', { kind: 'threshold', op, value: 180 }), series([value]));
+    expect([at('>=', 180), at('>', 180), at('<=', 180), at('<', 180)]).toEqual([true, false, true, false]);
+    expect([at('>=', 179), at('>', 181), at('<=', 181), at('<', 179)]).toEqual([false, true, false, true]);
+  });
+
+  it('looks at the newest reading only', () => {
+    const rule = compile('spo2', { kind: 'threshold', op: '<', value: 88 });
+    expect(evaluate(rule, series([80, 80, 95]))).toBe(false);
+    expect(evaluate(rule, series([95, 95, 87]))).toBe(true);
+  });
+
+  it('an empty history decides nothing', () => {
+    for (const when of [
+      { kind: 'threshold', op: '<', value: 200 },
+      { kind: 'consecutive', op: '<', value: 200, count: 1 },
+      { kind: 'average', op: '<', value: 200, count: 1 },
+      { kind: 'change', op: '<=', value: 0, within: '1h' },
+    ]) {
+      expect(evaluate(compile('systolic', when), [])).toBe(false);
+    }
+  });
+
+  it('a weight threshold in lb or g is converted to kg', () => {
+    const over200lb = compile('weight', { kind: 'threshold', op: '>', value: 200, unit: 'lb' }); // 90.718474 kg
+    expect(evaluate(over200lb, series([90.8]))).toBe(true);
+    expect(evaluate(over200lb, series([90.7]))).toBe(false);
+    const under50000g = compile('weight', { kind: 'threshold', op: '<', value: 50_000, unit: 'g' });
+    expect(evaluate(under50000g, series([49.9]))).toBe(true);
+    expect(evaluate(under50000g, series([50]))).toBe(false);
+    const kg = compile('weight', { kind: 'threshold', op: '>=', value: 100 });
+    expect(evaluate(kg, series([100]))).toBe(true);
+    expect(evaluate(kg, series([99.9]))).toBe(false);
+  });
+});
+
+describe('consecutive', () => {
+  it('the contract example: 89, 95, 88, 87 against two in a row below 90 fires only on 87', () => {
+    const rule = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 });
+    expect(afterEach(rule, [89, 95, 88, 87])).toEqual([false, false, false, true]);
+  });
+
+  it('needs count readings even when every one satisfies', () => {
+    const rule = compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 3 });
+    expect(afterEach(rule, [120, 130, 140, 150])).toEqual([false, false, true, true]);
+  });
+
+  it('one reading at the threshold breaks a strict run', () => {
+    const rule = compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 2 });
+    expect(afterEach(rule, [101, 100, 101, 101])).toEqual([false, false, false, true]);
+    const inclusive = compile('pulse', { kind: 'consecutive', op: '>=', value: 100, count: 2 });
+    expect(afterEach(inclusive, [101, 100, 101, 99])).toEqual([false, true, true, false]);
+  });
+
+  it('count 1 behaves as a threshold', () => {
+    const rule = compile('spo2', { kind: 'consecutive', op: '<=', value: 88, count: 1 });
+    expect(afterEach(rule, [90, 88, 89, 80])).toEqual([false, true, false, true]);
+  });
+});
+
+describe('average', () => {
+  it('an average of three needs three readings', () => {
+    const rule = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3 });
+    expect(afterEach(rule, [150, 150, 150])).toEqual([false, false, true]);
+  });
+
+  it('averages the last count readings only', () => {
+    const rule = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3 });
+    expect(evaluate(rule, series([100, 150, 140, 130]))).toBe(true); // (150+140+130)/3 = 140
+    expect(evaluate(rule, series([200, 200, 130, 140, 140]))).toBe(false); // 136.7
+  });
+
+  it('each op at equality of the mean', () => {
+    const at = (op: Op) => evaluate(compile('diastolic', { kind: 'average', op, value: 90, count: 3 }), series([89, 90, 91]));
+    expect([at('>='), at('>'), at('<='), at('<')]).toEqual([true, false, true, false]);
+  });
+
+  it('a mean that equals the threshold up to float noise counts as equal', () => {
+    // SpO2 97.3, 97.1, 97.2: the mean is 97.19999999999999 in binary floating point, not 97.2.
+    const values = [97.3, 97.1, 97.2];
+    expect(values.reduce((a, b) => a + b, 0) / 3).toBeLessThan(97.2);
+    const atLeast = compile('spo2', { kind: 'average', op: '>=', value: 97.2, count: 3 });
+    const below = compile('spo2', { kind: 'average', op: '<', value: 97.2, count: 3 });
+    expect(evaluate(atLeast, series(values))).toBe(true);
+    expect(evaluate(below, series(values))).toBe(false);
+  });
+});
+
+describe('change', () => {
+  const within24h = (op: Op, value: number) => compile('weight', { kind: 'change', op, value, within: '24h' });
+
+  it('compares the newest value with the oldest one inside [newest − within, newest], boundary included', () => {
+    const history = [point(T0 - 30 * HOUR, 80), point(T0 - 24 * HOUR, 81), point(T0 - 12 * HOUR, 82), point(T0, 82.5)];
+    // Oldest inside the window is the point exactly 24 h before the newest: +1.5 kg.
+    expect(evaluate(within24h('>=', 1.5), history)).toBe(true);
+    expect(evaluate(within24h('>=', 1.6), history)).toBe(false);
+    // One millisecond further back, it leaves the window and the point 12 h back is the oldest: +0.5 kg.
+    const shifted = [history[0]!, point(T0 - 24 * HOUR - 1, 81), history[2]!, history[3]!];
+    expect(evaluate(within24h('>=', 0.6), shifted)).toBe(false);
+    expect(evaluate(within24h('>=', 0.5), shifted)).toBe(true);
+  });
+
+  it('needs two points inside the window', () => {
+    expect(evaluate(within24h('<=', 0), [point(T0, 80)])).toBe(false);
+    expect(evaluate(within24h('>=', 0), [point(T0, 80)])).toBe(false);
+    // The earlier point is outside the window: still only one point inside.
+    expect(evaluate(within24h('<=', 10), [point(T0 - 25 * HOUR, 70), point(T0, 80)])).toBe(false);
+    expect(evaluate(within24h('>=', 0), [point(T0 - 23 * HOUR, 80), point(T0, 80)])).toBe(true);
+  });
+
+  it('a loss is negative: change <= -2 lb fires on a 2.5 lb loss, not on 1.5 lb, and a gain rule ignores losses', () => {
+    const loss = compile('weight', { kind: 'change', op: '<=', value: -2, unit: 'lb', within: '30h' });
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    const weights = (from: number, to: number) => [point(T0, toKg(from, 'lb')), point(T0 + 24 * HOUR, toKg(to, 'lb'))];
+    expect(evaluate(loss, weights(182.5, 180))).toBe(true);
+    expect(evaluate(loss, weights(181.5, 180))).toBe(false);
+    expect(evaluate(gain, weights(182.5, 180))).toBe(false);
+    expect(evaluate(gain, weights(180, 182.5))).toBe(true);
+  });
+
+  it('converts lb and g to kg', () => {
+    expect(compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '1d' }).test(2 * KG_PER_UNIT.lb)).toBe(true);
+    const grams = compile('weight', { kind: 'change', op: '>=', value: 1000, unit: 'g', within: '1d' });
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(true);
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.999)])).toBe(false);
+    const moreGrams = compile('weight', { kind: 'change', op: '>=', value: 1001, unit: 'g', within: '1d' });
+    expect(evaluate(moreGrams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(false);
+  });
+
+  it('exactly +2.000 lb fires ">= 2 lb" even though stored weights are rounded to 0.1 g', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    const strict = compile('weight', { kind: 'change', op: '>', value: 2, unit: 'lb', within: '30h' });
+    // 180 lb → 81.6466 kg, 182 lb → 82.5538 kg: the stored difference is 0.9072 kg, 2 lb is 0.90718474 kg.
+    const cases: Array<[number, number]> = [
+      [180, 182],
+      [150.3, 152.3],
+      [201.7, 203.7],
+    ];
+    for (const [from, to] of cases) {
+      const history = [point(T0, toKg(from, 'lb')), point(T0 + 24 * HOUR, toKg(to, 'lb'))];
+      expect(evaluate(gain, history), `${from} → ${to} lb`).toBe(true);
+      expect(evaluate(strict, history), `${from} → ${to} lb`).toBe(false);
+    }
+  });
+
+  it('property: any exact gain of 2 lb fires ">= 2 lb" and never "> 2 lb"; 1.99 lb fires neither', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    const strict = compile('weight', { kind: 'change', op: '>', value: 2, unit: 'lb', within: '30h' });
+    fc.assert(
+      fc.property(fc.integer({ min: 10_000, max: 80_000 }), fc.integer({ min: 1, max: 30 * 60 }), (hundredthsLb, minutes) => {
+        const from = hundredthsLb / 100;
+        const at = (to: number) => [point(T0, toKg(from, 'lb')), point(T0 + minutes * MINUTE, toKg(to, 'lb'))];
+        return (
+          evaluate(gain, at(from + 2)) &&
+          !evaluate(strict, at(from + 2)) &&
+          !evaluate(gain, at(from + 1.99)) &&
+          !evaluate(strict, at(from + 1.99))
+        );
+      }),
+    );
+  });
+
+  it('property: any exact loss of 1000 g fires "<= -1000 g" and never "< -1000 g"', () => {
+    const loss = compile('weight', { kind: 'change', op: '<=', value: -1000, unit: 'g', within: '7d' });
+    const strict = compile('weight', { kind: 'change', op: '<', value: -1000, unit: 'g', within: '7d' });
+    fc.assert(
+      fc.property(fc.integer({ min: 20_000, max: 300_000 }), (grams) => {
+        const history = [point(T0, toKg(grams, 'g')), point(T0 + 6 * 24 * HOUR, toKg(grams - 1000, 'g'))];
+        return evaluate(loss, history) && !evaluate(strict, history);
+      }),
+    );
+  });
+});
+
+describe('missing', () => {
+  const rule = compile('weight', { kind: 'missing', for: '36h' });
+  const since = T0;
+
+  it('is never decided by a reading', () => {
+    expect(evaluate(rule, series([80]))).toBe(false);
+    expect(rule.forMs).toBe(36 * HOUR);
+  });
+
+  it('with nothing ever arrived, the clock starts when the rule entered the plan and fires exactly at "for"', () => {
+    expect(isMissing(rule, undefined, since, since)).toBe(false);
+    expect(isMissing(rule, undefined, since, since + 36 * HOUR - 1)).toBe(false);
+    expect(isMissing(rule, undefined, since, since + 36 * HOUR)).toBe(true);
+  });
+
+  it('an arrival before the rule existed does not shorten the clock', () => {
+    const longAgo = since - 10 * 24 * HOUR;
+    expect(isMissing(rule, longAgo, since, since + 35 * HOUR)).toBe(false);
+    expect(isMissing(rule, longAgo, since, since + 36 * HOUR)).toBe(true);
+  });
+
+  it('counts from the last arrival when it is later than the rule', () => {
+    const last = since + 50 * HOUR;
+    expect(isMissing(rule, last, since, last + 36 * HOUR - 1)).toBe(false);
+    expect(isMissing(rule, last, since, last + 36 * HOUR)).toBe(true);
+  });
+
+  it('property: fires iff now − max(lastArrival, ruleSince) >= for', () => {
+    fc.assert(
+      fc.property(
+        fc.option(fc.integer({ min: 0, max: 10 * 24 * 60 }), { nil: undefined }),
+        fc.integer({ min: 0, max: 10 * 24 * 60 }),
+        fc.integer({ min: 0, max: 20 * 24 * 60 }),
+        (lastMin, sinceMin, nowMin) => {
+          const start = Math.max(lastMin ?? sinceMin, sinceMin);
+          fc.pre(nowMin >= start);
+          const expected = nowMin - start >= 36 * 60;
+          return isMissing(rule, lastMin === undefined ? undefined : T0 + lastMin * MINUTE, T0 + sinceMin * MINUTE, T0 + nowMin * MINUTE) === expected;
+        },
+      ),
+    );
+  });
+});
+
+describe('historyNeeds', () => {
+  it('no rules need one point and no window', () => {
+    expect(historyNeeds([])).toEqual({ count: 1, windowMs: 0 });
+  });
+
+  it('takes the largest count and the longest change window; missing and threshold rules add nothing', () => {
+    const rules = [
+      compile('systolic', { kind: 'threshold', op: '>=', value: 180 }),
+      compile('systolic', { kind: 'consecutive', op: '>=', value: 140, count: 3 }),
+      compile('systolic', { kind: 'average', op: '>=', value: 140, count: 6 }),
+      compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' }),
+      compile('weight', { kind: 'change', op: '>=', value: 5, unit: 'lb', within: '174h' }),
+      compile('weight', { kind: 'missing', for: '400h' }),
+    ];
+    expect(historyNeeds(rules)).toEqual({ count: 6, windowMs: 174 * HOUR });
+    expect(historyNeeds(rules.slice(0, 1))).toEqual({ count: 1, windowMs: 0 });
+    expect(historyNeeds(rules.slice(3, 4))).toEqual({ count: 1, windowMs: 30 * HOUR });
+  });
+});
+
+describe('metricValues', () => {
+  const none = { systolic: null, diastolic: null, pulse: null, value: null };
+
+  it('a blood pressure reading gives systolic, diastolic and pulse when present', () => {
+    expect(metricValues({ ...none, type: 'blood_pressure', systolic: 142, diastolic: 91, pulse: 72 })).toEqual([
+      ['systolic', 142],
+      ['diastolic', 91],
+      ['pulse', 72],
+    ]);
+    expect(metricValues({ ...none, type: 'blood_pressure', systolic: 142, diastolic: 91 })).toEqual([
+      ['systolic', 142],
+      ['diastolic', 91],
+    ]);
+  });
+
+  it('a weight gives its kg value; an SpO2 reading gives spo2 and pulse when present', () => {
+    expect(metricValues({ ...none, type: 'weight', value: 82.3271 })).toEqual([['weight', 82.3271]]);
+    expect(metricValues({ ...none, type: 'spo2', value: 94, pulse: 80 })).toEqual([
+      ['spo2', 94],
+      ['pulse', 80],
+    ]);
+    expect(metricValues({ ...none, type: 'spo2', value: 94 })).toEqual([['spo2', 94]]);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Properties. Values are whole numbers (as BP, pulse and SpO2 devices send them), or whole grams for
+// weight against thresholds half a gram off the grid, so every reference below compares exactly and
+// needs no tolerance of its own.
+// ---------------------------------------------------------------------------------------------------
+
+const op = fc.constantFrom(...OPS);
+const integerValues = (minLength = 0) => fc.array(fc.integer({ min: 50, max: 200 }), { minLength, maxLength: 30 });
+
+describe('properties', () => {
+  it('(a) threshold equals the direct comparison of the newest value, whatever came before', () => {
+    fc.assert(
+      fc.property(integerValues(), fc.integer({ min: 50, max: 200 }), op, fc.integer({ min: 50, max: 200 }), (before, newest, o, threshold) => {
+        const rule = compile('systolic', { kind: 'threshold', op: o, value: threshold });
+        return evaluate(rule, series([...before, newest])) === holds(newest, o, threshold);
+      }),
+    );
+    // Fractional values and thresholds, away from the 1e-9 tolerance band.
+    fc.assert(
+      fc.property(
+        fc.double({ min: 50, max: 100, noNaN: true }),
+        op,
+        fc.double({ min: 50, max: 100, noNaN: true }),
+        (value, o, threshold) => {
+          fc.pre(Math.abs(value - threshold) > 1e-6);
+          return evaluate(compile('spo2', { kind: 'threshold', op: o, value: threshold }), series([value])) === holds(value, o, threshold);
+        },
+      ),
+    );
+  });
+
+  it('(b) consecutive fires iff the trailing run of satisfying readings is at least count long', () => {
+    fc.assert(
+      fc.property(integerValues(), fc.integer({ min: 1, max: 6 }), op, fc.integer({ min: 50, max: 200 }), (values, count, o, threshold) => {
+        const rule = compile('pulse', { kind: 'consecutive', op: o, value: threshold, count });
+        // Reference: length of the run of satisfying values that ends at the newest one.
+        let run = 0;
+        for (let i = values.length - 1; i >= 0 && holds(values[i]!, o, threshold); i--) run++;
+        return evaluate(rule, series(values)) === run >= count;
+      }),
+    );
+  });
+
+  it('(c) average fires iff the sum of the last count readings compares with count × threshold', () => {
+    fc.assert(
+      fc.property(integerValues(), fc.integer({ min: 1, max: 10 }), op, fc.integer({ min: 50, max: 200 }), (values, count, o, threshold) => {
+        const rule = compile('systolic', { kind: 'average', op: o, value: threshold, count });
+        // Reference in exact integer arithmetic: mean op t  ⇔  sum op t·count.
+        const expected = values.length >= count && holds(values.slice(-count).reduce((a, b) => a + b, 0), o, threshold * count);
+        return evaluate(rule, series(values)) === expected;
+      }),
+    );
+  });
+
+  /** Sorted points with random gaps (some zero), weights on a whole-gram grid. */
+  const weightHistory = fc
+    .array(fc.record({ gapMin: fc.integer({ min: 0, max: 40 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }), { minLength: 1, maxLength: 25 })
+    .map((items) => {
+      let t = T0;
+      return items.map(({ gapMin, grams }) => point((t += gapMin * MINUTE), grams / 1000));
+    });
+  const withinHours = fc.integer({ min: 1, max: 200 });
+  /** A change threshold in grams, half a gram off the grid so it never equals a difference of whole grams. */
+  const halfGrams = fc.integer({ min: -4_000, max: 4_000 }).map((g) => g + 0.5);
+
+  it('(d) change matches a reference that walks back from the newest point to the oldest one in the window', () => {
+    fc.assert(
+      fc.property(weightHistory, withinHours, op, halfGrams, (history, hours, o, grams) => {
+        const rule = compile('weight', { kind: 'change', op: o, value: grams, unit: 'g', within: `${hours}h` });
+        const newest = history.at(-1)!;
+        let oldest = history.length - 1;
+        while (oldest > 0 && history[oldest - 1]!.t >= newest.t - hours * HOUR) oldest--;
+        const expected = oldest < history.length - 1 && holds(Math.round((newest.value - history[oldest]!.value) * 1000), o, grams);
+        return evaluate(rule, history) === expected;
+      }),
+    );
+  });
+
+  it('(d) change on systolic in mmHg: exact comparisons including equality', () => {
+    fc.assert(
+      fc.property(integerValues(1), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 30, maxLength: 30 }), fc.integer({ min: 1, max: 48 }), op, fc.integer({ min: -60, max: 60 }), (values, gaps, hours, o, delta) => {
+        let t = T0;
+        const history = values.map((v, i) => point((t += gaps[i]! * MINUTE), v));
+        const rule = compile('systolic', { kind: 'change', op: o, value: delta, within: `${hours}h` });
+        const newest = history.at(-1)!;
+        const inWindow = history.filter((p) => newest.t - p.t <= hours * HOUR);
+        const expected = inWindow.length >= 2 && holds(newest.value - inWindow[0]!.value, o, delta);
+        return evaluate(rule, history) === expected;
+      }),
+    );
+  });
+
+  it('(e) points older than the window do not change a change decision', () => {
+    fc.assert(
+      fc.property(
+        weightHistory,
+        withinHours,
+        op,
+        halfGrams,
+        fc.array(fc.record({ ageMin: fc.integer({ min: 1, max: 30 * 24 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }), { maxLength: 10 }),
+        (history, hours, o, grams, extra) => {
+          const rule = compile('weight', { kind: 'change', op: o, value: grams, unit: 'g', within: `${hours}h` });
+          const newest = history.at(-1)!;
+          const edge = newest.t - hours * HOUR; // oldest time still inside the window
+          const kept = history.filter((p) => p.t >= edge);
+          const older = extra.map(({ ageMin, grams: g }) => point(edge - ageMin * MINUTE, g / 1000)).sort((a, b) => a.t - b.t);
+          // Whatever lay outside the window before (kept vs full history), and whatever is added outside it now.
+          const decision = evaluate(rule, kept);
+          return evaluate(rule, history) === decision && evaluate(rule, [...older, ...kept]) === decision;
+        },
+      ),
+    );
+  });
+
+  it('(e) readings before the last count do not change a consecutive or average decision', () => {
+    fc.assert(
+      fc.property(integerValues(), integerValues(), fc.integer({ min: 1, max: 6 }), op, fc.integer({ min: 50, max: 200 }), (earlier, recent, count, o, threshold) => {
+        fc.pre(recent.length >= count);
+        const consecutive = compile('spo2', { kind: 'consecutive', op: o, value: threshold, count });
+        const average = compile('spo2', { kind: 'average', op: o, value: threshold, count });
+        const longer = series([...earlier, ...recent]);
+        const shorter = longer.slice(-count);
+        return evaluate(consecutive, longer) === evaluate(consecutive, shorter) && evaluate(average, longer) === evaluate(average, shorter);
+      }),
+    );
+  });
+
+  /**
+   * Readings arrive out of order (late uploads, batches). With distinct measurement times, the decision on
+   * the history sorted by time must equal one computed straight from the unordered set of points: newest =
+   * the latest t, the last `count` = the `count` latest t, the window's oldest = the earliest t in range.
+   */
+  it('(f) unsorted arrival: sorting by t then evaluating equals a decision taken on the unordered set', () => {
+    const distinctTimes = fc.uniqueArray(fc.integer({ min: 0, max: 14 * 24 * 60 }), { minLength: 1, maxLength: 25 });
+    fc.assert(
+      fc.property(
+        distinctTimes,
+        fc.array(fc.integer({ min: 80, max: 100 }), { minLength: 25, maxLength: 25 }),
+        fc.array(fc.nat(), { minLength: 25, maxLength: 25 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 1, max: 72 }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (minutes, values, shuffleKeys, count, hours, o, threshold) => {
+          const points = minutes.map((m, i) => point(T0 + m * MINUTE, values[i]!));
+          const arrival = points.map((p, i) => ({ p, k: shuffleKeys[i]! })).sort((a, b) => a.k - b.k).map((x) => x.p);
+          const sorted = [...arrival].sort((a, b) => a.t - b.t);
+
+          // The unordered set's answers, by selection rather than by sorting the history.
+          const latest = arrival.reduce((a, b) => (b.t > a.t ? b : a));
+          const lastN = arrival.filter((p) => arrival.filter((q) => q.t > p.t).length < count);
+          const inWindow = arrival.filter((p) => p.t >= latest.t - hours * HOUR);
+          const earliestInWindow = inWindow.reduce((a, b) => (b.t < a.t ? b : a));
+
+          const threshold_ = compile('spo2', { kind: 'threshold', op: o, value: threshold });
+          const consecutive = compile('spo2', { kind: 'consecutive', op: o, value: threshold, count });
+          const average = compile('spo2', { kind: 'average', op: o, value: threshold, count });
+          const change = compile('spo2', { kind: 'change', op: o, value: threshold - 90, within: `${hours}h` });
+          const sum = lastN.reduce((a, p) => a + p.value, 0);
+          return (
+            evaluate(threshold_, sorted) === holds(latest.value, o, threshold) &&
+            evaluate(consecutive, sorted) === (points.length >= count && lastN.every((p) => holds(p.value, o, threshold))) &&
+            evaluate(average, sorted) === (points.length >= count && holds(sum, o, threshold * count)) &&
+            evaluate(change, sorted) === (inWindow.length >= 2 && holds(latest.value - earliestInWindow.value, o, threshold - 90))
+          );
+        },
+      ),
+    );
+  });
+
+  it('equal measurement times: the later element of the array is the newest, so the caller orders ties', () => {
+    // Two readings measured in the same second (e.g. pulse from the cuff and from the oximeter). The
+    // history is "sorted by t" either way, yet the decision differs: the evaluator is a function of the
+    // array, and the caller (the engine inserts a tie after the points already there) decides the order.
+    const rule = compile('pulse', { kind: 'threshold', op: '>', value: 100 });
+    const [a, b] = [point(T0, 72), point(T0, 118)];
+    expect(evaluate(rule, [a, b])).toBe(true);
+    expect(evaluate(rule, [b, a])).toBe(false);
+  });
+});

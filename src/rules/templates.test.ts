@@ -1,0 +1,197 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../domain/duration.ts';
+import { templateSchema, type Rule, type Template } from '../domain/rule.ts';
+import { toKg } from '../normalize/reading.ts';
+import { expandCarePlan, loadTemplates } from './care-plans.ts';
+import { compileRule, evaluate, isMissing, type Point } from './evaluate.ts';
+
+/**
+ * The care-plan templates in rules/: every file must load as the service loads it, and the rules a
+ * physician would check first must fire exactly where the template says they do.
+ */
+
+const RULES_DIR = path.resolve(import.meta.dirname, '../../rules');
+const files = readdirSync(RULES_DIR)
+  .filter((f) => f.endsWith('.json'))
+  .sort();
+const templates: Array<{ file: string; template: Template }> = files.map((file) => ({
+  file,
+  template: templateSchema.parse(JSON.parse(readFileSync(path.join(RULES_DIR, file), 'utf8'))),
+}));
+const byName = new Map(templates.map(({ template }) => [template.name, template]));
+
+function rule(template: string, id: string): Rule {
+  const found = byName.get(template)?.rules.find((r) => r.id === id);
+  if (!found) throw new Error(`rules/${template}.json has no rule "${id}"`);
+  return found;
+}
+
+const HOUR = 3_600_000;
+const T0 = Date.parse('2026-11-20T07:00:00Z');
+let seq = 0;
+const point = (t: number, value: number): Point => ({ t, receivedAt: t, value, readingId: `r${++seq}` });
+/** A weight as the store keeps it: sent in lb, stored in kg rounded to 0.1 g. */
+const lb = (pounds: number) => toKg(pounds, 'lb');
+/** Evaluates a rule on a history of [hoursFromT0, value] pairs, oldest first. */
+const decide = (r: Rule, history: Array<[number, number]>) => evaluate(compileRule(r), history.map(([h, v]) => point(T0 + h * HOUR, v)));
+
+describe('rules/ templates', () => {
+  it('the three clinical templates are there', () => {
+    expect(files).toEqual(expect.arrayContaining(['copd.json', 'heart-failure.json', 'hypertension.json']));
+  });
+
+  it.each(files)('%s is named after its file', (file) => {
+    const { template } = templates.find((t) => t.file === file)!;
+    expect(`${template.name}.json`).toBe(file);
+    expect(template.title.trim()).not.toBe('');
+    expect(template.description.trim()).not.toBe('');
+    expect(template.rules.length).toBeGreaterThan(0);
+  });
+
+  it('rule ids are unique across all templates, so templates can be combined', () => {
+    const ids = templates.flatMap(({ template }) => template.rules.map((r) => r.id));
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it('each template prefixes its ids with its own prefix', () => {
+    const prefixes = templates.map(({ template }) => {
+      const own = new Set(template.rules.map((r) => r.id.split('-')[0]));
+      expect(own.size, `${template.name}: ${[...own].join(', ')}`).toBe(1);
+      return [...own][0];
+    });
+    expect(new Set(prefixes).size).toBe(prefixes.length);
+  });
+
+  it('every rule cites a source, has a clinician message, and compiles', () => {
+    for (const { template } of templates) {
+      for (const r of template.rules) {
+        const where = `${template.name}/${r.id}`;
+        expect(r.source.trim().length, where).toBeGreaterThan(20);
+        expect(r.message.length, where).toBeLessThanOrEqual(300);
+        const compiled = compileRule(r);
+        expect(compiled.metric, where).toBe(r.metric);
+        if (r.when.kind === 'change') expect(compiled.withinMs, where).toBeGreaterThan(0);
+        if (r.when.kind === 'missing') expect(compiled.forMs, where).toBeGreaterThan(0);
+      }
+    }
+  });
+
+  it('the service loads them all, and all three applied together keep every rule', () => {
+    const loaded = loadTemplates(RULES_DIR);
+    expect([...loaded.keys()].sort()).toEqual(templates.map((t) => t.template.name).sort());
+    const { rules, problems } = expandCarePlan({ templates: [...loaded.keys()], rules: [] }, loaded);
+    expect(problems).toEqual([]);
+    expect(rules).toHaveLength(templates.reduce((n, t) => n + t.template.rules.length, 0));
+  });
+});
+
+describe('heart-failure', () => {
+  const dayGain = rule('heart-failure', 'hf-weight-gain-day');
+  const weekGain = rule('heart-failure', 'hf-weight-gain-week');
+
+  it('day gain: fires for +2.2 lb in 23 h, not for +1.8 lb', () => {
+    expect(decide(dayGain, [[0, lb(180)], [23, lb(182.2)]])).toBe(true);
+    expect(decide(dayGain, [[0, lb(180)], [23, lb(181.8)]])).toBe(false);
+  });
+
+  it('day gain: exactly +2 lb fires despite the 0.1 g rounding of stored weights', () => {
+    for (const base of [120, 150.4, 180, 215.6, 299.9]) {
+      expect(decide(dayGain, [[0, lb(base)], [24, lb(base + 2)]]), `${base} lb`).toBe(true);
+    }
+  });
+
+  it('day gain: a weigh-in a few hours later than yesterday still compares with yesterday (30 h window)', () => {
+    expect(parseDuration((dayGain.when as { within: string }).within)).toBe(30 * HOUR);
+    expect(decide(dayGain, [[0, lb(180)], [29.5, lb(182.5)]])).toBe(true);
+    // Two days apart is no longer "a day": the week rule covers it.
+    expect(decide(dayGain, [[0, lb(180)], [48, lb(182.5)]])).toBe(false);
+  });
+
+  it('day gain: a loss never fires', () => {
+    expect(decide(dayGain, [[0, lb(185)], [24, lb(180)]])).toBe(false);
+  });
+
+  it('week gain: +5.25 lb over seven daily weigh-ins fires although no single day reached 2 lb', () => {
+    const week: Array<[number, number]> = [0, 1, 2, 3, 4, 5, 6, 7].map((d) => [d * 24 + (d % 2) * 1.5, lb(180 + d * 0.75)]);
+    expect(decide(weekGain, week)).toBe(true); // 180 → 185.25 lb over 169.5 h
+    expect(decide(dayGain, week)).toBe(false);
+    expect(decide(weekGain, week.map(([h, v], i) => [h, i === 7 ? lb(184.5) : v]))).toBe(false); // +4.5 lb
+  });
+
+  it('missing weight: info after 36 h without a weigh-in, and the description explains the windows', () => {
+    const missing = compileRule(rule('heart-failure', 'hf-weight-missing'));
+    expect(isMissing(missing, T0, T0 - 100 * HOUR, T0 + 36 * HOUR - 1)).toBe(false);
+    expect(isMissing(missing, T0, T0 - 100 * HOUR, T0 + 36 * HOUR)).toBe(true);
+    expect(byName.get('heart-failure')!.description).toMatch(/30 h/);
+    expect(byName.get('heart-failure')!.description).toMatch(/174 h/);
+  });
+
+  it('low systolic and low SpO2 fire below their thresholds only', () => {
+    expect(decide(rule('heart-failure', 'hf-systolic-low'), [[0, 89]])).toBe(true);
+    expect(decide(rule('heart-failure', 'hf-systolic-low'), [[0, 90]])).toBe(false);
+    expect(decide(rule('heart-failure', 'hf-spo2-low'), [[0, 89]])).toBe(true);
+    expect(decide(rule('heart-failure', 'hf-spo2-low'), [[0, 90]])).toBe(false);
+    expect(decide(rule('heart-failure', 'hf-spo2-critical'), [[0, 87]])).toBe(true);
+    expect(decide(rule('heart-failure', 'hf-spo2-critical'), [[0, 88]])).toBe(false);
+  });
+});
+
+describe('hypertension', () => {
+  it('crisis: systolic 180 fires as critical, 179 does not', () => {
+    const crisis = rule('hypertension', 'htn-crisis-systolic');
+    expect(crisis.severity).toBe('critical');
+    expect(decide(crisis, [[0, 180]])).toBe(true);
+    expect(decide(crisis, [[0, 179]])).toBe(false);
+  });
+
+  it('crisis: diastolic 120 fires as critical, 119 does not', () => {
+    const crisis = rule('hypertension', 'htn-crisis-diastolic');
+    expect(crisis.severity).toBe('critical');
+    expect(decide(crisis, [[0, 120]])).toBe(true);
+    expect(decide(crisis, [[0, 119]])).toBe(false);
+  });
+
+  it('sustained high is an average of at least three readings, and one high reading is not enough', () => {
+    const avg = rule('hypertension', 'htn-average-systolic-high');
+    expect(avg.when.kind).toBe('average');
+    const count = (avg.when as { count: number }).count;
+    expect(count).toBeGreaterThanOrEqual(3);
+    const highs: Array<[number, number]> = Array.from({ length: count }, (_, i) => [i * 12, 142]);
+    expect(decide(avg, highs.slice(1))).toBe(false); // one reading short
+    expect(decide(avg, highs)).toBe(true);
+    expect(decide(avg, [...highs.map(([h]): [number, number] => [h, 128]).slice(1), [count * 12, 175]])).toBe(false);
+    const diastolic = rule('hypertension', 'htn-average-diastolic-high');
+    expect(decide(diastolic, Array.from({ length: count }, (_, i): [number, number] => [i * 12, 90]))).toBe(true);
+    expect(decide(diastolic, Array.from({ length: count }, (_, i): [number, number] => [i * 12, 89]))).toBe(false);
+  });
+
+  it('low systolic: 89 fires, 90 does not', () => {
+    expect(decide(rule('hypertension', 'htn-systolic-low'), [[0, 89]])).toBe(true);
+    expect(decide(rule('hypertension', 'htn-systolic-low'), [[0, 90]])).toBe(false);
+  });
+});
+
+describe('copd', () => {
+  it('critical SpO2 fires at 87, not at 88', () => {
+    const critical = rule('copd', 'copd-spo2-critical');
+    expect(critical.severity).toBe('critical');
+    expect(decide(critical, [[0, 87]])).toBe(true);
+    expect(decide(critical, [[0, 88]])).toBe(false);
+  });
+
+  it('sustained low SpO2 needs three readings in a row below 90', () => {
+    const sustained = rule('copd', 'copd-spo2-low-sustained');
+    expect(decide(sustained, [[0, 89], [4, 89]])).toBe(false);
+    expect(decide(sustained, [[0, 89], [4, 89], [8, 88]])).toBe(true);
+    expect(decide(sustained, [[0, 89], [4, 90], [8, 88]])).toBe(false);
+  });
+
+  it('tachycardia needs two resting pulses in a row above 100', () => {
+    const pulse = rule('copd', 'copd-pulse-high');
+    expect(decide(pulse, [[0, 80], [1, 118]])).toBe(false);
+    expect(decide(pulse, [[0, 101], [1, 118]])).toBe(true);
+    expect(decide(pulse, [[0, 100], [1, 118]])).toBe(false);
+  });
+});
