@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
 import { alertsRoute, type AlertsRouteOptions } from './api/alerts.ts';
 import { auditRoute } from './api/audit.ts';
+import { pushRoute, type PushRouteOptions } from './api/push.ts';
+import { webhooksRoute } from './api/webhooks.ts';
 import { carePlanRoute, templatesRoute, type CarePlanRouteOptions } from './api/care-plan.ts';
 import { authRoute, type AuthRouteOptions } from './api/auth.ts';
 import { cliniciansRoute } from './api/clinicians.ts';
@@ -22,7 +25,10 @@ export type AppOptions = AuthenticateOptions &
   AuthRouteOptions &
   CarePlanRouteOptions &
   AlertsRouteOptions &
+  PushRouteOptions &
   OpsRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
+
+const SERVICE_WORKER = readFileSync(new URL('./web/sw.js', import.meta.url), 'utf8');
 
 /** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
 export function createApp(options: AppOptions) {
@@ -60,6 +66,11 @@ export function createApp(options: AppOptions) {
   app.route('/v1/care-plan-templates', templatesRoute(options));
   app.route('/v1/alerts', alertsRoute(options));
   app.route('/v1/audit', auditRoute(options));
+  app.route('/v1/push', pushRoute(options));
+  app.route('/v1/webhooks', webhooksRoute(options));
+  app.get('/sw.js', (c) =>
+    c.body(SERVICE_WORKER, 200, { 'content-type': 'text/javascript; charset=utf-8', 'service-worker-allowed': '/', 'cache-control': 'no-cache' }),
+  );
   app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));

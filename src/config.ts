@@ -82,6 +82,18 @@ export const configSchema = z
           .filter(Boolean),
       )
       .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    VAPID_PUBLIC_KEY: z.string().min(1).optional().describe('Web Push VAPID public key (base64url); generated into DATA_DIR/vapid.json when unset'),
+    VAPID_PRIVATE_KEY: z.string().min(1).optional().describe('Web Push VAPID private key (base64url), with VAPID_PUBLIC_KEY'),
+    VAPID_SUBJECT: z
+      .string()
+      .regex(/^(mailto:|https:)/, 'expected a mailto: or https: URI')
+      .default('mailto:admin@homewatch.example')
+      .describe('Contact the push services may use about our traffic: the agency admin\'s mailto: or https: URI'),
+    OUTBOUND_CA_FILE: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('A PEM file of extra certificate authorities trusted for push and webhook endpoints (e.g. an internal relay)'),
     SESSION_IDLE_TIMEOUT: duration('30m').describe(
       'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
     ),
@@ -99,6 +111,9 @@ export const configSchema = z
       .describe('Log level (pino); logs are JSON, one line per event'),
   })
   .superRefine((env, ctx) => {
+    if (Boolean(env.VAPID_PUBLIC_KEY) !== Boolean(env.VAPID_PRIVATE_KEY)) {
+      ctx.addIssue({ code: 'custom', path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'], message: 'is required with the other VAPID key' });
+    }
     if (env.READINGS_STORE !== 'influxdb') return;
     for (const name of ['INFLUX_URL', 'INFLUX_DATABASE'] as const) {
       if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when READINGS_STORE=influxdb' });

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
+import { Agent as HttpsAgent } from 'node:https';
+import { rootCertificates } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
@@ -8,6 +11,9 @@ import { PatientAccess } from './auth/access.ts';
 import { loadTemplates, CarePlanStore } from './rules/care-plans.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
+import { loadVapidKeys, WebPushSender } from './notify/web-push.ts';
+import { defaultRoutingPolicy } from './routing/policy.ts';
+import { AlertRouter } from './routing/router.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './auth/device-directory.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -59,16 +65,34 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const carePlans = new CarePlanStore(db);
     const alerts = new AlertStore(db);
     const engine = new RuleEngine(db, carePlans, alerts);
+    const vapid = loadVapidKeys({ publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT, dataDir: config.DATA_DIR });
+    const outboundAgent = config.OUTBOUND_CA_FILE
+      ? new HttpsAgent({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')], keepAlive: true })
+      : undefined;
+    const router = new AlertRouter({
+      db,
+      commits,
+      alerts,
+      policy: defaultRoutingPolicy({ critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING }),
+      push: new WebPushSender(vapid, outboundAgent),
+      agent: outboundAgent,
+      metrics,
+      log,
+    });
     const onAlertChanges = (changes: AlertChange[]) => {
       for (const { alert, event } of changes) {
         metrics.alertEvents.inc({ event, severity: alert.severity });
         log.info({ event: `alert_${event}`, alertId: alert.id, patientId: alert.patientId, ruleId: alert.ruleId, severity: alert.severity, count: alert.count }, 'alert');
       }
+      router.kick();
     };
     const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log, rules: engine, onAlertChanges });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     await clock.start();
     stops.push(() => clock.close());
+    // Anything left in the outbox or due from before a restart is picked up here.
+    router.start();
+    stops.push(() => router.close());
 
     const checks: ReadinessCheck[] = [
       () => {
@@ -110,6 +134,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       alerts,
       commits,
       onAlertChanges,
+      vapidPublicKey: vapid.publicKey,
+      pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
       onCarePlanChanged: (patientId: string) => engine.forgetPatient(patientId),
       ingest,
       limiter,

@@ -1,7 +1,7 @@
-import { and, desc, eq, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
-import { alertOutbox, alerts } from '../store/schema.ts';
+import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
 import type { Alert } from './lifecycle.ts';
 
 export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
@@ -10,6 +10,8 @@ export interface AlertQuery {
   /** undefined: every patient (admins); otherwise only these. */
   patientIds?: string[];
   patientId?: string;
+  /** Only alerts whose escalation reached nobody. */
+  unreachable?: boolean;
   status?: Alert['status'];
   severity?: Severity;
   limit: number;
@@ -58,6 +60,9 @@ export class AlertStore {
     if (query.patientIds) conditions.push(inArray(alerts.patientId, query.patientIds));
     if (query.patientId) conditions.push(eq(alerts.patientId, query.patientId));
     if (query.status) conditions.push(eq(alerts.status, query.status));
+    if (query.unreachable) {
+      conditions.push(inArray(alerts.id, this.db.select({ id: escalations.alertId }).from(escalations).where(eq(escalations.unreachable, true))));
+    }
     if (query.severity) conditions.push(eq(alerts.severity, query.severity));
     if (query.before) {
       conditions.push(or(lt(alerts.openedAt, query.before.openedAt), and(eq(alerts.openedAt, query.before.openedAt), lt(alerts.id, query.before.id)))!);
@@ -70,6 +75,14 @@ export class AlertStore {
       .limit(query.limit)
       .all()
       .map(toAlert);
+  }
+
+  /** Every delivery attempt for the alert, oldest first, and where its escalation stands. */
+  deliveries(alertId: string) {
+    return {
+      escalation: this.db.select().from(escalations).where(eq(escalations.alertId, alertId)).get() ?? null,
+      attempts: this.db.select().from(deliveries).where(eq(deliveries.alertId, alertId)).orderBy(asc(deliveries.seq)).all(),
+    };
   }
 
   #outbox(alertId: string, event: AlertEvent, at: number) {

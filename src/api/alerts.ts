@@ -14,6 +14,8 @@ const alertsQuerySchema = z.strictObject({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
   patientId: z.string().min(1).optional(),
   severity: z.enum(SEVERITIES).optional(),
+  /** `true`: only alerts that reached nobody on the care team (for admins to follow up). */
+  unreachable: z.enum(['true', 'false']).optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   /** The `next` value of the previous page. */
   cursor: z.string().min(1).optional(),
@@ -66,7 +68,7 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const principal = requireUser(c);
       const query = parseOrThrow(alertsQuerySchema, c.req.query(), 'query');
       const before = query.cursor ? decodeCursor(query.cursor) : undefined;
-      const page = alerts.list({ ...query, patientIds: access.visiblePatientIds(principal), before, limit: query.limit + 1 });
+      const page = alerts.list({ ...query, unreachable: query.unreachable === 'true', patientIds: access.visiblePatientIds(principal), before, limit: query.limit + 1 });
       const last = page[query.limit - 1];
       await record(c, 'alerts.list', query.patientId ?? null, 'success');
       return c.json({
@@ -78,6 +80,32 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const alert = await findAlert(c, 'alert.read');
       await record(c, 'alert.read', alert.patientId, 'success');
       return c.json(presentAlert(alert));
+    })
+    .get('/:id/deliveries', async (c) => {
+      const alert = await findAlert(c, 'alert.deliveries.read');
+      await record(c, 'alert.deliveries.read', alert.patientId, 'success');
+      const { escalation, attempts } = alerts.deliveries(alert.id);
+      const iso = (ms: number) => new Date(ms).toISOString();
+      return c.json({
+        escalation: escalation && {
+          state: escalation.state,
+          nextTier: escalation.nextTier,
+          dueAt: escalation.state === 'pending' ? iso(escalation.dueAt) : null,
+          reachedAnyone: escalation.reachedAnyone,
+          unreachable: escalation.unreachable,
+        },
+        deliveries: attempts.map((d) => ({
+          at: iso(d.at),
+          event: d.event,
+          channel: d.channel,
+          tier: d.tier,
+          clinicianId: d.clinicianId,
+          status: d.status,
+          httpStatus: d.httpStatus,
+          attempt: d.attempt,
+          error: d.error,
+        })),
+      });
     })
     .post('/:id/acknowledge', (c) => transition(c, 'alert.acknowledge', acknowledge, 'acknowledged'))
     .post('/:id/resolve', async (c) => {

@@ -40,6 +40,34 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly pushes = new Counter({
+    name: 'homewatch_pushes_total',
+    help: 'Web Push attempts by outcome (delivered, gone, retry, failed) and HTTP status',
+    labelNames: ['outcome', 'status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly escalations = new Counter({
+    name: 'homewatch_escalations_total',
+    help: 'Alerts passed to a later care-team tier, by severity and tier',
+    labelNames: ['severity', 'tier'] as const,
+    registers: [this.registry],
+  });
+
+  readonly alertsUnreached = new Counter({
+    name: 'homewatch_alerts_unreached_total',
+    help: 'Alerts that reached nobody on the care team (shown to admins)',
+    labelNames: ['severity'] as const,
+    registers: [this.registry],
+  });
+
+  readonly readingToPushSeconds = new Histogram({
+    name: 'homewatch_reading_to_push_seconds',
+    help: 'From receiving the reading that opened an alert to its first push being accepted by the push service',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
   readonly connectedDevices = new Gauge({
     name: 'homewatch_mqtt_connected_devices',
     help: 'Devices connected to the embedded MQTT broker',

@@ -211,3 +211,74 @@ export const metricState = sqliteTable(
   },
   (t) => [primaryKey({ columns: [t.patientId, t.metric] })],
 );
+
+/** A clinician's browser or phone, as its PushSubscription gave it. */
+export const pushSubscriptions = sqliteTable(
+  'push_subscriptions',
+  {
+    id: text('id').primaryKey(),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    endpoint: text('endpoint').notNull().unique(),
+    p256dh: text('p256dh').notNull(),
+    auth: text('auth').notNull(),
+    createdAt: integer('created_at').notNull(),
+  },
+  (t) => [index('push_subscriptions_clinician').on(t.clinicianId)],
+);
+
+/**
+ * Escalation timers as data: the next care-team tier an alert goes to, and when. Survives a restart;
+ * acknowledging or resolving the alert ends it.
+ */
+export const escalations = sqliteTable(
+  'escalations',
+  {
+    alertId: text('alert_id').primaryKey(),
+    /** Index into the routing policy's tiers (0: primary nurse). */
+    nextTier: integer('next_tier').notNull(),
+    dueAt: integer('due_at').notNull(),
+    state: text('state', { enum: ['pending', 'done', 'cancelled'] }).notNull(),
+    /** Whether any tier was reached; an alert that reached nobody is flagged for admins. */
+    reachedAnyone: integer('reached_anyone', { mode: 'boolean' }).notNull(),
+    unreachable: integer('unreachable', { mode: 'boolean' }).notNull(),
+  },
+  (t) => [index('escalations_state_due').on(t.state, t.dueAt)],
+);
+
+/** Every delivery attempt: which alert, to whom, over which channel, and how it went. */
+export const deliveries = sqliteTable(
+  'deliveries',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    alertId: text('alert_id').notNull(),
+    event: text('event').notNull(),
+    channel: text('channel', { enum: ['web_push', 'webhook'] }).notNull(),
+    tier: integer('tier'),
+    clinicianId: text('clinician_id'),
+    /** The push subscription or webhook. */
+    targetId: text('target_id').notNull(),
+    status: text('status', { enum: ['delivered', 'retrying', 'failed', 'gone', 'no_recipient'] }).notNull(),
+    httpStatus: integer('http_status'),
+    attempt: integer('attempt').notNull(),
+    error: text('error'),
+    at: integer('at').notNull(),
+  },
+  (t) => [index('deliveries_alert').on(t.alertId, t.seq)],
+);
+
+/** Agency endpoints (EHR, paging, secure messaging) that receive every alert event, signed. */
+export const webhooks = sqliteTable('webhooks', {
+  id: text('id').primaryKey(),
+  url: text('url').notNull(),
+  /** The HMAC-SHA256 key; kept as is because signing needs it (it is the agency's, not a user's secret). */
+  secret: text('secret').notNull(),
+  createdAt: integer('created_at').notNull(),
+});
+
+/** How far each consumer has read the alert outbox. */
+export const outboxCursors = sqliteTable('outbox_cursors', {
+  name: text('name').primaryKey(),
+  seq: integer('seq').notNull(),
+});

@@ -1,0 +1,76 @@
+import { randomUUID } from 'node:crypto';
+import { and, eq } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { requireUser, type AppEnv } from '../auth/middleware.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import type { Db } from '../store/db.ts';
+import { pushSubscriptions } from '../store/schema.ts';
+
+const base64url = (bytes: number, what: string) =>
+  z.string().refine((text) => /^[A-Za-z0-9_-]+={0,2}$/.test(text) && Buffer.from(text, 'base64url').length === bytes, `must be the ${what} (${bytes} bytes, base64url)`);
+
+/** A browser's `PushSubscription.toJSON()`. */
+export const pushSubscriptionSchema = z.strictObject({
+  endpoint: z.url({ protocol: /^https$/, error: 'must be an https URL' }).max(2048),
+  expirationTime: z.number().nullable().optional(),
+  keys: z.strictObject({ p256dh: base64url(65, 'P-256 public key'), auth: base64url(16, 'auth secret') }),
+});
+
+/**
+ * Whether a push endpoint's host is one we may call: `PUSH_ENDPOINT_HOSTS` lists host names, `host:port`
+ * pairs and `*.domain` wildcards. Without this, a subscription could aim the service's requests at an
+ * internal address (SSRF).
+ */
+export function endpointAllowed(endpoint: string, allowed: readonly string[]): boolean {
+  const url = new URL(endpoint);
+  const host = url.hostname.toLowerCase();
+  const port = url.port || '443';
+  return allowed.some((entry) => {
+    const [name, entryPort] = entry.split(/:(?=\d+$)/) as [string, string | undefined];
+    if ((entryPort ?? '443') !== port) return false;
+    return name.startsWith('*.') ? host.endsWith(name.slice(1)) && host.length > name.length - 1 : host === name;
+  });
+}
+
+export interface PushRouteOptions {
+  db: Db;
+  vapidPublicKey: string;
+  pushEndpointHosts: string[];
+}
+
+/** `/v1/push`: the VAPID key for the browser, and the signed-in clinician's subscriptions. */
+export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOptions) {
+  const clinicianOf = (c: Parameters<typeof requireUser>[0]) => {
+    const principal = requireUser(c);
+    if (principal.kind !== 'clinician') throw new AppError('forbidden', 'Push subscriptions belong to a signed-in clinician, not the admin token');
+    return principal.id;
+  };
+
+  return new Hono<AppEnv>()
+    .get('/public-key', (c) => c.json({ publicKey: vapidPublicKey }))
+    .post('/subscriptions', async (c) => {
+      const clinicianId = clinicianOf(c);
+      const input = parseOrThrow(pushSubscriptionSchema, await c.req.json(), 'push subscription');
+      if (!endpointAllowed(input.endpoint, pushEndpointHosts)) {
+        throw new AppError('validation_failed', 'The push subscription is not valid', [
+          { path: 'endpoint', message: `${new URL(input.endpoint).host} is not an allowed push service (PUSH_ENDPOINT_HOSTS)` },
+        ]);
+      }
+      const values = { clinicianId, p256dh: input.keys.p256dh, auth: input.keys.auth };
+      // The same browser subscribing again (or for another clinician on a shared device) replaces the old row.
+      const row = db
+        .insert(pushSubscriptions)
+        .values({ id: randomUUID(), endpoint: input.endpoint, createdAt: Date.now(), ...values })
+        .onConflictDoUpdate({ target: pushSubscriptions.endpoint, set: values })
+        .returning()
+        .get();
+      return c.json({ id: row.id, endpoint: row.endpoint }, 201);
+    })
+    .delete('/subscriptions', async (c) => {
+      const clinicianId = clinicianOf(c);
+      const { endpoint } = parseOrThrow(z.strictObject({ endpoint: z.string().min(1) }), await c.req.json());
+      db.delete(pushSubscriptions).where(and(eq(pushSubscriptions.endpoint, endpoint), eq(pushSubscriptions.clinicianId, clinicianId))).run();
+      return c.body(null, 204);
+    });
+}

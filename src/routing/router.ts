@@ -1,0 +1,305 @@
+import type { Agent } from 'node:https';
+import { and, asc, eq, gt, inArray, lte, min } from 'drizzle-orm';
+import type { AlertStore } from '../alerts/alert-store.ts';
+import type { Alert } from '../alerts/lifecycle.ts';
+import type { Logger } from '../log.ts';
+import type { WebPushSender } from '../notify/web-push.ts';
+import { postWebhook } from '../notify/webhook.ts';
+import type { Metrics } from '../ops/metrics.ts';
+import type { Db, GroupCommit } from '../store/db.ts';
+import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhooks } from '../store/schema.ts';
+import { routeAlert, type CareTeamMember, type RoutingPolicy } from './policy.ts';
+
+/** 3 attempts per push, waiting 1 s then 2 s (or the service's Retry-After, at most 30 s): a tier is judged unreachable within about a minute at worst. */
+const PUSH_ATTEMPTS = 3;
+const PUSH_BACKOFF_MS = [1_000, 2_000];
+/** 6 attempts per webhook event, waiting 1, 2, 4, 8, 16 s: about half a minute before it is logged as failed. */
+const WEBHOOK_ATTEMPTS = 6;
+const RETRY_AFTER_CAP_MS = 30_000;
+/** Pushes are kept by the push service for an offline device at most a day. */
+const PUSH_TTL_SECONDS = 24 * 3600;
+/** The loop wakes at least this often, whatever else happens (a safety net, not the schedule). */
+const IDLE_WAKE_MS = 30_000;
+const OUTBOX_BATCH = 500;
+const CURSOR = 'routing';
+const CLOSE_WAIT_MS = 2_000;
+
+export interface AlertRouterOptions {
+  db: Db;
+  commits: GroupCommit;
+  alerts: AlertStore;
+  policy: RoutingPolicy;
+  push: WebPushSender;
+  /** Trusted CAs for webhook endpoints, as for push. */
+  agent: Agent | undefined;
+  metrics: Metrics;
+  log: Logger;
+}
+
+type Escalation = typeof escalations.$inferSelect;
+
+/**
+ * Delivers alerts: reads the alert outbox (written with the alerts, so nothing between the rules and
+ * here can be lost), turns each new pushed alert into an escalation row (timers as data), and works off
+ * due escalations tier by tier: primary nurse, backup nurse, pcp. Acknowledging or resolving ends the
+ * escalation. Every attempt is logged in `deliveries`, and a push already delivered for an alert and tier
+ * is never sent again, so a restart re-sends nothing that arrived.
+ */
+export class AlertRouter {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  readonly #background = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: AlertRouterOptions) {}
+
+  start(): void {
+    this.kick();
+  }
+
+  /** Something changed (a new alert event): run soon. */
+  kick(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#running = this.#run()
+      .catch((error: unknown) => this.options.log.error({ event: 'routing_failed', err: error }, 'Alert routing failed; retrying'))
+      .finally(() => {
+        this.#running = undefined;
+        if (this.#again) {
+          this.#again = false;
+          this.kick();
+        } else this.#scheduleNext();
+      });
+  }
+
+  async close(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+    // Webhook retries stop at their next step; a stop does not wait out their back-off.
+    await Promise.race([Promise.allSettled(this.#background), sleep(CLOSE_WAIT_MS)]);
+  }
+
+  async #run(): Promise<void> {
+    while (await this.#consumeOutbox()) {
+      // keep reading until the outbox is drained
+    }
+    const { db } = this.options;
+    const due = db
+      .select()
+      .from(escalations)
+      .where(and(eq(escalations.state, 'pending'), lte(escalations.dueAt, Date.now())))
+      .orderBy(asc(escalations.dueAt))
+      .limit(100)
+      .all();
+    await Promise.all(due.map((row) => this.#escalate(row)));
+    if (due.length === 100) this.#again = true;
+  }
+
+  #scheduleNext(): void {
+    if (this.#stopped) return;
+    const next = this.options.db.select({ at: min(escalations.dueAt) }).from(escalations).where(eq(escalations.state, 'pending')).get()?.at;
+    const wait = next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
+    this.#timer = setTimeout(() => this.kick(), wait);
+    this.#timer.unref();
+  }
+
+  /** Turns outbox events into escalation changes and webhook deliveries; true if it read a full batch. */
+  async #consumeOutbox(): Promise<boolean> {
+    const { db, commits, alerts, policy } = this.options;
+    const { events, hooks } = await commits.run(() => {
+      const after = db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).get()?.seq ?? 0;
+      const events = db.select().from(alertOutbox).where(gt(alertOutbox.seq, after)).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).all();
+      for (const event of events) {
+        const alert = alerts.get(event.alertId);
+        if (!alert) continue;
+        if (event.event === 'opened' && policy.pushed.includes(alert.severity)) {
+          db.insert(escalations)
+            .values({ alertId: alert.id, nextTier: 0, dueAt: event.at, state: 'pending', reachedAnyone: false, unreachable: false })
+            .onConflictDoNothing()
+            .run();
+        } else if (event.event === 'acknowledged' || event.event === 'resolved') {
+          db.update(escalations)
+            .set({ state: 'cancelled' })
+            .where(and(eq(escalations.alertId, alert.id), eq(escalations.state, 'pending')))
+            .run();
+        }
+      }
+      const last = events.at(-1);
+      if (last) {
+        db.insert(outboxCursors).values({ name: CURSOR, seq: last.seq }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: last.seq } }).run();
+      }
+      return { events, hooks: events.length ? db.select().from(webhooks).all() : [] };
+    });
+    // Webhooks run beside the routing loop, so a slow agency endpoint never delays a nurse's push.
+    for (const event of events) {
+      for (const hook of hooks) this.#inBackground(this.#deliverWebhook(hook, event));
+    }
+    return events.length === OUTBOX_BATCH;
+  }
+
+  /** Works off one due escalation: tells the tier due, or passes the alert on at once if nobody in it is reachable. */
+  async #escalate(row: Escalation): Promise<void> {
+    const { db, commits, alerts, policy, metrics, log } = this.options;
+    const alert = alerts.get(row.alertId);
+    if (!alert || alert.status !== 'open') {
+      await commits.run(() => db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, row.alertId)).run());
+      return;
+    }
+    const team = db
+      .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role })
+      .from(careTeamMembers)
+      .where(eq(careTeamMembers.patientId, alert.patientId))
+      .all() as CareTeamMember[];
+    let reachedAnyone = row.reachedAnyone;
+    for (let tier = row.nextTier; ; tier++) {
+      const step = routeAlert(alert, team, tier, Date.now(), policy);
+      if (!step) {
+        await commits.run(() =>
+          db.update(escalations).set({ state: 'done', nextTier: tier, unreachable: !reachedAnyone }).where(eq(escalations.alertId, alert.id)).run(),
+        );
+        if (!reachedAnyone) {
+          metrics.alertsUnreached.inc({ severity: alert.severity });
+          log.error({ event: 'alert_unreached', alertId: alert.id, patientId: alert.patientId, severity: alert.severity }, 'An alert reached nobody on the care team');
+        }
+        return;
+      }
+      if (tier > 0) metrics.escalations.inc({ severity: alert.severity, tier: String(tier) });
+      const reached = await this.#deliverTier(alert, step.tier, step.clinicianIds);
+      if (reached) {
+        reachedAnyone = true;
+        await commits.run(() =>
+          db.update(escalations).set({ nextTier: tier + 1, dueAt: step.nextAt, reachedAnyone: true }).where(eq(escalations.alertId, alert.id)).run(),
+        );
+        log.info({ event: 'alert_delivered', alertId: alert.id, tier, clinicians: step.clinicianIds.length }, 'Alert pushed to the care team');
+        return;
+      }
+      log.warn({ event: 'tier_unreachable', alertId: alert.id, tier }, 'Nobody reachable in this tier; passing the alert on');
+    }
+  }
+
+  /** Pushes to every subscription of every clinician of the tier; true if at least one push was delivered. */
+  async #deliverTier(alert: Alert, tier: number, clinicianIds: string[]): Promise<boolean> {
+    const { db, commits } = this.options;
+    const subscriptions = clinicianIds.length
+      ? db.select().from(pushSubscriptions).where(inArray(pushSubscriptions.clinicianId, clinicianIds)).all()
+      : [];
+    if (subscriptions.length === 0) {
+      await this.#log({ alertId: alert.id, event: 'opened', channel: 'web_push', tier, clinicianId: null, targetId: '-', status: 'no_recipient', httpStatus: null, attempt: 0, error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier', at: Date.now() });
+      return false;
+    }
+    const alreadyDelivered = new Set(
+      db
+        .select({ targetId: deliveries.targetId })
+        .from(deliveries)
+        .where(and(eq(deliveries.alertId, alert.id), eq(deliveries.tier, tier), eq(deliveries.status, 'delivered')))
+        .all()
+        .map((d) => d.targetId),
+    );
+    const payload = await commits.run(() => pushPayload(db, alert, tier));
+    const results = await Promise.all(
+      subscriptions.map((sub) => (alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload))),
+    );
+    return results.some(Boolean);
+  }
+
+  async #pushWithRetries(alert: Alert, tier: number, sub: typeof pushSubscriptions.$inferSelect, payload: unknown): Promise<boolean> {
+    const { db, commits, push, metrics } = this.options;
+    const topic = alert.id.replaceAll('-', '').slice(0, 32);
+    for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
+      const result = await push.send(sub, payload, { ttl: PUSH_TTL_SECONDS, urgency: alert.severity === 'critical' ? 'high' : 'normal', topic });
+      const base = { alertId: alert.id, event: 'opened', channel: 'web_push' as const, tier, clinicianId: sub.clinicianId, targetId: sub.id, attempt, at: Date.now() };
+      metrics.pushes.inc({ outcome: result.outcome, status: String(result.httpStatus ?? 'none') });
+      if (result.outcome === 'delivered') {
+        await this.#log({ ...base, status: 'delivered', httpStatus: result.httpStatus, error: null });
+        const receivedAt = alert.reading?.receivedAt;
+        if (tier === 0 && typeof receivedAt === 'string') metrics.readingToPushSeconds.observe((Date.now() - Date.parse(receivedAt)) / 1000);
+        return true;
+      }
+      if (result.outcome === 'gone') {
+        await this.#log({ ...base, status: 'gone', httpStatus: result.httpStatus, error: 'subscription expired or unsubscribed; removed' });
+        await commits.run(() => db.delete(pushSubscriptions).where(eq(pushSubscriptions.id, sub.id)).run());
+        return false;
+      }
+      const last = result.outcome === 'failed' || attempt === PUSH_ATTEMPTS;
+      await this.#log({ ...base, status: last ? 'failed' : 'retrying', httpStatus: result.httpStatus, error: result.error });
+      if (last) return false;
+      const wait = result.outcome === 'retry' && result.retryAfterMs !== undefined ? result.retryAfterMs : PUSH_BACKOFF_MS[attempt - 1]!;
+      await sleep(Math.min(RETRY_AFTER_CAP_MS, wait));
+    }
+    return false;
+  }
+
+  async #deliverWebhook(hook: typeof webhooks.$inferSelect, event: typeof alertOutbox.$inferSelect): Promise<void> {
+    const { alerts, agent } = this.options;
+    const alert = alerts.get(event.alertId);
+    if (!alert) return;
+    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentForWebhook(alert) });
+    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !this.#stopped; attempt++) {
+      const result = await postWebhook(hook.url, hook.secret, body, agent);
+      const last = result.ok || !result.retryable || attempt === WEBHOOK_ATTEMPTS;
+      await this.#log({
+        alertId: alert.id,
+        event: event.event,
+        channel: 'webhook',
+        tier: null,
+        clinicianId: null,
+        targetId: hook.id,
+        status: result.ok ? 'delivered' : last ? 'failed' : 'retrying',
+        httpStatus: result.httpStatus,
+        attempt,
+        error: result.ok ? null : result.error,
+        at: Date.now(),
+      });
+      if (last) return;
+      await sleep(1_000 * 2 ** (attempt - 1));
+    }
+  }
+
+  #log(entry: typeof deliveries.$inferInsert): Promise<void> {
+    return this.options.commits.run(() => {
+      this.options.db.insert(deliveries).values(entry).run();
+    });
+  }
+
+  #inBackground(work: Promise<unknown>) {
+    const tracked = work
+      .catch((error: unknown) => this.options.log.error({ event: 'webhook_failed', err: error }, 'Webhook delivery failed'))
+      .finally(() => this.#background.delete(tracked));
+    this.#background.add(tracked);
+  }
+}
+
+/** What a push carries: enough for the notification, nothing a lock screen should not show (initials, not names). */
+function pushPayload(db: Db, alert: Alert, tier: number) {
+  const name = db.select({ name: patients.name }).from(patients).where(eq(patients.id, alert.patientId)).get()?.name ?? '';
+  return {
+    alertId: alert.id,
+    severity: alert.severity,
+    message: alert.message.length > 120 ? `${alert.message.slice(0, 117)}…` : alert.message,
+    patientInitials: initials(name),
+    openedAt: new Date(alert.openedAt).toISOString(),
+    tier,
+    url: `/alerts/${alert.id}`,
+  };
+}
+
+export function initials(name: string): string {
+  return name
+    .split(/\s+/)
+    .filter(Boolean)
+    .map((part) => `${part[0]!.toUpperCase()}.`)
+    .join(' ');
+}
+
+function presentForWebhook(alert: Alert) {
+  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+  return { ...alert, openedAt: iso(alert.openedAt), lastTriggeredAt: iso(alert.lastTriggeredAt), acknowledgedAt: iso(alert.acknowledgedAt), resolvedAt: iso(alert.resolvedAt) };
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
