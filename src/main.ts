@@ -88,6 +88,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     };
     const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log, rules: engine, onAlertChanges });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
+    engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();
     stops.push(() => clock.close());
     // Anything left in the outbox or due from before a restart is picked up here.
@@ -136,7 +137,10 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       onAlertChanges,
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
-      onCarePlanChanged: (patientId: string) => engine.forgetPatient(patientId),
+      onCarePlanChanged: (patientId: string) => {
+        engine.forgetPatient(patientId);
+        clock.kick();
+      },
       ingest,
       limiter,
       db,

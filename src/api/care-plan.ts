@@ -2,7 +2,8 @@ import { Hono } from 'hono';
 import { patientScope, type PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { AppError, plainErrors, toDetails } from '../domain/errors.ts';
+import type { Rule } from '../domain/rule.ts';
 import { carePlanInputSchema, type Template } from '../domain/rule.ts';
 import { expandCarePlan, type CarePlan, type CarePlanStore } from '../rules/care-plans.ts';
 
@@ -37,9 +38,13 @@ export function carePlanRoute(options: CarePlanRouteOptions) {
       if (principal.role !== 'admin' && !physicianOnTeam) {
         throw new AppError('forbidden', 'Care plans are changed by an administrator or a physician on the care team');
       }
-      const input = parseOrThrow(carePlanInputSchema, await c.req.json(), 'care plan');
-      const { rules, problems } = expandCarePlan(input, templates);
-      if (problems.length) throw new AppError('validation_failed', 'The care plan is not valid', problems);
+      const body: unknown = await c.req.json();
+      const parsed = carePlanInputSchema.safeParse(body, { error: plainErrors });
+      // Template names and duplicate ids are checked even when a rule is malformed, so one answer names every problem.
+      const { rules, problems } = expandCarePlan(parsed.success ? parsed.data : leniently(body), templates);
+      const all = [...(parsed.success ? [] : toDetails(parsed.error)), ...problems];
+      if (all.length || !parsed.success) throw new AppError('validation_failed', 'The care plan is not valid', all);
+      const input = parsed.data;
       const plan = carePlans.save(patientId, input.templates ?? [], rules, principal.id, Date.now());
       onCarePlanChanged(patientId);
       return c.json(presentPlan(plan));
@@ -52,4 +57,18 @@ export function templatesRoute({ templates }: Pick<CarePlanRouteOptions, 'templa
     requireUser(c);
     return c.json({ templates: [...templates.values()] });
   });
+}
+
+/** What can be read of a plan that did not parse: its template names and rule ids, for the cross-rule checks. */
+function leniently(body: unknown): { templates: string[]; rules: Rule[] } {
+  const plan = (typeof body === 'object' && body !== null ? body : {}) as { templates?: unknown; rules?: unknown };
+  const templates = Array.isArray(plan.templates) ? plan.templates.map((t) => (typeof t === 'string' ? t : '')) : [];
+  // A rule without a readable id keeps its place (so paths stay right) under a name no other rule has.
+  const rules = Array.isArray(plan.rules)
+    ? plan.rules.map((r, i) => {
+        const id = (r as { id?: unknown })?.id;
+        return { id: typeof id === 'string' && id ? id : `\u0000unnamed-${i}` } as Rule;
+      })
+    : [];
+  return { templates, rules };
 }

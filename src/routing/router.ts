@@ -173,8 +173,13 @@ export class AlertRouter {
       const reached = await this.#deliverTier(alert, step.tier, step.clinicianIds);
       if (reached) {
         reachedAnyone = true;
+        const last = tier + 1 >= policy.tiers.length;
         await commits.run(() =>
-          db.update(escalations).set({ nextTier: tier + 1, dueAt: step.nextAt, reachedAnyone: true }).where(eq(escalations.alertId, alert.id)).run(),
+          db
+            .update(escalations)
+            .set({ nextTier: tier + 1, dueAt: step.nextAt, reachedAnyone: true, state: last ? 'done' : 'pending' })
+            .where(eq(escalations.alertId, alert.id))
+            .run(),
         );
         log.info({ event: 'alert_delivered', alertId: alert.id, tier, clinicians: step.clinicianIds.length }, 'Alert pushed to the care team');
         return;

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gte, inArray, isNotNull, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, isNotNull, notInArray, sql } from 'drizzle-orm';
 import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
 import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
@@ -60,6 +60,9 @@ export class RuleEngine {
   readonly #loadState;
   readonly #saveState;
 
+  /** Called when data arrived for a metric with a missing-data alert in force: its next deadline moved. */
+  onMissingDeadlineMoved: () => void = () => {};
+
   constructor(
     private readonly db: Db,
     private readonly carePlans: CarePlanStore,
@@ -90,7 +93,11 @@ export class RuleEngine {
   evaluateReadings(stored: readonly StoredReading[], now: number): AlertChange[] {
     const changes: AlertChange[] = [];
     const touched = new Map<string, { patientId: string; metric: Metric; state: MetricState }>();
+    // Readings of this batch are already in the table; one not yet evaluated must not be in a history
+    // loaded for an earlier one, or that earlier reading would be judged against a later "newest".
+    const notYetEvaluated = new Set(stored.map((r) => r.id));
     for (const reading of stored) {
+      notYetEvaluated.delete(reading.id);
       const plan = this.#plan(reading.patientId);
       for (const [metric, value] of metricValues(reading)) {
         const key = `${reading.patientId}|${metric}`;
@@ -107,12 +114,15 @@ export class RuleEngine {
         for (const rule of plan.missing) {
           if (rule.metric !== metric) continue;
           const alert = this.alerts.findUnresolved(reading.patientId, rule.rule.id);
-          if (alert?.active) this.alerts.update(deactivate(alert), null, now);
+          if (alert?.active) {
+            this.alerts.update(deactivate(alert), null, now);
+            this.onMissingDeadlineMoved();
+          }
         }
 
         const rules = plan.byMetric.get(metric);
         if (!rules) continue;
-        const series = this.#series(reading.patientId, metric, rules);
+        const series = this.#series(reading.patientId, metric, rules, notYetEvaluated);
         const late = previous !== null && reading.measuredAt < previous.newestMeasuredAt;
         if (!series.some((p) => p.readingId === reading.id)) {
           insertSorted(series, { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id });
@@ -219,7 +229,7 @@ export class RuleEngine {
   }
 
   /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
-  #series(patientId: string, metric: Metric, rules: CompiledRule[]): Point[] {
+  #series(patientId: string, metric: Metric, rules: CompiledRule[], exclude: ReadonlySet<string>): Point[] {
     let byMetric = this.#history.get(patientId);
     if (!byMetric) {
       byMetric = new Map();
@@ -227,16 +237,18 @@ export class RuleEngine {
     }
     let series = byMetric.get(metric);
     if (!series) {
-      series = this.#loadSeries(patientId, metric, historyNeeds(rules));
+      series = this.#loadSeries(patientId, metric, historyNeeds(rules), exclude);
       byMetric.set(metric, series);
     }
     return series;
   }
 
-  #loadSeries(patientId: string, metric: Metric, needs: { count: number; windowMs: number }): Point[] {
+  #loadSeries(patientId: string, metric: Metric, needs: { count: number; windowMs: number }, exclude: ReadonlySet<string>): Point[] {
     const { types, column } = SOURCES[metric];
     const value = readings[column];
-    const where = and(eq(readings.patientId, patientId), inArray(readings.type, types), isNotNull(value));
+    const conditions = [eq(readings.patientId, patientId), inArray(readings.type, types), isNotNull(value)];
+    if (exclude.size) conditions.push(notInArray(readings.id, [...exclude]));
+    const where = and(...conditions);
     const select = { t: readings.measuredAt, receivedAt: readings.receivedAt, value: sql<number>`${value}`, readingId: readings.id };
     const lastN = this.db.select(select).from(readings).where(where).orderBy(desc(readings.measuredAt)).limit(needs.count).all();
     const newest = lastN[0]?.t;

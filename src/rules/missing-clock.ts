@@ -29,6 +29,15 @@ export class MissingDataClock {
     return this.#sweep();
   }
 
+  /** Deadlines changed (a plan was saved, data arrived): sweep now rather than at the old schedule. */
+  kick(): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    void this.#running.then(() => {
+      if (!this.#stopped) void this.#sweep();
+    });
+  }
+
   async close(): Promise<void> {
     this.#stopped = true;
     clearTimeout(this.#timer);
