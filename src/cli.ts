@@ -37,7 +37,7 @@ async function withData<T>(dataDir: string | undefined, work: (context: Context)
   try {
     const context = {
       db,
-      audit: new AuditLog(db, new GroupCommit(db)),
+      audit: new AuditLog(db, new GroupCommit(db, sqlite)),
       sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
     };
     return await work(context);

@@ -52,7 +52,11 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
 
   try {
     const metrics = new Metrics();
-    const commits = new GroupCommit(db, (jobs) => metrics.commitJobs.observe(jobs));
+    const commits = new GroupCommit(db, sqlite, {
+      onCommit: (jobs) => metrics.commitJobs.observe(jobs),
+      // The rules' caches may hold what a rolled-back batch did.
+      onRollback: () => engine.forgetAll(),
+    });
     stops.push(() => commits.drain());
     const readingStore = new SqliteReadingStore(db);
     const rejections = new RejectionLog(db);

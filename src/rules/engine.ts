@@ -165,6 +165,13 @@ export class RuleEngine {
     return { changes, nextDeadline };
   }
 
+  /** After a batch rolled back: everything cached is rebuilt from the database on demand. */
+  forgetAll(): void {
+    this.#plans.clear();
+    this.#history.clear();
+    this.#state.clear();
+  }
+
   /** After a plan change, or when a transaction touching the patient rolled back. */
   forgetPatient(patientId: string): void {
     this.#plans.delete(patientId);

@@ -43,20 +43,33 @@ export function openDatabase({ dataDir }: OpenDatabaseOptions): { db: Db; sqlite
 
 type Job = { work: (tx: Db) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
+export interface GroupCommitOptions {
+  /** Called with the number of jobs and the seconds a batch took, after it committed. */
+  onCommit?: (jobs: number, seconds: number) => void;
+  /** Called when a batch rolled back, so in-memory state derived from its work can be dropped. */
+  onRollback?: () => void;
+}
+
 /**
  * Group commit: work queued in the same turn of the event loop runs in one transaction, and every
- * promise settles only after that transaction has committed. Each job runs in its own savepoint, so a
- * job that throws rolls back alone and the others still commit.
+ * promise settles only after that transaction has committed, so one fsync serves the whole batch.
+ * Optimistic: the batch runs without savepoints; if anything in it throws, it is rolled back and each
+ * job runs again in a transaction of its own, so only the failing job fails.
  */
 export class GroupCommit {
   #queue: Job[] = [];
   #scheduled = false;
   #idle: Array<() => void> = [];
+  readonly #transaction: (jobs: Job[]) => unknown[];
 
   constructor(
     private readonly db: Db,
-    private readonly onCommit: (jobs: number, seconds: number) => void = () => {},
-  ) {}
+    sqlite: Database.Database,
+    private readonly options: GroupCommitOptions = {},
+  ) {
+    // better-sqlite3's own wrapper: BEGIN IMMEDIATE/COMMIT as cached statements, nothing built per batch.
+    this.#transaction = sqlite.transaction((jobs: Job[]) => jobs.map((job) => job.work(db))).immediate;
+  }
 
   run<T>(work: (tx: Db) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -79,37 +92,22 @@ export class GroupCommit {
     this.#queue = [];
     this.#scheduled = false;
     const started = performance.now();
-    const outcomes: Array<{ ok: true; value: unknown } | { ok: false; error: unknown }> = [];
     try {
-      this.db.transaction(
-        (tx) => {
-          for (const job of jobs) {
-            try {
-              outcomes.push({ ok: true, value: tx.transaction((savepoint) => job.work(savepoint as unknown as Db)) });
-            } catch (error) {
-              outcomes.push({ ok: false, error });
-            }
-          }
-        },
-        { behavior: 'immediate' },
-      );
-    } catch (error) {
-      // The commit itself failed (disk full, I/O error): nothing of this batch is stored, so nobody is acknowledged.
-      for (const job of jobs) job.reject(error);
-      this.#settleIdle();
-      return;
+      const values = this.#transaction(jobs);
+      this.options.onCommit?.(jobs.length, (performance.now() - started) / 1000);
+      jobs.forEach((job, i) => job.resolve(values[i]));
+    } catch {
+      this.options.onRollback?.();
+      // Nothing of the batch is stored; run each job alone so that one bad job cannot fail the others.
+      for (const job of jobs) {
+        try {
+          job.resolve(this.#transaction([job])[0]);
+        } catch (error) {
+          this.options.onRollback?.();
+          job.reject(error);
+        }
+      }
     }
-    this.onCommit(jobs.length, (performance.now() - started) / 1000);
-    jobs.forEach((job, i) => {
-      const outcome = outcomes[i]!;
-      if (outcome.ok) job.resolve(outcome.value);
-      else job.reject(outcome.error);
-    });
-    this.#settleIdle();
-  }
-
-  #settleIdle() {
-    if (this.#scheduled) return;
-    for (const resolve of this.#idle.splice(0)) resolve();
+    if (!this.#scheduled) for (const resolve of this.#idle.splice(0)) resolve();
   }
 }

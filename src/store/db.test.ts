@@ -1,0 +1,60 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { eq } from 'drizzle-orm';
+import { afterEach, describe, expect, it } from 'vitest';
+import { GroupCommit, openDatabase } from './db.ts';
+import { patients } from './schema.ts';
+
+const dirs: string[] = [];
+afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+function open() {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-db-'));
+  dirs.push(dataDir);
+  return openDatabase({ dataDir });
+}
+
+const patient = (id: string) => ({ id, name: `Patient ${id}`, createdAt: 0 });
+
+describe('GroupCommit', () => {
+  it('commits work queued together in one transaction, settling after the commit', async () => {
+    const { db, sqlite } = open();
+    const batches: number[] = [];
+    const commits = new GroupCommit(db, sqlite, { onCommit: (jobs) => batches.push(jobs) });
+    const results = await Promise.all(['a', 'b', 'c'].map((id) => commits.run((tx) => tx.insert(patients).values(patient(id)).run().changes)));
+    expect(results).toEqual([1, 1, 1]);
+    expect(batches).toEqual([3]);
+    // Visible to a second connection: committed, not just written.
+    const other = open();
+    other.sqlite.close();
+    expect(db.select().from(patients).all().map((p) => p.id)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a job that throws fails alone; the rest of its batch still commits', async () => {
+    const { db, sqlite } = open();
+    let rollbacks = 0;
+    const commits = new GroupCommit(db, sqlite, { onRollback: () => rollbacks++ });
+    const outcomes = await Promise.allSettled([
+      commits.run((tx) => tx.insert(patients).values(patient('a')).run()),
+      commits.run((tx) => {
+        tx.insert(patients).values(patient('half')).run();
+        throw new Error('bad job');
+      }),
+      commits.run((tx) => tx.insert(patients).values(patient('c')).run()),
+    ]);
+    expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((outcomes[1] as PromiseRejectedResult).reason.message).toBe('bad job');
+    expect(db.select().from(patients).all().map((p) => p.id).sort()).toEqual(['a', 'c']);
+    expect(db.select().from(patients).where(eq(patients.id, 'half')).get()).toBeUndefined();
+    expect(rollbacks).toBe(2); // the batch, then the bad job alone
+  });
+
+  it('drain waits for queued work', async () => {
+    const { db, sqlite } = open();
+    const commits = new GroupCommit(db, sqlite);
+    void commits.run((tx) => tx.insert(patients).values(patient('x')).run());
+    await commits.drain();
+    expect(db.select().from(patients).all()).toHaveLength(1);
+  });
+});
