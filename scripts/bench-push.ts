@@ -5,22 +5,11 @@
  *
  *   npm run bench:push -- --devices 200 --rate 5000 --seconds 10
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startPushReceiver } from '../test/helpers/push-receiver.ts';
+import { BENCH_ADMIN_TOKEN, quantile, startBenchService } from './bench-lib.ts';
 
-const { values: args } = parseArgs({
-  options: { devices: { type: 'string', default: '200' }, rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '10' } },
-});
-const DEVICES = Number(args.devices);
-const RATE = Number(args.rate);
-const SECONDS = Number(args.seconds);
-const ADMIN = 'bench-admin-token-0123456789';
 
 export interface PushLatency {
   devices: number;
@@ -32,38 +21,12 @@ export interface PushLatency {
   maxMs: number;
 }
 
-export async function benchPush(): Promise<PushLatency> {
+export async function benchPush({ devices: DEVICES, rate: RATE, seconds: SECONDS }: { devices: number; rate: number; seconds: number }): Promise<PushLatency> {
   const receiver = await startPushReceiver();
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-bench-push-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    cwd: path.resolve(import.meta.dirname, '..'),
-    env: {
-      ...process.env,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      MQTT_PORT: '0',
-      DATA_DIR: dataDir,
-      RPM_ADMIN_TOKEN: ADMIN,
-      LOG_LEVEL: 'info',
-      DEVICE_RATE_LIMIT: '1000000',
-      PUSH_ENDPOINT_HOSTS: receiver.host,
-      OUTBOUND_CA_FILE: receiver.caFile,
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const ports = await new Promise<{ http: number; mqtt: number }>((resolve, reject) => {
-    child.once('exit', (code) => reject(new Error(`the service exited with ${code}`)));
-    createInterface({ input: child.stdout! }).on('line', (line) => {
-      const entry = JSON.parse(line) as { event?: string; httpPort?: number; mqttPort?: number };
-      if (entry.event === 'started') resolve({ http: entry.httpPort!, mqtt: entry.mqttPort! });
-    });
-  });
-  const base = `http://127.0.0.1:${ports.http}`;
-  const call = async (pathname: string, body: unknown, token = ADMIN, method = 'POST') => {
-    const response = await fetch(base + pathname, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-    if (!response.ok) throw new Error(`${pathname}: ${response.status} ${await response.text()}`);
-    return response.status === 204 ? {} : ((await response.json()) as Record<string, string>);
-  };
+  const svc = await startBenchService({ PUSH_ENDPOINT_HOSTS: receiver.host, OUTBOUND_CA_FILE: receiver.caFile });
+  const { base } = svc;
+  const call = (pathname: string, body: unknown, token?: string, method?: string) =>
+    svc.call(pathname, body, { token, method }) as Promise<Record<string, string>>;
 
   // One patient per device, all with the same primary nurse, whose phone is a subscription of the receiver.
   const password = 'bench-password-0123';
@@ -73,18 +36,18 @@ export async function benchPush(): Promise<PushLatency> {
   const devices: Array<{ id: string; token: string; patientId: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
     const patient = await call('/v1/patients', { name: `Bench Patient${i}` });
-    await call(`/v1/patients/${patient.id}/care-team`, { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }] }, ADMIN, 'PUT');
+    await call(`/v1/patients/${patient.id}/care-team`, { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }] }, undefined, 'PUT');
     await call(
       `/v1/patients/${patient.id}/care-plan`,
       { rules: [{ id: 'spo2-critical', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 below 88 %' }] },
-      ADMIN,
+      undefined,
       'PUT',
     );
     devices.push((await call('/v1/devices', { kind: 'pulse_oximeter', patientId: patient.id })) as { id: string; token: string; patientId: string });
   }
 
   const clients: MqttClient[] = await Promise.all(
-    devices.map((d) => mqtt.connectAsync(`mqtt://127.0.0.1:${ports.mqtt}`, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
+    devices.map((d) => mqtt.connectAsync(svc.mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
   );
   const perDevicePerSecond = RATE / DEVICES;
   const total = Math.round(perDevicePerSecond * SECONDS);
@@ -111,7 +74,7 @@ export async function benchPush(): Promise<PushLatency> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && receiver.messages.length < DEVICES) await new Promise((r) => setTimeout(r, 50));
 
-  const { alerts } = (await (await fetch(`${base}/v1/alerts?limit=1000`, { headers: { authorization: `Bearer ${ADMIN}` } })).json()) as {
+  const { alerts } = (await (await fetch(`${base}/v1/alerts?limit=1000`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })).json()) as {
     alerts: Array<{ id: string; patientId: string }>;
   };
   const patientOf = new Map(alerts.map((a) => [a.id, a.patientId]));
@@ -120,25 +83,25 @@ export async function benchPush(): Promise<PushLatency> {
     .map((at, i) => receiver.messages[i]!.receivedAt - at)
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
-  const pick = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN;
   await Promise.all(clients.map((c) => c.endAsync()));
-  child.kill('SIGTERM');
-  await new Promise((resolve) => child.once('exit', resolve));
+  await svc.stop();
   await receiver.stop();
-  await rm(dataDir, { recursive: true, force: true });
   return {
     devices: DEVICES,
     readingsPerSecond: RATE,
     achievedReadingsPerSecond: Math.round(sent / elapsed),
     pushes: latencies.length,
-    p50Ms: pick(0.5),
-    p99Ms: pick(0.99),
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
     maxMs: latencies.at(-1) ?? NaN,
   };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const result = await benchPush();
+  const { values: args } = parseArgs({
+    options: { devices: { type: 'string', default: '200' }, rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '10' } },
+  });
+  const result = await benchPush({ devices: Number(args.devices), rate: Number(args.rate), seconds: Number(args.seconds) });
   console.log(`
 Reading → push latency (${result.devices} devices over MQTT, target ${result.readingsPerSecond} readings/s, achieved ${result.achievedReadingsPerSecond}/s)
   ${result.pushes} critical alerts pushed: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms`);

@@ -1,0 +1,208 @@
+/**
+ * `npm run bench`: the service as a user starts it, measured against baselines on the same machine.
+ *   1. MQTT QoS 1 ingest, many devices each with its own connection, heart-failure rules evaluated,
+ *      against a bare aedes broker with a no-op handler.
+ *   2. HTTP ingest in batches of 100, against a Hono hello-world.
+ *   3. Reading → push latency at a steady rate with a few breaching readings (bench-push.ts).
+ *   4. Memory with many connected idle devices.
+ *   5. A 90-day bucketed trend query for a patient with a year of readings.
+ * Prints a table, then one JSON line with every figure. Counts only acknowledged readings.
+ * Options: --quick (smaller runs), --profile DIR (V8 CPU profile of the service during 1 and 2).
+ */
+import { spawn } from 'node:child_process';
+import { cpus, totalmem } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import mqtt, { type MqttClient } from 'mqtt';
+import { quantile, startBenchService, type BenchService } from './bench-lib.ts';
+import { benchPush } from './bench-push.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    profile: { type: 'string' },
+    'idle-devices': { type: 'string', default: '10000' },
+  },
+});
+const QUICK = args.quick;
+const MQTT_DEVICES = 200;
+const MQTT_MESSAGES = QUICK ? 25 : 100;
+const HTTP_BATCHES = QUICK ? 100 : 600;
+const HTTP_BATCH = 100;
+const HTTP_CONCURRENCY = 16;
+const IDLE_DEVICES = QUICK ? 1000 : Number(args['idle-devices']);
+const DAY = 86_400_000;
+
+type Device = { id: string; token: string; patientId: string };
+
+/** Patients with the heart-failure care plan, each with one device of `kind`. */
+async function provision(svc: BenchService, count: number, kind: string, carePlan = true): Promise<Device[]> {
+  const devices: Device[] = [];
+  for (let i = 0; i < count; i++) {
+    const patient = await svc.call('/v1/patients', { name: `Bench Patient ${i}` });
+    if (carePlan) await svc.call(`/v1/patients/${patient.id}/care-plan`, { templates: ['heart-failure', 'copd'] }, { method: 'PUT' });
+    const device = await svc.call('/v1/devices', { kind, patientId: patient.id });
+    devices.push({ id: device.id as string, token: device.token as string, patientId: patient.id as string });
+  }
+  return devices;
+}
+
+/** Every device publishes its messages one after another (each waits for its PUBACK), all devices at once. */
+async function mqttLoad(url: string, devices: Array<{ id: string; token: string }>, messages: number): Promise<number> {
+  const clients: MqttClient[] = await Promise.all(
+    devices.map((d) => mqtt.connectAsync(url, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
+  );
+  const start = Date.now() - 60 * DAY;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (client, i) => {
+      for (let m = 0; m < messages; m++) {
+        const reading = { id: `m${m}`, type: 'spo2', measuredAt: start + m * 60_000, value: 93 + (m % 6), pulse: 70 + (m % 20) };
+        await client.publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 });
+      }
+    }),
+  );
+  const perSecond = (devices.length * messages) / ((performance.now() - started) / 1000);
+  await Promise.all(clients.map((c) => c.endAsync()));
+  return Math.round(perSecond);
+}
+
+async function httpLoad(url: string, tokens: string[]): Promise<number> {
+  let sent = 0;
+  let seq = 0;
+  const start = Date.now() - 300 * DAY;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: HTTP_CONCURRENCY }, async (_, worker) => {
+      const token = tokens[worker % tokens.length]!;
+      while (sent < HTTP_BATCHES) {
+        sent++;
+        const readings = Array.from({ length: HTTP_BATCH }, () => ({ id: `h${seq++}`, type: 'spo2', measuredAt: start + seq * 1000, value: 95, pulse: 72 }));
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ readings }),
+        });
+        if (response.status !== 200) throw new Error(`HTTP ${response.status}: ${await response.text()}`);
+        await response.arrayBuffer();
+      }
+    }),
+  );
+  return Math.round((HTTP_BATCHES * HTTP_BATCH) / ((performance.now() - started) / 1000));
+}
+
+/** Runs a baseline server (scripts/bench-baselines.ts) in its own process. */
+async function startBaseline(which: 'aedes' | 'hono') {
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bench-baselines.ts'), which], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port)));
+  return { port, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', r))) };
+}
+
+const figures: Record<string, number | string> = {
+  machine: `${cpus().length} × ${cpus()[0]?.model.trim()}, ${Math.round(totalmem() / 2 ** 30)} GiB`,
+  node: process.version,
+};
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+// 1 and 2: ingest, with its baselines.
+{
+  log('1/5 MQTT and HTTP ingest…');
+  const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [];
+  const svc = await startBenchService({}, profile);
+  const devices = await provision(svc, MQTT_DEVICES, 'pulse_oximeter');
+  figures.mqttDevices = MQTT_DEVICES;
+  figures.mqttReadingsPerSecond = await mqttLoad(svc.mqttUrl, devices, MQTT_MESSAGES);
+  figures.httpReadingsPerSecond = await httpLoad(`${svc.base}/v1/readings`, devices.map((d) => d.token));
+  await svc.stop();
+
+  const aedes = await startBaseline('aedes');
+  figures.mqttBaselinePerSecond = await mqttLoad(`mqtt://127.0.0.1:${aedes.port}`, devices, MQTT_MESSAGES);
+  await aedes.stop();
+  figures.mqttRatio = Math.round(((figures.mqttReadingsPerSecond as number) / (figures.mqttBaselinePerSecond as number)) * 100) / 100;
+
+  const hono = await startBaseline('hono');
+  figures.httpBaselinePerSecond = await httpLoad(`http://127.0.0.1:${hono.port}/`, ['x']);
+  await hono.stop();
+  figures.httpRatio = Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
+}
+
+// 3: reading → push latency.
+{
+  log('3/5 reading → push latency…');
+  const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10 });
+  Object.assign(figures, {
+    pushRateAchieved: push.achievedReadingsPerSecond,
+    pushes: push.pushes,
+    pushP50Ms: push.p50Ms,
+    pushP99Ms: push.p99Ms,
+    pushMaxMs: push.maxMs,
+  });
+}
+
+// 4: memory with idle devices.
+{
+  log(`4/5 memory with ${IDLE_DEVICES} idle devices…`);
+  const svc = await startBenchService();
+  const patient = await svc.call('/v1/patients', { name: 'Idle' });
+  const devices = await Promise.all(
+    Array.from({ length: IDLE_DEVICES }, async () => (await svc.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
+  );
+  figures.rssBeforeMb = Math.round((await svc.rssBytes()) / 2 ** 20);
+  const clients: MqttClient[] = [];
+  for (let i = 0; i < devices.length; i += 500) {
+    clients.push(
+      ...(await Promise.all(
+        devices.slice(i, i + 500).map((d) => mqtt.connectAsync(svc.mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0, keepalive: 600 })),
+      )),
+    );
+  }
+  await new Promise((r) => setTimeout(r, 2000));
+  figures.idleDevices = clients.length;
+  figures.rssWithIdleDevicesMb = Math.round((await svc.rssBytes()) / 2 ** 20);
+  await Promise.all(clients.map((c) => c.endAsync(true)));
+  await svc.stop();
+}
+
+// 5: a 90-day trend query over a year of readings.
+{
+  log('5/5 trend query…');
+  const svc = await startBenchService();
+  const [oximeter] = await provision(svc, 1, 'pulse_oximeter', false);
+  const now = Date.now();
+  // A year of SpO2 every 5 minutes: continuous home oximetry.
+  const total = 365 * 288;
+  for (let sent = 0; sent < total; sent += 1000) {
+    const readings = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => ({ type: 'spo2', measuredAt: now - 365 * DAY + (sent + i) * 300_000, value: 92 + ((sent + i) % 7) }));
+    await svc.call('/v1/readings', { readings }, { token: oximeter!.token });
+  }
+  const from = new Date(now - 90 * DAY).toISOString();
+  const times: number[] = [];
+  for (let i = 0; i < 50; i++) {
+    const started = performance.now();
+    const { buckets } = (await svc.call(`/v1/patients/${oximeter!.patientId}/readings?type=spo2&bucket=1d&from=${from}`)) as { buckets: unknown[] };
+    times.push(performance.now() - started);
+    if (buckets.length < 89) throw new Error(`expected about 90 daily buckets, got ${buckets.length}`);
+  }
+  times.sort((a, b) => a - b);
+  figures.trendReadings = total;
+  figures.trendQueryP50Ms = Math.round(quantile(times, 0.5) * 10) / 10;
+  figures.trendQueryP95Ms = Math.round(quantile(times, 0.95) * 10) / 10;
+  await svc.stop();
+}
+
+const f = figures;
+const row = (what: string, value: string, target: string) => `  ${what.padEnd(58)} ${value.padStart(22)}   ${target}`;
+console.log(`
+Homewatch benchmark — ${f.machine}, Node ${f.node}; load generators on the same machine
+${row('measure', 'result', 'target')}
+${row(`MQTT QoS 1 ingest, ${f.mqttDevices} devices, rules evaluated (readings/s)`, `${f.mqttReadingsPerSecond}`, '≥ 15,000')}
+${row('  bare aedes, no-op handler (readings/s)', `${f.mqttBaselinePerSecond}`, '')}
+${row('  ratio to the bare broker', `${f.mqttRatio}`, '≥ 0.5')}
+${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f.httpReadingsPerSecond}`, '≥ 50,000')}
+${row('  Hono hello-world with the same bodies (readings/s)', `${f.httpBaselinePerSecond}`, '')}
+${row(`reading → push at ${f.pushRateAchieved} readings/s, ${f.pushes} pushes (p50 / p99 / max ms)`, `${f.pushP50Ms} / ${f.pushP99Ms} / ${f.pushMaxMs}`, 'p99 ≤ 50')}
+${row(`RSS with ${f.idleDevices} idle MQTT devices (MB; ${f.rssBeforeMb} MB before)`, `${f.rssWithIdleDevicesMb}`, '≤ 256')}
+${row(`90-day daily trend over ${f.trendReadings} readings (p50 / p95 ms)`, `${f.trendQueryP50Ms} / ${f.trendQueryP95Ms}`, '≤ 20')}
+`);
+console.log(JSON.stringify(figures));
