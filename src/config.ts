@@ -60,6 +60,14 @@ export const configSchema = z
     INFLUX_URL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional().describe('InfluxDB base URL'),
     INFLUX_TOKEN: z.string().optional().describe('InfluxDB token, sent as Authorization: Token …'),
     INFLUX_DATABASE: z.string().min(1).optional().describe('InfluxDB database (1.x) or DBRP-mapped bucket'),
+    INFLUX_BACKLOG_LIMIT: z.coerce
+      .number({ error: 'expected a whole number of readings' })
+      .int('expected a whole number of readings')
+      .positive('expected a whole number of readings, above 0')
+      .default(5_000_000)
+      .describe(
+        'Readings waiting for InfluxDB (kept in SQLite) at which devices are told to retry later (HTTP 503 with Retry-After, no MQTT PUBACK)',
+      ),
     DEVICE_RATE_LIMIT: z.coerce
       .number({ error: 'expected a whole number of messages per minute' })
       .int('expected a whole number of messages per minute')

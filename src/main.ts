@@ -26,6 +26,9 @@ import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
 import type { ReadinessCheck } from './ops/routes.ts';
 import { GroupCommit, openDatabase } from './store/db.ts';
+import { InfluxForwarder, influxReadiness } from './store/influx-forwarder.ts';
+import { InfluxReadingStore } from './store/influx-reading-store.ts';
+import type { ReadingStore } from './store/reading-store.ts';
 import { RejectionLog } from './store/rejection-log.ts';
 import { SqliteReadingStore } from './store/sqlite-reading-store.ts';
 
@@ -41,9 +44,6 @@ export interface Homewatch {
  * undoes it in reverse order: stop taking messages, let in-flight commits finish, close the database.
  */
 export async function startHomewatch(config: Config, log: Logger = createLogger(config.LOG_LEVEL)): Promise<Homewatch> {
-  if (config.READINGS_STORE === 'influxdb') {
-    throw new Error('READINGS_STORE=influxdb is not available in this version yet; unset READINGS_STORE to use the embedded store');
-  }
   const { db, sqlite } = openDatabase({ dataDir: config.DATA_DIR });
   const stops: Array<() => Promise<void> | void> = [() => void sqlite.close()];
   const stop = async () => {
@@ -52,13 +52,28 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
 
   try {
     const metrics = new Metrics();
+    // Ingest always commits to SQLite: it is the durable log devices are acknowledged on, and the rules'
+    // history. With InfluxDB, the forwarder delivers from that log and queries go to InfluxDB.
+    const sqliteReadings = new SqliteReadingStore(db);
+    let readingStore: ReadingStore = sqliteReadings;
+    let forwarder: InfluxForwarder | undefined;
+    if (config.READINGS_STORE === 'influxdb') {
+      // config.ts requires both with READINGS_STORE=influxdb.
+      const influx = new InfluxReadingStore({ url: config.INFLUX_URL!, database: config.INFLUX_DATABASE!, token: config.INFLUX_TOKEN });
+      const started = new InfluxForwarder({ db, store: influx, backlogLimit: config.INFLUX_BACKLOG_LIMIT, metrics, log });
+      started.start();
+      // Registered before the group commit's drain, so on stop it runs after the last commits and
+      // before the database closes.
+      stops.push(() => started.close());
+      forwarder = started;
+      readingStore = influx;
+    }
     const commits = new GroupCommit(db, sqlite, {
       onCommit: (jobs) => metrics.commitJobs.observe(jobs),
       // The rules' caches may hold what a rolled-back batch did.
       onRollback: () => engine.forgetAll(),
     });
     stops.push(() => commits.drain());
-    const readingStore = new SqliteReadingStore(db);
     const rejections = new RejectionLog(db);
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
@@ -90,7 +105,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       }
       router.kick();
     };
-    const ingest = new Ingest({ commits, readings: readingStore, rejections, metrics, log, rules: engine, onAlertChanges });
+    const admission = forwarder?.admit.bind(forwarder);
+    const ingest = new Ingest({ commits, readings: sqliteReadings, rejections, metrics, log, rules: engine, onAlertChanges, admission });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();
@@ -105,6 +121,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
         return { name: 'database', ok: true };
       },
     ];
+    if (forwarder) checks.push(influxReadiness(forwarder));
 
     let mqttPort: number | undefined;
     if (config.MQTT_URL) {

@@ -47,6 +47,12 @@ export interface IngestOptions {
   rules?: ReadingEvaluator;
   /** Called after the commit with the alerts the readings opened or updated. */
   onAlertChanges?: (changes: AlertChange[]) => void;
+  /**
+   * Asked before anything of a message is stored; throws an AppError (503 `unavailable`) to refuse the
+   * whole message, which is then neither stored nor acknowledged, so the device sends it again later
+   * (the InfluxDB backlog limit).
+   */
+  admission?: () => void;
 }
 
 /**
@@ -59,6 +65,12 @@ export class Ingest {
 
   async handleMessage(device: DeviceIdentity, raw: string, transport: Transport, receivedAt = Date.now()): Promise<IngestAnswer> {
     const started = performance.now();
+    try {
+      this.options.admission?.();
+    } catch (error) {
+      if (error instanceof AppError) this.options.metrics.messagesRefused.inc({ transport, reason: error.code });
+      throw error;
+    }
     let items: unknown[];
     try {
       items = splitBody(JSON.parse(raw));

@@ -77,4 +77,43 @@ export class Metrics {
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'homewatch_' });
   }
+
+  /**
+   * The InfluxDB forwarder's metrics, registered only with READINGS_STORE=influxdb, so that an install
+   * on SQLite does not export an InfluxDB that is forever "down". The gauges are read at each scrape.
+   */
+  trackInflux(status: () => { backlog: number; up: boolean }): InfluxMetrics {
+    const registers = [this.registry];
+    new Gauge({
+      name: 'homewatch_influx_backlog_readings',
+      help: 'Readings committed to SQLite and not yet confirmed by InfluxDB',
+      registers,
+      collect() {
+        this.set(status().backlog);
+      },
+    });
+    new Gauge({
+      name: 'homewatch_influx_up',
+      help: '1 while InfluxDB takes writes (or answers probes), 0 while it does not',
+      registers,
+      collect() {
+        this.set(status().up ? 1 : 0);
+      },
+    });
+    return {
+      pointsWritten: new Counter({ name: 'homewatch_influx_points_written_total', help: 'Readings InfluxDB confirmed (a batch sent again after a crash counts again)', registers }),
+      writeFailures: new Counter({ name: 'homewatch_influx_write_failures_total', help: 'Batch writes InfluxDB did not take (each is retried)', registers }),
+      droppedByRetention: new Counter({
+        name: 'homewatch_influx_retention_dropped_total',
+        help: 'Readings InfluxDB dropped because they are older than its retention policy keeps',
+        registers,
+      }),
+    };
+  }
+}
+
+export interface InfluxMetrics {
+  pointsWritten: Counter;
+  writeFailures: Counter;
+  droppedByRetention: Counter;
 }

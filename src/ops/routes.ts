@@ -3,8 +3,11 @@ import type { AppEnv } from '../auth/middleware.ts';
 import type { Metrics } from './metrics.ts';
 import { buildOpenApi } from './openapi.ts';
 
-/** A dependency's state for /readyz: the body names each one, so an admin sees what is down. */
-export type ReadinessCheck = () => { name: string; ok: boolean; detail?: string };
+/**
+ * A dependency's state for /readyz: the body names each one, so an admin sees what is down. One with
+ * `required: false` is reported but does not make the service unready (InfluxDB: ingest goes on without it).
+ */
+export type ReadinessCheck = () => { name: string; ok: boolean; detail?: string; required?: boolean };
 
 export interface OpsRouteOptions {
   metrics: Metrics;
@@ -24,7 +27,7 @@ export function opsRoute({ metrics, checks }: OpsRouteOptions) {
           return { name: 'unknown', ok: false, detail: (error as Error).message };
         }
       });
-      const ready = results.every((r) => r.ok);
+      const ready = results.every((r) => r.ok || r.required === false);
       return c.json({ status: ready ? 'ready' : 'not_ready', checks: results }, ready ? 200 : 503);
     })
     .get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))

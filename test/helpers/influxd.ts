@@ -8,9 +8,12 @@
  *     afterAll(async () => { await influx.stop(); });
  *   });
  *
+ * For outage tests, `halt()` stops the server and keeps its folder and port; `restart()` starts it again
+ * on them, with everything it had stored.
+ *
  * Set INFLUXD_BIN to use another binary and TEST_BROKER_LOGS=1 to see the server's log on stderr.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +26,10 @@ export interface RunningInfluxd {
   /** e.g. `http://127.0.0.1:40123` (no trailing slash) */
   url: string;
   port: number;
+  /** SIGTERM and wait for the process to exit, keeping the folder and port for `restart()`. */
+  halt(): Promise<void>;
+  /** Starts the server again on the same folder and port (after `halt()`); resolves once it answers /ping. */
+  restart(): Promise<void>;
   /** SIGTERM, wait for the process to exit, remove the temporary folder. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -83,58 +90,74 @@ export async function startInfluxd(opts: { timeoutMs?: number } = {}): Promise<R
     ].join('\n'),
   );
 
-  const output = tail();
-  const child = spawn(bin, ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  const echo = Boolean(process.env.TEST_BROKER_LOGS);
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.on('data', (c: Buffer) => {
-      output.push(c);
-      if (echo) process.stderr.write(c);
-    });
-  }
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  let closed = false;
-  child.once('close', () => {
-    closed = true;
-  });
+  const url = `http://127.0.0.1:${port}`;
+  let child: ChildProcess | undefined;
 
+  /** Spawns influxd on the folder and waits for /ping; on failure the process is gone when it throws. */
+  const launch = async (): Promise<void> => {
+    const output = tail();
+    const proc = spawn(bin, ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    child = proc;
+    killOnExit(proc);
+    const echo = Boolean(process.env.TEST_BROKER_LOGS);
+    for (const stream of [proc.stdout, proc.stderr]) {
+      stream?.on('data', (c: Buffer) => {
+        output.push(c);
+        if (echo) process.stderr.write(c);
+      });
+    }
+    let spawnError: Error | undefined;
+    proc.once('error', (err) => {
+      spawnError = err;
+    });
+    let closed = false;
+    proc.once('close', () => {
+      closed = true;
+    });
+
+    const deadline = Date.now() + timeoutMs;
+    let last = 'no answer yet';
+    for (;;) {
+      if (spawnError) {
+        await terminate(proc, 10_000);
+        throw new Error(`could not start ${bin}: ${spawnError.message}`);
+      }
+      if (closed) throw new Error(`influxd exited early (code ${proc.exitCode}, signal ${proc.signalCode}):\n${output.text()}`);
+      try {
+        const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) });
+        await res.body?.cancel();
+        if (res.status === 204) return;
+        last = `GET /ping answered ${res.status}`;
+      } catch (err) {
+        last = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
+      }
+      if (Date.now() >= deadline) {
+        await terminate(proc, 10_000);
+        throw new Error(`influxd did not answer GET /ping with 204 within ${timeoutMs} ms (${last}):\n${output.text()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
+  const halt = async (): Promise<void> => {
+    if (child) await terminate(child, 10_000);
+  };
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
-      await terminate(child, 10_000);
+      await halt();
       await rm(dir, { recursive: true, force: true });
     })());
 
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + timeoutMs;
-  let last = 'no answer yet';
-  for (;;) {
-    if (spawnError) {
-      await stop();
-      throw new Error(`could not start ${bin}: ${spawnError.message}`);
-    }
-    if (closed) {
-      await stop();
-      throw new Error(`influxd exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${output.text()}`);
-    }
-    try {
-      const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) });
-      await res.body?.cancel();
-      if (res.status === 204) break;
-      last = `GET /ping answered ${res.status}`;
-    } catch (err) {
-      last = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
-    }
-    if (Date.now() >= deadline) {
-      await stop();
-      throw new Error(`influxd did not answer GET /ping with 204 within ${timeoutMs} ms (${last}):\n${output.text()}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
+  try {
+    await launch();
+  } catch (error) {
+    await stop();
+    throw error;
   }
-
-  return { url, port, stop };
+  const restart = async (): Promise<void> => {
+    await halt();
+    await launch();
+  };
+  return { url, port, halt, restart, stop };
 }
