@@ -1,6 +1,7 @@
 import { createServer, type Server } from 'node:net';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { DeviceDirectory } from '../auth/device-directory.ts';
+import { AppError } from '../domain/errors.ts';
 import { listen } from '../listen.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
@@ -65,8 +66,10 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
           done(null);
         },
         (error: unknown) => {
-          // Not stored, so no PUBACK: the connection closes and the device sends again.
-          log.error({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings could not be stored; the device will resend');
+          // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
+          // design (the InfluxDB backlog is full) is a warning; anything else is an error.
+          const refused = error instanceof AppError && error.code === 'unavailable';
+          log[refused ? 'warn' : 'error']({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings were not stored; the device will resend');
           done(error as Error);
         },
       );
