@@ -71,7 +71,10 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const commits = new GroupCommit(db, sqlite, {
       onCommit: (jobs) => metrics.commitJobs.observe(jobs),
       // The rules' caches may hold what a rolled-back batch did.
-      onRollback: () => engine.forgetAll(),
+      onRollback: () => {
+        engine.forgetAll();
+        alerts.forgetAll();
+      },
     });
     stops.push(() => commits.drain());
     const rejections = new RejectionLog(db);

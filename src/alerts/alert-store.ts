@@ -19,11 +19,19 @@ export interface AlertQuery {
   before?: { openedAt: number; id: string };
 }
 
+/** Patient-and-rule pairs whose unresolved alert (or its absence) is kept in memory at most. */
+const CACHE_MAX = 200_000;
+
 /**
  * Saves alert transitions, each with its outbox event in the same transaction (call inside one).
+ *
+ * Every reading asks, for each rule on its metric, whether an unresolved alert exists; the answers are
+ * kept in memory and updated by `insert` and `update`, which are the only writers (one process per
+ * database, as with SQLite). `forgetAll` after a rolled-back transaction.
  */
 export class AlertStore {
   readonly #findUnresolved;
+  readonly #unresolved = new Map<string, Alert | null>();
 
   constructor(private readonly db: Db) {
     this.#findUnresolved = db
@@ -34,8 +42,20 @@ export class AlertStore {
   }
 
   findUnresolved(patientId: string, ruleId: string): Alert | undefined {
-    const row = this.#findUnresolved.get({ patientId, ruleId });
-    return row && toAlert(row);
+    const key = `${patientId}|${ruleId}`;
+    let alert = this.#unresolved.get(key);
+    if (alert === undefined) {
+      const row = this.#findUnresolved.get({ patientId, ruleId });
+      alert = row ? toAlert(row) : null;
+      if (this.#unresolved.size >= CACHE_MAX) this.#unresolved.clear();
+      this.#unresolved.set(key, alert);
+    }
+    return alert ?? undefined;
+  }
+
+  /** Drops what is cached (after a rolled-back transaction). */
+  forgetAll(): void {
+    this.#unresolved.clear();
   }
 
   get(id: string): Alert | undefined {
@@ -45,12 +65,14 @@ export class AlertStore {
 
   insert(alert: Alert, at: number): void {
     this.db.insert(alerts).values(toRow(alert)).run();
+    this.#unresolved.set(`${alert.patientId}|${alert.ruleId}`, alert);
     this.#outbox(alert.id, 'opened', at);
   }
 
   /** Saves a changed alert; `event` goes to the outbox when the change is one that delivery cares about. */
   update(alert: Alert, event: AlertEvent | null, at: number): void {
     this.db.update(alerts).set(toRow(alert)).where(eq(alerts.id, alert.id)).run();
+    this.#unresolved.set(`${alert.patientId}|${alert.ruleId}`, alert.status === 'resolved' ? null : alert);
     if (event) this.#outbox(alert.id, event, at);
   }
 

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { uuidv7 } from '../domain/ids.ts';
 import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError, type ErrorDetail } from '../domain/errors.ts';
 import { dedupeKey, sameMeasurement, type StoredReading } from '../domain/reading.ts';
@@ -142,7 +142,7 @@ export class Ingest {
         response.results.push({ index, status: 'rejected', errors });
         return;
       }
-      const reading: StoredReading = { ...outcome.reading, id: randomUUID(), deviceId: device.id, patientId: device.patientId, receivedAt };
+      const reading: StoredReading = { ...outcome.reading, id: uuidv7(receivedAt), deviceId: device.id, patientId: device.patientId, receivedAt };
       const key = dedupeKey(reading);
       if (readings.insert(reading, key)) {
         stored.push(reading);

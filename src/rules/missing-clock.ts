@@ -4,6 +4,8 @@ import type { AlertChange, RuleEngine } from './engine.ts';
 
 /** The contract: missing-data rules are checked at start and at least once a minute. */
 const SWEEP_EVERY_MS = 60_000;
+/** Kicks that come this close together share one sweep. */
+const KICK_DELAY_MS = 50;
 /** Waking for a deadline sooner than this is not worth a sweep of its own. */
 const MIN_WAIT_MS = 250;
 
@@ -21,6 +23,7 @@ export interface MissingDataClockOptions {
 export class MissingDataClock {
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #kicked = false;
   #running: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: MissingDataClockOptions) {}
@@ -29,13 +32,21 @@ export class MissingDataClock {
     return this.#sweep();
   }
 
-  /** Deadlines changed (a plan was saved, data arrived): sweep now rather than at the old schedule. */
+  /**
+   * Deadlines changed (a plan was saved, data arrived): sweep shortly rather than at the old schedule.
+   * Kicks within KICK_DELAY_MS share one sweep, so provisioning a thousand care plans is not a
+   * thousand sweeps.
+   */
   kick(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#kicked) return;
+    this.#kicked = true;
     clearTimeout(this.#timer);
-    void this.#running.then(() => {
-      if (!this.#stopped) void this.#sweep();
-    });
+    this.#timer = setTimeout(() => {
+      this.#kicked = false;
+      void this.#running.then(() => {
+        if (!this.#stopped) void this.#sweep();
+      });
+    }, KICK_DELAY_MS);
   }
 
   async close(): Promise<void> {
