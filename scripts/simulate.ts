@@ -28,7 +28,9 @@ import type { DeviceKind, PatientProfile, Random, ReadingPayload, SimReading } f
 const HELP = `Usage: npm run simulate -- [options]
 
 Creates made-up patients, each with a blood pressure monitor, a scale and a pulse oximeter, through the
-admin API; sends D days of their history; then keeps sending new readings until interrupted (Ctrl-C).
+admin API, and gives each a care plan (the heart-failure, hypertension and COPD templates in turn) so that
+their readings open alerts; sends D days of their history; then keeps sending new readings until
+interrupted (Ctrl-C).
 
 Options:
   --url URL              service base URL (default http://127.0.0.1:3000)
@@ -57,6 +59,9 @@ const SERIAL_PREFIX: Readonly<Record<DeviceKind, string>> = {
   scale: 'SCL',
   pulse_oximeter: 'OXI',
 };
+
+/** The care-plan template each simulated patient gets, in turn (see rules/). */
+const CARE_PLAN_TEMPLATES = ['heart-failure', 'hypertension', 'copd'] as const;
 
 /** Parallel admin calls, device connections and device senders. Enough to be quick, few enough to be polite. */
 const CONCURRENCY = 8;
@@ -327,6 +332,8 @@ interface SimDevice {
 interface SimPatient {
   id: string;
   profile: PatientProfile;
+  /** The care-plan template applied. */
+  template: string;
   devices: SimDevice[];
 }
 
@@ -340,11 +347,17 @@ function describeFetchError(error: unknown): string {
   return String(error);
 }
 
-async function callAdmin(options: SimulateOptions, path: string, body: unknown, signal: AbortSignal): Promise<Record<string, unknown>> {
+async function callAdmin(
+  options: SimulateOptions,
+  path: string,
+  body: unknown,
+  signal: AbortSignal,
+  method: 'POST' | 'PUT' = 'POST',
+): Promise<Record<string, unknown>> {
   let response: Response;
   try {
     response = await fetch(`${options.url}${path}`, {
-      method: 'POST',
+      method,
       headers: { authorization: `Bearer ${options.adminToken}`, 'content-type': 'application/json' },
       body: JSON.stringify(body),
       signal,
@@ -360,9 +373,9 @@ async function callAdmin(options: SimulateOptions, path: string, body: unknown, 
       response.status === 401 || response.status === 403
         ? ' (the admin token must equal the RPM_ADMIN_TOKEN the service was started with)'
         : '';
-    throw new SimulateError(`POST ${path} answered ${response.status}: ${errorMessage(json, text)}${hint}`);
+    throw new SimulateError(`${method} ${path} answered ${response.status}: ${errorMessage(json, text)}${hint}`);
   }
-  if (!isRecord(json)) throw new SimulateError(`POST ${path} answered ${response.status} without a JSON object`);
+  if (!isRecord(json)) throw new SimulateError(`${method} ${path} answered ${response.status} without a JSON object`);
   return json;
 }
 
@@ -378,7 +391,10 @@ async function provision(options: SimulateOptions, runId: string, signal: AbortS
   await forEachLimit(indexes, CONCURRENCY, signal, async (index) => {
     const profile = makePatientProfile(mixSeed(options.seed, index));
     const created = await callAdmin(options, '/v1/patients', { name: profile.name, timezone: profile.timezone }, signal);
-    const patient: SimPatient = { id: stringField(created, 'id', 'POST /v1/patients'), profile, devices: [] };
+    const template = CARE_PLAN_TEMPLATES[index % CARE_PLAN_TEMPLATES.length]!;
+    const patient: SimPatient = { id: stringField(created, 'id', 'POST /v1/patients'), profile, template, devices: [] };
+    // Before any reading, so that the history is judged by the plan and opens alerts.
+    await callAdmin(options, `/v1/patients/${patient.id}/care-plan`, { templates: [template] }, signal, 'PUT');
     for (const kind of DEVICE_KINDS) {
       const serial = `${SERIAL_PREFIX[kind]}-${runId}-${String(index + 1).padStart(3, '0')}`;
       const device = await callAdmin(options, '/v1/devices', { kind, serial, patientId: patient.id }, signal);
@@ -646,6 +662,15 @@ async function runLive(context: RunContext, patients: readonly SimPatient[], sim
 // ---------------------------------------------------------------------------------------------------
 // Main
 
+/** How to see the data: the web app, with an account made by the admin command (README, "The web app"). */
+function signInHint(options: SimulateOptions): string {
+  return [
+    `web app: open ${options.url}/ and sign in. An admin account sees every patient; create one (once) with`,
+    '  npm run admin -- create-admin --email you@agency.example --name "Your Name"   (prints the password)',
+    '  (run it where the service runs, with the same DATA_DIR)',
+  ].join('\n');
+}
+
 async function main(): Promise<number> {
   let options: SimulateOptions | 'help';
   try {
@@ -720,7 +745,7 @@ async function main(): Promise<number> {
     devices = patients.reduce((sum, patient) => sum + patient.devices.length, 0);
     for (const patient of patients) {
       const list = patient.devices.map((device) => `${device.kind} ${device.id}`).join(', ');
-      console.log(`  ${patient.profile.name} (${patient.profile.timezone}) ${patient.id}: ${list}`);
+      console.log(`  ${patient.profile.name} (${patient.profile.timezone}, care plan ${patient.template}) ${patient.id}: ${list}`);
     }
     if (options.transport === 'mqtt') {
       console.log(`connecting ${devices} devices to ${options.mqttUrl}`);
@@ -735,6 +760,7 @@ async function main(): Promise<number> {
       await backfill(context, patients, backfillEnd - options.days * DAY, backfillEnd);
       console.log(`backfill done in ${formatElapsed(Date.now() - lastReport.at)}: ${formatTotals(tally)}`);
     }
+    if (!controller.signal.aborted) console.log(signInHint(options));
     if (options.live && !controller.signal.aborted) {
       phase = 'live';
       lastReport = { at: Date.now(), tally: { ...tally } };
@@ -766,6 +792,7 @@ async function main(): Promise<number> {
   console.log(`  ${formatTotals(tally)}`);
   const reasons = [...tally.reasons].sort((a, b) => b[1] - a[1]).slice(0, 5);
   for (const [reason, count] of reasons) console.log(`  rejected ${formatCount(count)}× ${reason}`);
+  if (exitCode === 0 && options.live) console.log(signInHint(options));
   return exitCode;
 }
 

@@ -17,6 +17,9 @@ import { AppError } from './domain/errors.ts';
 import { readingsRoute, type ReadingsRouteOptions } from './ingest/http.ts';
 import type { Logger } from './log.ts';
 import { opsRoute, type OpsRouteOptions } from './ops/routes.ts';
+import { inboxRoute } from './api/inbox.ts';
+import { patientsSummaryRoute } from './api/patients-summary.ts';
+import { webRoute, type WebRouteOptions } from './web/routes.tsx';
 
 export type AppOptions = AuthenticateOptions &
   ReadingsRouteOptions &
@@ -26,7 +29,8 @@ export type AppOptions = AuthenticateOptions &
   CarePlanRouteOptions &
   AlertsRouteOptions &
   PushRouteOptions &
-  OpsRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
+  OpsRouteOptions &
+  WebRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
 
 const SERVICE_WORKER = readFileSync(new URL('./web/sw.js', import.meta.url), 'utf8');
 
@@ -68,10 +72,13 @@ export function createApp(options: AppOptions) {
   app.route('/v1/audit', auditRoute(options));
   app.route('/v1/push', pushRoute(options));
   app.route('/v1/webhooks', webhooksRoute(options));
+  app.route('/v1/inbox', inboxRoute(options));
+  app.route('/v1/patients-summary', patientsSummaryRoute(options));
   app.get('/sw.js', (c) =>
     c.body(SERVICE_WORKER, 200, { 'content-type': 'text/javascript; charset=utf-8', 'service-worker-allowed': '/', 'cache-control': 'no-cache' }),
   );
   app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
+  app.route('/', webRoute(options));
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));
   app.onError((error, c) => {

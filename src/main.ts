@@ -160,6 +160,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       commits,
       onAlertChanges,
       vapidPublicKey: vapid.publicKey,
+      sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
       onCarePlanChanged: (patientId: string) => {
         engine.forgetPatient(patientId);

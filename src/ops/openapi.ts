@@ -204,6 +204,20 @@ export function buildOpenApi() {
       '/v1/alerts/{id}/resolve': {
         post: { summary: 'Resolve, with an optional note; the next breach opens a new alert', security: bearer, parameters: [idParam('id')], responses: { 200: { description: 'The alert' }, 409: errorResponse('Already resolved') } },
       },
+      '/v1/inbox': {
+        get: {
+          summary: "The web app's inbox in one request: the caller's patients' alerts with patient and clinician names, push deliveries and the next escalation step (patientId, resolved)",
+          security: bearer,
+          responses: { 200: { description: '{alerts, ...}' } },
+        },
+      },
+      '/v1/patients-summary': {
+        get: {
+          summary: 'Per visible patient: last reading, open alerts by severity, and RPM adherence (days with a reading in the last 30, in the patient time zone; flagged below 16)',
+          security: bearer,
+          responses: { 200: { description: '{patients: [...]}' } },
+        },
+      },
       '/v1/audit': { get: { summary: 'The audit trail, newest first (admin; patientId, actorId, limit)', security: bearer, responses: { 200: { description: '{events}' } } } },
       '/v1/audit/verify': { get: { summary: "Checks the audit trail's hash chain (admin)", security: bearer, responses: { 200: { description: '{ok, checked, brokenAt?}' } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },

@@ -1,0 +1,153 @@
+import { eq, inArray } from 'drizzle-orm';
+import { Hono, type Context } from 'hono';
+import { z } from 'zod';
+import type { AlertStore } from '../alerts/alert-store.ts';
+import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { PatientAccess } from '../auth/access.ts';
+import { requireUser, type AppEnv } from '../auth/middleware.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { SEVERITIES } from '../domain/rule.ts';
+import { defaultRoutingPolicy } from '../routing/policy.ts';
+import type { Db } from '../store/db.ts';
+import { careTeamMembers, clinicians, patients } from '../store/schema.ts';
+
+const inboxQuerySchema = z.strictObject({
+  /** Only this patient's alerts (the patient page's alert history). */
+  patientId: z.string().min(1).optional(),
+  /** How many resolved alerts to add after the unresolved ones, newest first. */
+  resolved: z.coerce.number().int().min(0).max(500).default(10),
+});
+
+/** Unresolved alerts shown at most; beyond this the inbox says how many were left out. */
+const UNRESOLVED_LIMIT = 500;
+
+const STATUS_RANK = { open: 0, acknowledged: 1, resolved: 2 } as const;
+/** SEVERITIES runs info → critical, so a higher index is more severe. */
+const SEVERITY_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<(typeof SEVERITIES)[number], number>;
+
+/** The order a nurse works in: open before acknowledged before resolved, then by severity, then newest first. */
+export function inboxOrder(a: Alert, b: Alert): number {
+  return (
+    STATUS_RANK[a.status] - STATUS_RANK[b.status] ||
+    SEVERITY_RANK[b.severity] - SEVERITY_RANK[a.severity] ||
+    b.openedAt - a.openedAt ||
+    (a.id < b.id ? -1 : 1)
+  );
+}
+
+/** Care-team roles of each routing tier, for naming who an alert escalates to next (the tiers are not configurable). */
+const TIER_ROLES = defaultRoutingPolicy({ critical: 0, warning: 0 }).tiers;
+
+type TeamMember = { clinicianId: string; name: string; role: (typeof careTeamMembers.$inferSelect)['role'] };
+
+/** Who a pending escalation reaches next: the first tier from `tier` on with anyone in it, as the router skips empty tiers. */
+function nextTierMembers(team: readonly TeamMember[], tier: number): TeamMember[] {
+  for (let t = tier; t < TIER_ROLES.length; t++) {
+    const members = team.filter((m) => TIER_ROLES[t]!.includes(m.role));
+    if (members.length) return members;
+  }
+  return [];
+}
+
+export interface InboxRouteOptions {
+  db: Db;
+  alerts: AlertStore;
+  access: PatientAccess;
+  audit: AuditLog;
+}
+
+/**
+ * `GET /v1/inbox`: what the web app's inbox shows in one request, so that polling it costs one query set
+ * and one audit entry rather than one per alert: the unresolved alerts of the patients the caller may
+ * see (in working order) and the latest resolved ones, each with the patient's name, who acted on it,
+ * and who was notified (web push deliveries, escalation state).
+ */
+export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
+  const record = (c: Context<AppEnv>, patientId: string | null, outcome: 'success' | 'denied') =>
+    audit.record({ at: Date.now(), actorId: requireUser(c).id, action: 'alerts.inbox', patientId, outcome, requestId: c.get('requestId') });
+
+  return new Hono<AppEnv>().get('/', async (c) => {
+    const principal = requireUser(c);
+    const query = parseOrThrow(inboxQuerySchema, c.req.query(), 'query');
+    if (query.patientId && !access.canSee(principal, query.patientId)) {
+      await record(c, query.patientId, 'denied');
+      throw new AppError('not_found', 'No such patient');
+    }
+    const scope = { patientIds: access.visiblePatientIds(principal), patientId: query.patientId };
+    const unresolved = [
+      ...alerts.list({ ...scope, status: 'open', limit: UNRESOLVED_LIMIT }),
+      ...alerts.list({ ...scope, status: 'acknowledged', limit: UNRESOLVED_LIMIT }),
+    ];
+    const resolved = query.resolved > 0 ? alerts.list({ ...scope, status: 'resolved', limit: query.resolved }) : [];
+    const shown = [...unresolved.sort(inboxOrder).slice(0, UNRESOLVED_LIMIT), ...resolved];
+
+    const deliveries = new Map(shown.map((alert) => [alert.id, alerts.deliveries(alert.id)]));
+    const patientNames = namesOf(db, patients, shown.map((a) => a.patientId));
+    const clinicianIds = shown.flatMap((a) => [
+      a.acknowledgedBy,
+      a.resolvedBy,
+      ...(deliveries.get(a.id)?.attempts.map((d) => d.clinicianId) ?? []),
+    ]);
+    const clinicianNames = namesOf(db, clinicians, clinicianIds);
+    const teams = new Map<string, TeamMember[]>();
+    const shownPatients = [...new Set(shown.map((a) => a.patientId))];
+    if (shownPatients.length) {
+      for (const row of db
+        .select({ patientId: careTeamMembers.patientId, clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role, name: clinicians.name })
+        .from(careTeamMembers)
+        .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
+        .where(inArray(careTeamMembers.patientId, shownPatients))
+        .all()) {
+        teams.set(row.patientId, [...(teams.get(row.patientId) ?? []), { clinicianId: row.clinicianId, name: row.name, role: row.role }]);
+      }
+    }
+    const nameOf = (id: string | null) => (id === null ? null : (clinicianNames.get(id) ?? (id === 'admin-token' ? 'Administrator (token)' : 'Unknown')));
+
+    await record(c, query.patientId ?? null, 'success');
+    return c.json({
+      generatedAt: new Date().toISOString(),
+      unresolvedLeftOut: Math.max(0, unresolved.length - UNRESOLVED_LIMIT),
+      alerts: shown.map((alert) => {
+        const { escalation, attempts } = deliveries.get(alert.id)!;
+        const notified = new Map<string, { clinicianId: string; name: string | null; at: string; tier: number | null }>();
+        for (const d of attempts) {
+          if (d.channel === 'web_push' && d.status === 'delivered' && d.clinicianId && !notified.has(d.clinicianId)) {
+            notified.set(d.clinicianId, { clinicianId: d.clinicianId, name: nameOf(d.clinicianId), at: new Date(d.at).toISOString(), tier: d.tier });
+          }
+        }
+        return {
+          ...presentAlert(alert),
+          patient: { id: alert.patientId, name: patientNames.get(alert.patientId) ?? null },
+          acknowledgedByName: nameOf(alert.acknowledgedBy),
+          resolvedByName: nameOf(alert.resolvedBy),
+          notified: [...notified.values()],
+          webhooksDelivered: attempts.filter((d) => d.channel === 'webhook' && d.status === 'delivered').length,
+          escalation: escalation && {
+            state: escalation.state,
+            nextTier: escalation.nextTier,
+            /** Who is told next if nobody acknowledges by `dueAt`. */
+            next: escalation.state === 'pending' ? nextTierMembers(teams.get(alert.patientId) ?? [], escalation.nextTier) : [],
+            dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
+            reachedAnyone: escalation.reachedAnyone,
+            unreachable: escalation.unreachable,
+          },
+        };
+      }),
+    });
+  });
+}
+
+/** id → name for the given ids of a table with `id` and `name` columns. */
+function namesOf(db: Db, table: typeof patients | typeof clinicians, ids: Array<string | null>): Map<string, string> {
+  const wanted = [...new Set(ids.filter((id): id is string => id !== null))];
+  if (wanted.length === 0) return new Map();
+  return new Map(
+    db
+      .select({ id: table.id, name: table.name })
+      .from(table)
+      .where(inArray(table.id, wanted))
+      .all()
+      .map((row) => [row.id, row.name]),
+  );
+}

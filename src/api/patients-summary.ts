@@ -1,0 +1,164 @@
+import { and, asc, count, gte, inArray, lte, max, ne, sql, type SQL } from 'drizzle-orm';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import type { AuditLog } from '../audit/audit-log.ts';
+import type { PatientAccess } from '../auth/access.ts';
+import { requireUser, type AppEnv } from '../auth/middleware.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
+import type { Severity } from '../domain/rule.ts';
+import type { Db } from '../store/db.ts';
+import { alerts, patients, readings } from '../store/schema.ts';
+
+/**
+ * Remote physiologic monitoring device supply (CPT 99454) is billable for a 30-day period only when
+ * readings were recorded on at least 16 of its days (the code's descriptor, restated by CMS in the CY 2021
+ * Physician Fee Schedule final rule, 85 FR 84472). The patient list flags anyone below it so that a nurse
+ * can call the patients who stopped measuring.
+ */
+export const ADHERENCE_WINDOW_DAYS = 30;
+export const ADHERENCE_MINIMUM_DAYS = 16;
+
+/** Readings are grouped in SQL by quarter hour; every time zone in use today is offset by whole quarter hours, so a bucket never straddles a local midnight. */
+const QUARTER_HOUR_MS = 900_000;
+const DAY_MS = 86_400_000;
+
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+/** `YYYY-MM-DD` of the instant in the time zone. */
+export function localDate(ms: number, timeZone: string): string {
+  let format = dateFormats.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' });
+    dateFormats.set(timeZone, format);
+  }
+  return format.format(ms);
+}
+
+/** The date `days` days before a `YYYY-MM-DD` date (calendar arithmetic, no time zone involved). */
+function daysBefore(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) - days * DAY_MS).toISOString().slice(0, 10);
+}
+
+export interface Adherence {
+  /** Local days of the window with at least one reading. */
+  days: number;
+  windowDays: number;
+  /** First and last local dates of the window (the last is today, in the patient's time zone). */
+  from: string;
+  to: string;
+  /** Below the 16 days CPT 99454 requires. */
+  low: boolean;
+}
+
+/**
+ * Days with at least one reading among the last 30 local days (today included) in the patient's time
+ * zone, from the start times of the quarter hours that hold readings. Pure.
+ *
+ * @example adherenceOf([Date.parse('2026-03-01T15:00:00Z')], 'America/Chicago', Date.parse('2026-03-02T12:00:00Z')).days // 1
+ */
+export function adherenceOf(quarterHourStarts: readonly number[], timeZone: string, now: number): Adherence {
+  const to = localDate(now, timeZone);
+  const from = daysBefore(to, ADHERENCE_WINDOW_DAYS - 1);
+  const days = new Set<string>();
+  for (const start of quarterHourStarts) {
+    const date = localDate(start, timeZone);
+    if (date >= from && date <= to) days.add(date);
+  }
+  return { days: days.size, windowDays: ADHERENCE_WINDOW_DAYS, from, to, low: days.size < ADHERENCE_MINIMUM_DAYS };
+}
+
+const summaryQuerySchema = z.strictObject({ patientId: z.string().min(1).optional() });
+
+export interface PatientsSummaryRouteOptions {
+  db: Db;
+  access: PatientAccess;
+  audit: AuditLog;
+}
+
+/**
+ * `GET /v1/patients-summary`: for each patient the caller may see (or the one `patientId`), the last
+ * reading's time, unresolved alerts by severity and RPM adherence over the last 30 days. Audited like
+ * the patient list (or as a read of the one patient).
+ */
+export function patientsSummaryRoute({ db, access, audit }: PatientsSummaryRouteOptions) {
+  return new Hono<AppEnv>().get('/', async (c) => {
+    const principal = requireUser(c);
+    const { patientId } = parseOrThrow(summaryQuerySchema, c.req.query(), 'query');
+    const entry = { actorId: principal.id, action: 'patients.summary', patientId: patientId ?? null, requestId: c.get('requestId') ?? null };
+    if (patientId && !access.canSee(principal, patientId)) {
+      await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
+      throw new AppError('not_found', 'No such patient');
+    }
+    const ids = patientId ? [patientId] : access.visiblePatientIds(principal);
+    const now = Date.now();
+    const summaries = summarize(db, ids, now);
+    await audit.record({ ...entry, at: Date.now(), outcome: 'success' });
+    return c.json({
+      generatedAt: new Date(now).toISOString(),
+      adherenceWindowDays: ADHERENCE_WINDOW_DAYS,
+      adherenceMinimumDays: ADHERENCE_MINIMUM_DAYS,
+      patients: summaries,
+    });
+  });
+}
+
+function summarize(db: Db, ids: string[] | undefined, now: number) {
+  if (ids?.length === 0) return [];
+  const among = (column: typeof patients.id | typeof readings.patientId | typeof alerts.patientId): SQL | undefined =>
+    ids ? inArray(column, ids) : undefined;
+
+  const list = db.select().from(patients).where(among(patients.id)).orderBy(asc(patients.name)).all();
+  const lastReading = new Map(
+    db
+      .select({ patientId: readings.patientId, at: max(readings.measuredAt) })
+      .from(readings)
+      .where(and(among(readings.patientId), lte(readings.measuredAt, now)))
+      .groupBy(readings.patientId)
+      .all()
+      .map((row) => [row.patientId, row.at]),
+  );
+  // 31 days back covers the 30 local days of every time zone (UTC-12 to UTC+14).
+  const quarter = sql<number>`${readings.measuredAt} / ${QUARTER_HOUR_MS}`;
+  const quarters = new Map<string, number[]>();
+  for (const row of db
+    .select({ patientId: readings.patientId, quarter })
+    .from(readings)
+    .where(and(among(readings.patientId), gte(readings.measuredAt, now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS), lte(readings.measuredAt, now)))
+    .groupBy(readings.patientId, quarter)
+    .all()) {
+    const starts = quarters.get(row.patientId) ?? [];
+    starts.push(row.quarter * QUARTER_HOUR_MS);
+    quarters.set(row.patientId, starts);
+  }
+  const counts = new Map<string, { open: Record<Severity, number>; acknowledged: Record<Severity, number> }>();
+  for (const row of db
+    .select({ patientId: alerts.patientId, status: alerts.status, severity: alerts.severity, n: count() })
+    .from(alerts)
+    .where(and(among(alerts.patientId), ne(alerts.status, 'resolved')))
+    .groupBy(alerts.patientId, alerts.status, alerts.severity)
+    .all()) {
+    const entry = counts.get(row.patientId) ?? { open: zero(), acknowledged: zero() };
+    if (row.status !== 'resolved') entry[row.status][row.severity] = row.n;
+    counts.set(row.patientId, entry);
+  }
+
+  return list.map((patient) => {
+    const last = lastReading.get(patient.id);
+    const alertCounts = counts.get(patient.id) ?? { open: zero(), acknowledged: zero() };
+    const adherence = adherenceOf(quarters.get(patient.id) ?? [], patient.timezone, now);
+    return {
+      id: patient.id,
+      name: patient.name,
+      birthDate: patient.birthDate,
+      timezone: patient.timezone,
+      externalId: patient.externalId,
+      lastReadingAt: last == null ? null : new Date(last).toISOString(),
+      openAlerts: alertCounts.open,
+      acknowledgedAlerts: alertCounts.acknowledged,
+      adherence,
+      adherenceDays: adherence.days,
+      adherenceLow: adherence.low,
+    };
+  });
+}
+
+const zero = (): Record<Severity, number> => ({ critical: 0, warning: 0, info: 0 });

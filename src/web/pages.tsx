@@ -1,0 +1,416 @@
+import type { Child } from 'hono/jsx';
+
+/**
+ * The web app's pages, rendered on the server as shells: the frame, the headings, the labelled controls
+ * and empty regions that each page's script fills from the JSON API. Nothing inline: no script, no style
+ * attribute (the Content-Security-Policy forbids both); data reaches the scripts through `data-*`.
+ */
+
+export interface PageUser {
+  name: string;
+  role: string;
+}
+
+export interface LayoutProps {
+  title: string;
+  /** `data-page` on <body>: which script runs. */
+  page: string;
+  /** Asset URL for a name (hashed). */
+  asset: (name: string) => string;
+  scripts?: string[];
+  styles?: string[];
+  user?: PageUser;
+  nav?: 'inbox' | 'patients';
+  /** Extra `data-*` attributes on <body>, without the prefix. */
+  data?: Record<string, string>;
+  children?: Child;
+}
+
+const ROLE_LABEL: Record<string, string> = { admin: 'Administrator', nurse: 'Nurse', physician: 'Physician' };
+
+export const Logo = () => (
+  <svg viewBox="0 0 32 32" aria-hidden="true" focusable="false">
+    <rect width="32" height="32" rx="7" fill="#1f5f99" />
+    <path d="M6 17h5l2.5-6 4 11 3-8 1.5 3H26" fill="none" stroke="#fff" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" />
+  </svg>
+);
+
+export function Layout(props: LayoutProps) {
+  const { asset, user } = props;
+  const data = Object.fromEntries(Object.entries(props.data ?? {}).map(([key, value]) => [`data-${key}`, value]));
+  return (
+    <html lang="en">
+      <head>
+        <meta charset="utf-8" />
+        <meta name="viewport" content="width=device-width, initial-scale=1" />
+        <meta name="color-scheme" content="light" />
+        <meta name="theme-color" content="#1f5f99" />
+        <meta name="referrer" content="no-referrer" />
+        <title>{`${props.title} · Homewatch`}</title>
+        <link rel="icon" type="image/svg+xml" href={asset('icon.svg')} />
+        <link rel="manifest" href={asset('manifest.webmanifest')} />
+        {(props.styles ?? []).map((name) => (
+          <link rel="stylesheet" href={asset(name)} />
+        ))}
+        <link rel="stylesheet" href={asset('app.css')} />
+        <script src={asset('common.js')} defer></script>
+        {(props.scripts ?? []).map((name) => (
+          <script src={asset(name)} defer></script>
+        ))}
+      </head>
+      <body data-page={props.page} {...data}>
+        <a class="skip-link" href="#main">
+          Skip to content
+        </a>
+        {user && (
+          <header class="topbar">
+            <div class="topbar__inner">
+              <a class="brand" href="/">
+                <Logo />
+                Homewatch
+              </a>
+              <nav class="nav" aria-label="Main">
+                <a href="/" aria-current={props.nav === 'inbox' ? 'page' : undefined}>
+                  Inbox
+                  <span class="nav-badge" id="nav-open-count" hidden></span>
+                </a>
+                <a href="/patients" aria-current={props.nav === 'patients' ? 'page' : undefined}>
+                  Patients
+                </a>
+              </nav>
+              <div class="user">
+                <span>
+                  <span class="user__name">{user.name}</span> <span class="user__role">· {ROLE_LABEL[user.role] ?? user.role}</span>
+                </span>
+                <button type="button" class="button button--quiet button--small" id="sign-out">
+                  Sign out
+                </button>
+              </div>
+            </div>
+          </header>
+        )}
+        <div class="banner" id="banner" role="status" hidden></div>
+        <main id="main" tabindex={-1}>
+          {props.children}
+        </main>
+        <noscript>
+          <p class="banner banner--error">Homewatch needs JavaScript: turn it on for this site to sign in and see alerts.</p>
+        </noscript>
+      </body>
+    </html>
+  );
+}
+
+export function LoginPage(props: { asset: LayoutProps['asset']; notice?: string; next: string }) {
+  return (
+    <Layout title="Sign in" page="login" asset={props.asset} scripts={['login.js']} data={{ next: props.next }}>
+      <div class="auth">
+        <div class="brand">
+          <Logo />
+          Homewatch
+        </div>
+        <section class="card auth-card" aria-labelledby="login-title">
+          <h1 id="login-title">Sign in</h1>
+          {props.notice ? (
+            <p class="notice" id="login-notice" role="status">
+              {props.notice}
+            </p>
+          ) : null}
+          {/* method=post so that, without the script, a password never lands in a URL. */}
+          <form id="login-form" method="post" action="/login" novalidate>
+            <div class="form-field">
+              <label for="email">Email</label>
+              <input id="email" name="email" type="email" autocomplete="username" required autofocus />
+            </div>
+            <div class="form-field">
+              <label for="password">Password</label>
+              <input id="password" name="password" type="password" autocomplete="current-password" required />
+            </div>
+            <p class="form-error" id="login-error" role="alert" hidden></p>
+            <button type="submit" class="button button--primary" id="login-submit">
+              Sign in
+            </button>
+          </form>
+          <p class="auth-help">
+            Accounts are created by your agency's administrator. The first one comes from the command line:{' '}
+            <code>npm run admin -- create-admin</code>.
+          </p>
+        </section>
+      </div>
+    </Layout>
+  );
+}
+
+export function InboxPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
+  return (
+    <Layout title="Alert inbox" page="inbox" asset={props.asset} scripts={['inbox.js']} user={props.user} nav="inbox" data={props.data}>
+      <div class="page-head">
+        <div>
+          <h1>Alert inbox</h1>
+          <p class="muted small" id="inbox-updated">
+            Loading alerts…
+          </p>
+        </div>
+        <section class="notify" aria-label="Notifications on this device">
+          <span class="notify__state" id="notify-state" data-state="unknown">
+            Notifications: checking…
+          </span>
+          <button type="button" class="button button--small" id="notify-toggle" hidden>
+            Enable notifications
+          </button>
+        </section>
+      </div>
+      <div class="sr-only" id="inbox-live" aria-live="polite" aria-atomic="true"></div>
+      <section class="card" id="inbox-focus" aria-labelledby="inbox-focus-title" hidden>
+        <h2 id="inbox-focus-title">The alert you opened</h2>
+        <div id="inbox-focus-body"></div>
+      </section>
+      <section class="inbox-section" aria-labelledby="open-title">
+        <h2 id="open-title">
+          Open <span class="count" id="open-count"></span>
+        </h2>
+        <ol class="alert-list" id="open-list"></ol>
+        <p class="empty" id="open-empty" hidden>
+          No open alerts. New ones appear here by themselves.
+        </p>
+      </section>
+      <section class="inbox-section" aria-labelledby="ack-title">
+        <h2 id="ack-title">
+          Acknowledged <span class="count" id="ack-count"></span>
+        </h2>
+        <ol class="alert-list" id="ack-list"></ol>
+        <p class="empty" id="ack-empty" hidden>
+          Nothing acknowledged and waiting to be resolved.
+        </p>
+      </section>
+      <details class="inbox-section resolved-section">
+        <summary>Recently resolved</summary>
+        <ol class="alert-list" id="resolved-list"></ol>
+        <p class="empty" id="resolved-empty" hidden>
+          Nothing resolved yet.
+        </p>
+      </details>
+    </Layout>
+  );
+}
+
+export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
+  return (
+    <Layout title="Patients" page="patients" asset={props.asset} scripts={['patients.js']} user={props.user} nav="patients" data={props.data}>
+      <div class="page-head">
+        <div>
+          <h1>Patients</h1>
+          <p class="muted small">
+            Adherence counts the days with at least one reading in the last 30 days, in each patient's time zone. Remote monitoring (CPT
+            99454) needs 16.
+          </p>
+        </div>
+      </div>
+      <div class="toolbar">
+        <label>
+          Sort by
+          <select id="patients-sort">
+            <option value="attention">Needs attention</option>
+            <option value="adherence">Fewest days with readings</option>
+            <option value="last">Oldest last reading</option>
+            <option value="name">Name</option>
+          </select>
+        </label>
+        <label class="check">
+          <input type="checkbox" id="patients-low" />
+          Only patients below 16 days
+        </label>
+        <span class="muted small" id="patients-count" aria-live="polite"></span>
+      </div>
+      <div class="card patients-card">
+        <div class="table-wrap">
+          <table class="table table--stack" id="patients-table">
+            <caption class="sr-only">Your patients, with their last reading, open alerts and days with readings</caption>
+            <thead>
+              <tr>
+                <th scope="col">Patient</th>
+                <th scope="col">Last reading</th>
+                <th scope="col">Open alerts</th>
+                <th scope="col">Days with readings (last 30)</th>
+              </tr>
+            </thead>
+            <tbody id="patients-body">
+              <tr>
+                <td colspan={4} class="muted">
+                  Loading patients…
+                </td>
+              </tr>
+            </tbody>
+          </table>
+        </div>
+      </div>
+    </Layout>
+  );
+}
+
+export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
+  return (
+    <Layout
+      title="Patient"
+      page="patient"
+      asset={props.asset}
+      styles={['uplot.css']}
+      scripts={['uplot.js', 'patient.js']}
+      user={props.user}
+      nav="patients"
+      data={props.data}
+    >
+      <div class="page-head">
+        <div>
+          <p class="crumbs">
+            <a href="/patients">Patients</a>
+          </p>
+          <h1 id="patient-name">Patient</h1>
+          <p class="muted small" id="patient-meta"></p>
+        </div>
+        <dl class="stats" id="patient-stats"></dl>
+      </div>
+
+      <section class="card" aria-labelledby="trends-title">
+        <div class="card__head">
+          <h2 id="trends-title">Trends</h2>
+          <div class="controls">
+            <div class="segmented" role="group" aria-label="Time range" id="range-group">
+              <button type="button" data-days="7" aria-pressed="false">
+                7 days
+              </button>
+              <button type="button" data-days="30" aria-pressed="true">
+                30 days
+              </button>
+              <button type="button" data-days="90" aria-pressed="false">
+                90 days
+              </button>
+            </div>
+            <div class="segmented" role="group" aria-label="Weight unit" id="unit-group">
+              <button type="button" data-unit="kg" aria-pressed="true">
+                kg
+              </button>
+              <button type="button" data-unit="lb" aria-pressed="false">
+                lb
+              </button>
+            </div>
+          </div>
+        </div>
+        <p class="muted small chart-note" id="chart-note">
+          Line: mean per hour (7 days) or per day (30 and 90 days); shaded: lowest to highest. Dashed lines: care-plan thresholds (dotted: averages
+          and readings in a row). Marks along the time axis: alerts, shaped and coloured by severity.
+        </p>
+        <div class="charts">
+          <Chart kind="blood_pressure" title="Blood pressure" wide />
+          <Chart kind="weight" title="Weight" />
+          <Chart kind="spo2" title="SpO2" />
+        </div>
+      </section>
+
+      <div class="layout-2">
+        <section class="card" aria-labelledby="alerts-title">
+          <div class="card__head">
+            <h2 id="alerts-title">Alerts</h2>
+            <a href="/" class="small">
+              Open the inbox
+            </a>
+          </div>
+          <div class="table-wrap">
+            <table class="table table--stack" id="alerts-table">
+              <caption class="sr-only">This patient's alerts, unresolved first</caption>
+              <thead>
+                <tr>
+                  <th scope="col">Opened</th>
+                  <th scope="col">Severity</th>
+                  <th scope="col">Alert</th>
+                  <th scope="col">Status</th>
+                </tr>
+              </thead>
+              <tbody id="alerts-body"></tbody>
+            </table>
+          </div>
+        </section>
+        <section class="card" aria-labelledby="team-title">
+          <h2 id="team-title">Care team</h2>
+          <ul class="team" id="team-list"></ul>
+        </section>
+      </div>
+
+      <section class="card" aria-labelledby="plan-title">
+        <div class="card__head">
+          <h2 id="plan-title">Care plan</h2>
+          <span class="muted small" id="plan-meta"></span>
+        </div>
+        <div class="table-wrap">
+          <table class="table table--stack" id="plan-table">
+            <caption class="sr-only">Care-plan rules in force</caption>
+            <thead>
+              <tr>
+                <th scope="col">Alert when</th>
+                <th scope="col">Severity</th>
+                <th scope="col">What to do</th>
+                <th scope="col">From</th>
+              </tr>
+            </thead>
+            <tbody id="plan-body"></tbody>
+          </table>
+        </div>
+        <p class="status-line" id="plan-status" role="status"></p>
+      </section>
+
+      <section class="card" aria-labelledby="readings-title">
+        <div class="card__head">
+          <h2 id="readings-title">Recent readings</h2>
+          <span class="muted small" id="readings-meta"></span>
+        </div>
+        <div class="table-wrap">
+          <table class="table table--stack" id="readings-table">
+            <caption class="sr-only">Readings of the last 14 days, newest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Measured</th>
+                <th scope="col">Measurement</th>
+                <th scope="col">Value</th>
+              </tr>
+            </thead>
+            <tbody id="readings-body"></tbody>
+          </table>
+        </div>
+        <p class="table-more">
+          <button type="button" class="button button--quiet button--small" id="readings-more" aria-controls="readings-table" hidden>
+            Show all
+          </button>
+        </p>
+      </section>
+    </Layout>
+  );
+}
+
+function Chart(props: { kind: string; title: string; wide?: boolean }) {
+  return (
+    <figure class={props.wide ? 'chart chart--wide' : 'chart'} data-chart={props.kind} data-state="loading" aria-labelledby={`chart-${props.kind}-title`}>
+      <figcaption>
+        <h3 id={`chart-${props.kind}-title`}>{props.title}</h3>
+        <ul class="legend" aria-hidden="true"></ul>
+        <p class="chart__summary" id={`chart-${props.kind}-summary`}>
+          Loading…
+        </p>
+      </figcaption>
+      <div class="chart__canvas" role="img" aria-labelledby={`chart-${props.kind}-title chart-${props.kind}-summary`}></div>
+    </figure>
+  );
+}
+
+export function MessagePage(props: { asset: LayoutProps['asset']; user?: PageUser; title: string; message: string; page?: string }) {
+  return (
+    <Layout title={props.title} page={props.page ?? 'message'} asset={props.asset} user={props.user}>
+      <section class="card">
+        <h1>{props.title}</h1>
+        <p class="muted">{props.message}</p>
+        <p>
+          <a href="/">Go to the alert inbox</a>
+        </p>
+      </section>
+    </Layout>
+  );
+}

@@ -1,0 +1,139 @@
+import { Hono, type Context, type MiddlewareHandler } from 'hono';
+import { getCookie } from 'hono/cookie';
+import type { JSX } from 'hono/jsx/jsx-runtime';
+import type { PatientAccess } from '../auth/access.ts';
+import { SESSION_COOKIE, type AppEnv, type Principal } from '../auth/middleware.ts';
+import { assetUrl, loadAssets } from './assets.ts';
+import { InboxPage, LoginPage, MessagePage, PatientPage, PatientsPage, type PageUser } from './pages.tsx';
+
+/**
+ * Pages: no inline script or style, everything from this origin. uPlot sets styles through the CSSOM
+ * (element.style), which `style-src` does not govern, so 'unsafe-inline' is not needed.
+ */
+export const CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "font-src 'self'",
+  "manifest-src 'self'",
+  "worker-src 'self'",
+  "frame-ancestors 'none'",
+  "base-uri 'none'",
+  "form-action 'self'",
+].join('; ');
+
+/** The session idle timeout's default (SESSION_IDLE_TIMEOUT), used when the caller does not pass its value. */
+const DEFAULT_SESSION_IDLE_MS = 30 * 60_000;
+
+export interface WebRouteOptions {
+  access: PatientAccess;
+  /**
+   * SESSION_IDLE_TIMEOUT. The inbox polls the API, and every request counts as activity for the server;
+   * so the pages themselves sign out after this long without a key press, click or touch, and automatic
+   * logoff still happens on a screen left open.
+   */
+  sessionIdleMs?: number;
+}
+
+type User = Exclude<Principal, { kind: 'device' }>;
+
+/**
+ * The clinician web app: server-rendered page shells (hono/jsx) whose small scripts fetch the JSON API
+ * with the session cookie, and the static assets they need, served by the service itself.
+ *
+ *   /login            sign in (email, password)
+ *   /                 the alert inbox
+ *   /patients         the patient list with adherence
+ *   /patients/:id     trends, readings, care plan, alerts, care team
+ *   /alerts/:id       where a push notification leads: the inbox, with that alert highlighted
+ *   /logout           signs out (the script calls POST /v1/auth/logout)
+ */
+export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: WebRouteOptions) {
+  const assets = loadAssets();
+  const asset = (name: string) => assetUrl(assets, name);
+  const bodyData = (extra: Record<string, string> = {}) => ({ 'idle-ms': String(sessionIdleMs), ...extra });
+
+  const render = async (c: Context<AppEnv>, page: JSX.Element, status: 200 | 403 | 404 = 200) => {
+    c.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    // Pages name patients: never keep them in a shared cache or the back-forward cache of a public machine.
+    c.header('cache-control', 'no-store');
+    return c.html(`<!doctype html>${String(await page)}`, status);
+  };
+
+  /** Pages need a signed-in clinician: anyone else goes to the sign-in page and comes back after. */
+  const signedIn: MiddlewareHandler<AppEnv> = async (c, next) => {
+    const principal = c.get('principal');
+    if (!principal) {
+      const url = new URL(c.req.url);
+      const query = new URLSearchParams({ next: url.pathname + url.search });
+      // A cookie that no longer opens a session: it expired (idle or maximum age) or was revoked.
+      if (getCookie(c, SESSION_COOKIE)) query.set('expired', '1');
+      return c.redirect(`/login?${query}`, 302);
+    }
+    if (principal.kind === 'device') {
+      return render(c, <MessagePage asset={asset} title="Not for devices" message="Device tokens open only the device protocol." />, 403);
+    }
+    await next();
+  };
+  const userOf = (c: Context<AppEnv>): PageUser => {
+    const principal = c.get('principal') as User;
+    return principal.kind === 'clinician' ? { name: principal.clinician.name, role: principal.role } : { name: 'Administrator (token)', role: 'admin' };
+  };
+
+  return new Hono<AppEnv>()
+    .get('/assets/:name', (c) => {
+      const found = assets.get(c.req.param('name'));
+      if (!found) return c.json({ error: { code: 'not_found', message: 'No such asset', details: [] } }, 404);
+      // The URL names the content's hash: cache it for a year. Without the right hash, revalidate.
+      const cache = c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
+      const etag = `"${found.hash}"`;
+      if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag, 'cache-control': cache });
+      return c.body(new Uint8Array(found.body), 200, { 'content-type': found.contentType, 'cache-control': cache, etag });
+    })
+    .get('/login', (c) => {
+      const next = safeNext(c.req.query('next'));
+      const principal = c.get('principal');
+      if (principal && principal.kind !== 'device') return c.redirect(next, 302);
+      const notice =
+        c.req.query('expired') !== undefined
+          ? 'Your session ended. Sign in again to continue.'
+          : c.req.query('signedOut') !== undefined
+            ? 'You have signed out.'
+            : c.req.query('error') === 'script'
+              ? 'Signing in needs JavaScript: turn it on for this site and try again.'
+              : undefined;
+      return render(c, <LoginPage asset={asset} notice={notice} next={next} />);
+    })
+    // The sign-in form is sent by its script; this answers only a browser that submitted it without one.
+    .post('/login', (c) => c.redirect('/login?error=script', 303))
+    .get('/logout', (c) => {
+      const principal = c.get('principal');
+      if (!principal || principal.kind === 'device') return c.redirect('/login?signedOut=1', 302);
+      return render(c, <MessagePage asset={asset} page="logout" title="Signing out" message="Signing you out…" />);
+    })
+    .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData()} />))
+    .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
+    .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData()} />))
+    .get('/patients/:id', signedIn, (c) => {
+      const principal = c.get('principal') as User;
+      const patientId = c.req.param('id');
+      if (!access.canSee(principal, patientId)) {
+        return render(
+          c,
+          <MessagePage asset={asset} user={userOf(c)} title="No such patient" message="This patient does not exist, or is not on your care team." />,
+          404,
+        );
+      }
+      // The same rule as PUT /v1/patients/:id/care-plan: an administrator, or a physician on the care team.
+      const canEditPlan = principal.role === 'admin' || (principal.role === 'physician' && access.teamRole(principal, patientId) !== undefined);
+      return render(c, <PatientPage asset={asset} user={userOf(c)} data={bodyData({ 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })} />);
+    });
+}
+
+/** Where to go after signing in: a path on this site only (no `//host` or `/\host`, which browsers treat as another site). */
+export function safeNext(next: string | undefined): string {
+  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  return next;
+}
