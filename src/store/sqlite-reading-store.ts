@@ -1,6 +1,6 @@
 import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from 'drizzle-orm';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
-import type { Db } from './db.ts';
+import { compileWrite, type Db } from './db.ts';
 import { readings } from './schema.ts';
 import {
   BUCKET_MS,
@@ -24,8 +24,9 @@ export class SqliteReadingStore implements ReadingStore {
   readonly #findByKey;
 
   constructor(private readonly db: Db) {
-    // Prepared once: the ingest hot path must not rebuild SQL for every reading.
-    this.#insert = db
+    // Built once and bound per reading: the ingest hot path must not rebuild SQL for every reading.
+    this.#insert = compileWrite(
+      db
       .insert(readings)
       .values({
         id: sql.placeholder('id'),
@@ -42,8 +43,9 @@ export class SqliteReadingStore implements ReadingStore {
         messageId: sql.placeholder('messageId'),
         dedupeKey: sql.placeholder('dedupeKey'),
       })
-      .onConflictDoNothing()
-      .prepare();
+      .onConflictDoNothing(),
+      db.$client,
+    );
     this.#findByKey = db
       .select()
       .from(readings)
@@ -53,7 +55,7 @@ export class SqliteReadingStore implements ReadingStore {
 
   /** Inserts unless the device already sent this key; true when the row is new. Call inside a transaction. */
   insert(reading: StoredReading, dedupeKey: string): boolean {
-    return this.#insert.run({ ...reading, dedupeKey }).changes === 1;
+    return this.#insert({ ...reading, dedupeKey }).changes === 1;
   }
 
   findByDedupeKey(deviceId: string, dedupeKey: string): StoredReading | undefined {
