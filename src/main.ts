@@ -109,7 +109,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       router.kick();
     };
     const admission = forwarder?.admit.bind(forwarder);
-    const ingest = new Ingest({ commits, readings: sqliteReadings, rejections, metrics, log, rules: engine, onAlertChanges, admission });
+    const ingest = new Ingest({ commits, readings: sqliteReadings, rejections, metrics, rules: engine, onAlertChanges, admission });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();

@@ -48,11 +48,13 @@ it('a pending escalation survives SIGKILL and restart, and what was delivered is
   const alertId = (toPrimary.payload as { alertId: string }).alertId;
   // Killed once the delivery is on record. (Killed between the push service's 201 and that record, the
   // push is sent again after the restart: at-least-once, and its Topic makes it replace the first one.)
-  for (const deadline = Date.now() + 2_000; Date.now() < deadline; ) {
+  let recorded = false;
+  for (const deadline = Date.now() + 2_000; Date.now() < deadline && !recorded; ) {
     const { deliveries } = await (await first.admin(`/v1/alerts/${alertId}/deliveries`)).json();
-    if (deliveries.some((d: { status: string }) => d.status === 'delivered')) break;
-    await new Promise((r) => setTimeout(r, 20));
+    recorded = deliveries.some((d: { status: string }) => d.status === 'delivered');
+    if (!recorded) await new Promise((r) => setTimeout(r, 20));
   }
+  expect(recorded).toBe(true);
 
   first.child.kill('SIGKILL');
   await first.exited;

@@ -99,12 +99,17 @@ export class AlertStore {
       .map(toAlert);
   }
 
-  /** Every delivery attempt for the alert, oldest first, and where its escalation stands. */
-  deliveries(alertId: string) {
-    return {
-      escalation: this.db.select().from(escalations).where(eq(escalations.alertId, alertId)).get() ?? null,
-      attempts: this.db.select().from(deliveries).where(eq(deliveries.alertId, alertId)).orderBy(asc(deliveries.seq)).all(),
-    };
+  /** For each alert: every delivery attempt, oldest first, and where its escalation stands (two queries for any number). */
+  deliveriesFor(alertIds: string[]) {
+    const result = new Map(
+      alertIds.map((id) => [id, { escalation: null as typeof escalations.$inferSelect | null, attempts: [] as Array<typeof deliveries.$inferSelect> }]),
+    );
+    if (alertIds.length === 0) return result;
+    for (const row of this.db.select().from(escalations).where(inArray(escalations.alertId, alertIds)).all()) result.get(row.alertId)!.escalation = row;
+    for (const row of this.db.select().from(deliveries).where(inArray(deliveries.alertId, alertIds)).orderBy(asc(deliveries.seq)).all()) {
+      result.get(row.alertId)!.attempts.push(row);
+    }
+    return result;
   }
 
   #outbox(alertId: string, event: AlertEvent, at: number) {

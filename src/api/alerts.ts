@@ -84,7 +84,7 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
     .get('/:id/deliveries', async (c) => {
       const alert = await findAlert(c, 'alert.deliveries.read');
       await record(c, 'alert.deliveries.read', alert.patientId, 'success');
-      const { escalation, attempts } = alerts.deliveries(alert.id);
+      const { escalation, attempts } = alerts.deliveriesFor([alert.id]).get(alert.id)!;
       const iso = (ms: number) => new Date(ms).toISOString();
       return c.json({
         escalation: escalation && {

@@ -58,7 +58,7 @@ export interface InboxRouteOptions {
 }
 
 /**
- * `GET /v1/inbox`: what the web app's inbox shows in one request, so that polling it costs one query set
+ * `GET /v1/inbox`: what the web app's inbox shows in one request, so that polling it costs a handful of queries
  * and one audit entry rather than one per alert: the unresolved alerts of the patients the caller may
  * see (in working order) and the latest resolved ones, each with the patient's name, who acted on it,
  * and who was notified (web push deliveries, escalation state).
@@ -82,7 +82,7 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
     const resolved = query.resolved > 0 ? alerts.list({ ...scope, status: 'resolved', limit: query.resolved }) : [];
     const shown = [...unresolved.sort(inboxOrder).slice(0, UNRESOLVED_LIMIT), ...resolved];
 
-    const deliveries = new Map(shown.map((alert) => [alert.id, alerts.deliveries(alert.id)]));
+    const deliveries = alerts.deliveriesFor(shown.map((alert) => alert.id));
     const patientNames = namesOf(db, patients, shown.map((a) => a.patientId));
     const clinicianIds = shown.flatMap((a) => [
       a.acknowledgedBy,

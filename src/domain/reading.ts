@@ -67,7 +67,6 @@ export const readingInputSchema = z.discriminatedUnion('type', [bloodPressure, w
   error: (issue) =>
     issue.code === 'invalid_union' ? `must be one of ${READING_TYPES.map((t) => `"${t}"`).join(', ')}` : undefined,
 });
-export type ReadingInput = z.infer<typeof readingInputSchema>;
 
 /** The batch form of the body; items are validated one by one so that one bad item rejects only itself. */
 export const readingBatchSchema = z.strictObject({ readings: z.array(z.unknown()).max(MAX_READINGS_PER_BATCH) });

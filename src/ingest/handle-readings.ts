@@ -3,12 +3,11 @@ import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError, type ErrorDetail } from '../domain/errors.ts';
 import { dedupeKey, sameMeasurement, type StoredReading } from '../domain/reading.ts';
 import { normalizeReading, splitBody, type ItemOutcome } from '../normalize/reading.ts';
-import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/db.ts';
 import type { RejectionLog, RejectionReason } from '../store/rejection-log.ts';
 import type { SqliteReadingStore } from '../store/sqlite-reading-store.ts';
-import type { AlertChange } from '../rules/engine.ts';
+import type { AlertChange, RuleEngine } from '../rules/engine.ts';
 
 export type Transport = 'http' | 'mqtt';
 
@@ -27,15 +26,6 @@ export interface IngestResponse {
 export interface IngestAnswer {
   status: number;
   body: IngestResponse | ReturnType<AppError['toBody']>;
-  /** Readings stored by this message, for the rules to evaluate. */
-  stored: StoredReading[];
-}
-
-/** The care-plan rules, run inside the transaction that stores the readings (RuleEngine). */
-export interface ReadingEvaluator {
-  evaluateReadings(stored: readonly StoredReading[], now: number): AlertChange[];
-  /** Drops cached state after a transaction touching the patient rolled back. */
-  forgetPatient(patientId: string): void;
 }
 
 export interface IngestOptions {
@@ -43,8 +33,8 @@ export interface IngestOptions {
   readings: SqliteReadingStore;
   rejections: RejectionLog;
   metrics: Metrics;
-  log: Logger;
-  rules?: ReadingEvaluator;
+  /** The care-plan rules, run inside the transaction that stores the readings. */
+  rules?: RuleEngine;
   /** Called after the commit with the alerts the readings opened or updated. */
   onAlertChanges?: (changes: AlertChange[]) => void;
   /**
@@ -82,19 +72,12 @@ export class Ingest {
               { path: '', message: 'must be valid JSON' },
             ]);
       await this.refuse(device.id, raw, transport, refusal, undefined, receivedAt);
-      return { status: refusal.status, body: refusal.toBody(), stored: [] };
+      return { status: refusal.status, body: refusal.toBody() };
     }
 
     const outcomes = items.map((item) => normalizeReading(item, receivedAt));
-    let committed;
-    try {
-      committed = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
-    } catch (error) {
-      // Nothing of this message was stored: the rules' caches may hold what was rolled back.
-      if (device.patientId) this.options.rules?.forgetPatient(device.patientId);
-      throw error;
-    }
-    const { response, stored, changes } = committed;
+    // A rollback drops the rules' caches (GroupCommit's onRollback), so a failure here needs nothing more.
+    const { response, changes } = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
 
     const { metrics } = this.options;
     metrics.ingestSeconds.observe({ transport }, (performance.now() - started) / 1000);
@@ -102,7 +85,7 @@ export class Ingest {
     if (response.duplicates) metrics.readings.inc({ transport, outcome: 'duplicate' }, response.duplicates);
     if (response.rejected) metrics.readings.inc({ transport, outcome: 'rejected' }, response.rejected);
     if (changes.length) this.options.onAlertChanges?.(changes);
-    return { status: response.accepted + response.duplicates > 0 ? 200 : 422, body: response, stored };
+    return { status: response.accepted + response.duplicates > 0 ? 200 : 422, body: response };
   }
 
   /** Keeps a whole refused message (bad JSON, wrong shape, over the rate limit) among the rejections. */

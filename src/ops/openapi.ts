@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { assignDeviceSchema, createDeviceSchema } from '../api/devices.ts';
 import { loginSchema } from '../api/auth.ts';
+import { pushSubscriptionSchema } from '../api/push.ts';
+import { createWebhookSchema } from '../api/webhooks.ts';
 import { createClinicianSchema } from '../api/clinicians.ts';
 import { careTeamSchema, createPatientSchema, readingsQuerySchema } from '../api/patients.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
@@ -22,7 +24,7 @@ export function buildOpenApi() {
     info: {
       title: 'Homewatch',
       version: '1',
-      description: 'Remote patient monitoring: device protocol and clinician API (see CONTRACT.md).',
+      description: 'Remote patient monitoring: the device protocol (also over MQTT, rpm/devices/{deviceId}/readings) and the clinician API.',
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
@@ -76,6 +78,8 @@ export function buildOpenApi() {
         CareTeam: schema(careTeamSchema),
         Rule: schema(ruleSchema),
         CarePlanInput: schema(carePlanInputSchema),
+        PushSubscription: schema(pushSubscriptionSchema),
+        CreateWebhook: schema(createWebhookSchema),
       },
     },
     paths: {
@@ -218,6 +222,29 @@ export function buildOpenApi() {
           responses: { 200: { description: '{patients: [...]}' } },
         },
       },
+      '/v1/alerts/{id}/deliveries': {
+        get: { summary: 'Every delivery attempt for the alert (push, webhook) and where its escalation stands', security: bearer, parameters: [idParam('id')], responses: { 200: { description: '{escalation, deliveries}' } } },
+      },
+      '/v1/push/public-key': { get: { summary: "The server's VAPID public key (base64url) for PushManager.subscribe", responses: { 200: { description: '{publicKey}' } } } },
+      '/v1/push/subscriptions': {
+        post: {
+          summary: "Register the signed-in clinician's browser; the endpoint must be on PUSH_ENDPOINT_HOSTS",
+          security: bearer,
+          requestBody: { required: true, ...json('PushSubscription') },
+          responses: { 201: { description: '{id, endpoint}' }, 422: errorResponse('Not a valid subscription, or a push service that is not allowed') },
+        },
+        delete: { summary: 'Remove a subscription of the signed-in clinician ({endpoint})', security: bearer, responses: { 204: { description: 'Removed' } } },
+      },
+      '/v1/webhooks': {
+        get: { summary: 'Registered webhooks (admin)', security: bearer, responses: { 200: { description: '{webhooks}' } } },
+        post: {
+          summary: 'Register an HTTPS endpoint for every alert event, signed HMAC-SHA256 (admin); the secret is shown once',
+          security: bearer,
+          requestBody: { required: true, ...json('CreateWebhook') },
+          responses: { 201: { description: '{id, url, createdAt, secret}' } },
+        },
+      },
+      '/v1/webhooks/{id}': { delete: { summary: 'Remove a webhook (admin)', security: bearer, parameters: [idParam('id')], responses: { 204: { description: 'Removed' } } } },
       '/v1/audit': { get: { summary: 'The audit trail, newest first (admin; patientId, actorId, limit)', security: bearer, responses: { 200: { description: '{events}' } } } },
       '/v1/audit/verify': { get: { summary: "Checks the audit trail's hash chain (admin)", security: bearer, responses: { 200: { description: '{ok, checked, brokenAt?}' } } } },
       '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },

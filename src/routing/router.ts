@@ -1,7 +1,7 @@
 import type { Agent } from 'node:https';
 import { and, asc, eq, gt, inArray, lte, min } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/alert-store.ts';
-import type { Alert } from '../alerts/lifecycle.ts';
+import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { Logger } from '../log.ts';
 import type { WebPushSender } from '../notify/web-push.ts';
 import { postWebhook } from '../notify/webhook.ts';
@@ -206,7 +206,7 @@ export class AlertRouter {
         .all()
         .map((d) => d.targetId),
     );
-    const payload = await commits.run(() => pushPayload(db, alert, tier));
+    const payload = pushPayload(db, alert, tier);
     const results = await Promise.all(
       subscriptions.map((sub) => (alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload))),
     );
@@ -244,7 +244,7 @@ export class AlertRouter {
     const { alerts, agent } = this.options;
     const alert = alerts.get(event.alertId);
     if (!alert) return;
-    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentForWebhook(alert) });
+    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentAlert(alert) });
     for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !this.#stopped; attempt++) {
       const result = await postWebhook(hook.url, hook.secret, body, agent);
       const last = result.ok || !result.retryable || attempt === WEBHOOK_ATTEMPTS;
@@ -300,11 +300,6 @@ export function initials(name: string): string {
     .filter(Boolean)
     .map((part) => `${part[0]!.toUpperCase()}.`)
     .join(' ');
-}
-
-function presentForWebhook(alert: Alert) {
-  const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
-  return { ...alert, openedAt: iso(alert.openedAt), lastTriggeredAt: iso(alert.lastTriggeredAt), acknowledgedAt: iso(alert.acknowledgedAt), resolvedAt: iso(alert.resolvedAt) };
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -9,26 +9,25 @@ import { patients } from './schema.ts';
 const dirs: string[] = [];
 afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
-function open() {
-  const dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-db-'));
+function open(dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-db-'))) {
   dirs.push(dataDir);
-  return openDatabase({ dataDir });
+  return { ...openDatabase({ dataDir }), dataDir };
 }
 
 const patient = (id: string) => ({ id, name: `Patient ${id}`, createdAt: 0 });
 
 describe('GroupCommit', () => {
   it('commits work queued together in one transaction, settling after the commit', async () => {
-    const { db, sqlite } = open();
+    const { db, sqlite, dataDir } = open();
     const batches: number[] = [];
     const commits = new GroupCommit(db, sqlite, { onCommit: (jobs) => batches.push(jobs) });
     const results = await Promise.all(['a', 'b', 'c'].map((id) => commits.run((tx) => tx.insert(patients).values(patient(id)).run().changes)));
     expect(results).toEqual([1, 1, 1]);
     expect(batches).toEqual([3]);
-    // Visible to a second connection: committed, not just written.
-    const other = open();
+    // Visible to a second connection on the same file: committed, not just written.
+    const other = open(dataDir);
+    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['a', 'b', 'c']);
     other.sqlite.close();
-    expect(db.select().from(patients).all().map((p) => p.id)).toEqual(['a', 'b', 'c']);
   });
 
   it('a job that throws fails alone; the rest of its batch still commits', async () => {
