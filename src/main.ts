@@ -107,6 +107,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
         log.info({ event: `alert_${event}`, alertId: alert.id, patientId: alert.patientId, ruleId: alert.ruleId, severity: alert.severity, count: alert.count }, 'alert');
       }
       router.kick();
+      // A resolved missing-data alert restarts that rule's clock.
+      if (changes.some((change) => change.event === 'resolved')) clock.kick();
     };
     const admission = forwarder?.admit.bind(forwarder);
     const ingest = new Ingest({ commits, readings: sqliteReadings, rejections, metrics, rules: engine, onAlertChanges, admission });

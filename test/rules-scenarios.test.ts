@@ -467,6 +467,25 @@ describe('missing data, on the clock', () => {
     await post(svc, device.token, weightLb(0, 180));
     expect(await alertsOf(svc, device.patientId)).toEqual([{ ...opened[0], active: false }]);
   });
+
+  it('resolving while data is still missing restarts the clock: no new alert until another full period passes', async () => {
+    const device = await svc.provision('scale');
+    await setPlan(svc, device.patientId, { rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')] });
+    const [first] = await waitFor('the missing-data alert', 10_000, async () => {
+      const alerts = await alertsOf(svc, device.patientId);
+      return alerts.length ? alerts : undefined;
+    });
+    const resolvedAt = Date.now();
+    await resolveAlert(svc, first!.id, 'scale broken; replacement on its way');
+    await sleep(1_500);
+    expect((await alertsOf(svc, device.patientId)).map((a) => a.id)).toEqual([first!.id]);
+    const next = await waitFor('a second missing-data alert', 10_000, async () => {
+      const alerts = await alertsOf(svc, device.patientId);
+      return alerts.length > 1 ? alerts : undefined;
+    });
+    expect(next).toHaveLength(2);
+    expect(Date.parse(next.find((a) => a.id !== first!.id)!.openedAt)).toBeGreaterThanOrEqual(resolvedAt + 3_000 - 50);
+  });
 });
 
 describe('restart safety (same DATA_DIR)', () => {

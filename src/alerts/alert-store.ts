@@ -1,4 +1,4 @@
-import { and, asc, desc, eq, inArray, lt, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
@@ -51,6 +51,16 @@ export class AlertStore {
       this.#unresolved.set(key, alert);
     }
     return alert ?? undefined;
+  }
+
+  /** When a clinician last resolved this rule's alert for the patient, if ever. */
+  lastResolvedAt(patientId: string, ruleId: string): number | undefined {
+    const row = this.db
+      .select({ at: max(alerts.resolvedAt) })
+      .from(alerts)
+      .where(and(eq(alerts.patientId, patientId), eq(alerts.ruleId, ruleId), eq(alerts.status, 'resolved')))
+      .get();
+    return row?.at ?? undefined;
   }
 
   /** Drops what is cached (after a rolled-back transaction). */

@@ -97,7 +97,12 @@ export class AlertRouter {
       .orderBy(asc(escalations.dueAt))
       .limit(100)
       .all();
-    await Promise.all(due.map((row) => this.#escalate(row)));
+    // allSettled: one failing escalation must not end the run while the others are still pushing,
+    // or the next run would push their tiers again.
+    const outcomes = await Promise.allSettled(due.map((row) => this.#escalate(row)));
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') this.options.log.error({ event: 'escalation_failed', err: outcome.reason }, 'An escalation step failed; it stays due');
+    }
     if (due.length === 100) this.#again = true;
   }
 
@@ -185,6 +190,11 @@ export class AlertRouter {
         return;
       }
       log.warn({ event: 'tier_unreachable', alertId: alert.id, tier }, 'Nobody reachable in this tier; passing the alert on');
+      // Retries can take a while: someone may have acknowledged meanwhile, and then nobody else is told.
+      if (alerts.get(alert.id)?.status !== 'open') {
+        await commits.run(() => db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, alert.id)).run());
+        return;
+      }
     }
   }
 

@@ -106,7 +106,9 @@ export class RuleEngine {
         const previous = this.#metricState(reading.patientId, metric);
         const state = {
           lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, reading.receivedAt),
-          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, reading.measuredAt),
+          // Capped at the arrival time: a device clock running ahead (up to the 10 minutes ingest allows)
+          // must not make the next minutes of other devices' readings look late.
+          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(reading.measuredAt, reading.receivedAt)),
         };
         this.#state.set(key, state);
         touched.set(key, { patientId: reading.patientId, metric, state });
@@ -153,7 +155,9 @@ export class RuleEngine {
       const compiled = this.#plan(plan.patientId);
       if (!compiled) continue;
       for (const rule of compiled.missing) {
-        const since = compiled.since[rule.rule.id] ?? now;
+        // The clock starts when the rule entered the plan, and again when a clinician resolved its alert:
+        // resolving "no weight for 36 h" means "I know; tell me again if it goes on another 36 h".
+        const since = Math.max(compiled.since[rule.rule.id] ?? now, this.alerts.lastResolvedAt(plan.patientId, rule.rule.id) ?? 0);
         const lastArrival = this.#metricState(plan.patientId, rule.metric)?.lastReceivedAt;
         if (isMissing(rule, lastArrival, since, now)) {
           const change = this.#apply(plan.patientId, compiled, rule, true, null, now, /* missing */ true);

@@ -56,6 +56,7 @@ export class MissingDataClock {
   }
 
   #sweep(): Promise<void> {
+    if (this.#stopped) return Promise.resolve();
     const { engine, commits, log, onAlertChanges } = this.options;
     this.#running = commits
       .run(() => engine.sweepMissing(Date.now()))
@@ -75,6 +76,8 @@ export class MissingDataClock {
 
   #schedule(waitMs: number) {
     if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#kicked = false;
     this.#timer = setTimeout(() => void this.#sweep(), Math.min(SWEEP_EVERY_MS, Math.max(MIN_WAIT_MS, waitMs)));
     this.#timer.unref();
   }
