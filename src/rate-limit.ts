@@ -30,6 +30,18 @@ export class RateLimiter {
     return bucket.tokens >= 1 ? 0 : Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs / 1000));
   }
 
+  /**
+   * Books one event even when the bucket is empty, so callers queue in order: returns the milliseconds
+   * to wait before acting (0 when allowed now), or -1 when the key is already a full window in debt.
+   */
+  reserve(key: string, now = Date.now()): number {
+    this.check(key, now);
+    const bucket = this.#buckets.get(key)!;
+    if (bucket.tokens <= -this.capacity) return -1;
+    bucket.tokens -= 1;
+    return bucket.tokens >= 0 ? 0 : Math.ceil(-bucket.tokens / this.#perMs);
+  }
+
   /** Gives one event's worth back, e.g. an attempt counted up front that turned out fine. */
   give(key: string): void {
     const bucket = this.#buckets.get(key);

@@ -294,24 +294,24 @@ describe('embedded broker: topic access', () => {
 });
 
 describe('embedded broker: rate limit', () => {
-  it('over DEVICE_RATE_LIMIT the message is answered with rate_limited and kept among the rejections', async () => {
-    const limited = await startTestService({ DEVICE_RATE_LIMIT: '2' });
+  it('over DEVICE_RATE_LIMIT a device is slowed down, not refused: every message is stored, the PUBACKs come later', async () => {
+    // 6000 a minute: a burst of 6000, then 100 a second; 50 more than the burst wait about half a second.
+    const limited = await startTestService({ DEVICE_RATE_LIMIT: '6000' });
     try {
-      const device = await limited.provision('bp_monitor');
-      const { send } = await connectDevice(limited, device);
-      const [r1, r2, r3] = [1, 2, 3].map((n) => ({ id: `r-${n}`, type: 'blood_pressure', measuredAt: ago(60_000 * n), systolic: 120 + n, diastolic: 80 }));
-      expect(await send(r1)).toMatchObject({ accepted: 1 });
-      expect(await send(r2)).toMatchObject({ accepted: 1 });
-      const third = await send(r3);
-      expect(third).toEqual({
-        error: expect.objectContaining({ code: 'rate_limited', message: expect.any(String) }),
-        retryAfter: expect.any(Number),
-      });
-      expect(third.retryAfter).toBeGreaterThan(0);
-      const rejections = await limited.rejections(device.deviceId);
-      expect(rejections).toHaveLength(1);
-      expect(rejections[0]).toMatchObject({ reason: 'rate_limited', payload: r3 });
-      expect((await limited.readings(device.patientId)).readings).toHaveLength(2);
+      const device = await limited.provision('pulse_oximeter');
+      const { client } = await connectDevice(limited, device);
+      const total = 6050;
+      await Promise.all(
+        Array.from({ length: total }, (_, n) =>
+          client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: `r-${n}`, type: 'spo2', measuredAt: ago(3_600_000 - n * 100), value: 95 }), { qos: 1 }),
+        ),
+      );
+      // Every PUBACK came, so every message is stored: none was dropped or merely kept as a rejection.
+      expect((await limited.readings(device.patientId, '?limit=10000')).readings).toHaveLength(total);
+      expect(await limited.rejections(device.deviceId)).toEqual([]);
+      const metrics = await (await fetch(`${limited.url}/metrics`)).text();
+      const slowed = Number(/homewatch_messages_refused_total\{[^}]*reason="rate_limited"[^}]*\} (\d+)/.exec(metrics)?.[1]);
+      expect(slowed).toBeGreaterThan(0);
     } finally {
       await Promise.all([...openClients].map((c) => c.endAsync(true).catch(() => {})));
       openClients.clear();

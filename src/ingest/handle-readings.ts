@@ -88,6 +88,11 @@ export class Ingest {
     return { status: response.accepted + response.duplicates > 0 ? 200 : 422, body: response };
   }
 
+  /** Counts a message over its device's rate limit (MQTT slows the device down rather than refusing). */
+  countRateLimited(transport: Transport): void {
+    this.options.metrics.messagesRefused.inc({ transport, reason: 'rate_limited' });
+  }
+
   /** Keeps a whole refused message (bad JSON, wrong shape, over the rate limit) among the rejections. */
   async refuse(
     deviceId: string,

@@ -57,7 +57,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
       // Looked up again, not taken from the connection, so a re-assignment applies to the next message.
       const device = directory.byId(deviceId);
       if (!device) return done(new Error(`Device ${deviceId} no longer exists`));
-      handleDeviceMessage(options, device, packet.payload as Buffer).then(
+      handleDeviceMessage(options, device, packet.payload as Buffer, { throttle: true }).then(
         (body) => {
           broker.publish(
             { cmd: 'publish', topic: resultsTopic(deviceId), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
@@ -68,7 +68,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
         (error: unknown) => {
           // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
           // design (the InfluxDB backlog is full) is a warning; anything else is an error.
-          const refused = error instanceof AppError && error.code === 'unavailable';
+          const refused = error instanceof AppError && (error.code === 'unavailable' || error.code === 'rate_limited');
           log[refused ? 'warn' : 'error']({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings were not stored; the device will resend');
           done(error as Error);
         },

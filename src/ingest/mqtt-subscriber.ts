@@ -68,7 +68,7 @@ export function startMqttSubscriber(options: MqttSubscriberOptions): MqttSubscri
       log.warn({ event: 'mqtt_unknown_device', deviceId }, 'Message for an unknown device kept among the rejections');
       return;
     }
-    const body = await handleDeviceMessage(options, device, payload);
+    const body = await handleDeviceMessage(options, device, payload, { throttle: false });
     client.publish(resultsTopic(device.id), JSON.stringify(body), { qos: 1, retain: false });
   }
 

@@ -13,7 +13,7 @@ export class Metrics {
 
   readonly messagesRefused = new Counter({
     name: 'homewatch_messages_refused_total',
-    help: 'Whole messages refused before their readings were looked at, by transport and reason',
+    help: 'Whole messages refused before their readings were looked at (rate_limited over MQTT: slowed down, not refused), by transport and reason',
     labelNames: ['transport', 'reason'] as const,
     registers: [this.registry],
   });
