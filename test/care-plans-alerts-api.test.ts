@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type ServiceClient, type TestClinician, type TestService } from './helpers/service.ts';
+import type { presentAlert } from '../src/alerts/lifecycle.ts';
 
 /**
  * The care-plan API (templates, overrides, versions, validation, who may change a plan) and the alerts
@@ -8,24 +9,8 @@ import { startTestService, type ServiceClient, type TestClinician, type TestServ
  * the real service.
  */
 
-interface AlertBody {
-  id: string;
-  patientId: string;
-  ruleId: string;
-  carePlanVersion: number;
-  severity: string;
-  status: 'open' | 'acknowledged' | 'resolved';
-  active: boolean;
-  openedAt: string;
-  lastTriggeredAt: string;
-  count: number;
-  reading: Record<string, unknown> | null;
-  acknowledgedBy: string | null;
-  acknowledgedAt: string | null;
-  resolvedBy: string | null;
-  resolvedAt: string | null;
-  note: string | null;
-}
+/** An alert as the API shows it. */
+type AlertBody = ReturnType<typeof presentAlert>;
 
 interface PlanBody {
   version: number;

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestService, type DeviceKind, type ServiceClient, type TestService } from './helpers/service.ts';
+import type { presentAlert } from '../src/alerts/lifecycle.ts';
 
 /**
  * Care-plan rules end to end, through the real API: a device posts readings (measuredAt spread over days,
@@ -11,25 +12,8 @@ import { startTestService, type DeviceKind, type ServiceClient, type TestService
  * should have raised, and no others. Every scenario has its own patient and device(s).
  */
 
-interface AlertBody {
-  id: string;
-  patientId: string;
-  ruleId: string;
-  carePlanVersion: number;
-  severity: string;
-  status: 'open' | 'acknowledged' | 'resolved';
-  active: boolean;
-  message: string;
-  openedAt: string;
-  lastTriggeredAt: string;
-  count: number;
-  reading: Record<string, unknown> | null;
-  acknowledgedBy: string | null;
-  acknowledgedAt: string | null;
-  resolvedBy: string | null;
-  resolvedAt: string | null;
-  note: string | null;
-}
+/** An alert as the API shows it. */
+type AlertBody = ReturnType<typeof presentAlert>;
 
 type Plan = { templates?: string[]; rules: unknown[] };
 
