@@ -202,6 +202,21 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     expect(flagged.map((a) => a.id)).not.toContain(alert.id);
   });
 
+  it('a rule raised from info to critical makes its open alert critical at the next breach, and pushes it at once', async () => {
+    const { patientId, device } = await patientWithTeam(undefined, 'info');
+    await breach(device.token);
+    const alert = await openAlertOf(patientId);
+    expect((await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).severity).toBe('info');
+    const plan = { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 below 88 %: call now' }] };
+    expect((await svc.admin(`/v1/patients/${patientId}/care-plan`, { method: 'PUT', body: plan })).status).toBe(200);
+    const sent = Date.now();
+    await breach(device.token);
+    const pushed = await receiver.waitFor((m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId === alert.id, 2_000);
+    expect(pushed.receivedAt - sent).toBeLessThan(1_000);
+    expect(pushed.payload).toMatchObject({ severity: 'critical', message: 'SpO2 below 88 %: call now' });
+    expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({ severity: 'critical', count: 2, carePlanVersion: 1 });
+  });
+
   it('does not push info alerts', async () => {
     const { patientId, device } = await patientWithTeam(undefined, 'info');
     await breach(device.token);

@@ -63,9 +63,20 @@ export function openAlert(trigger: Trigger): Alert {
   };
 }
 
-/** A further breach of an unresolved alert's rule: counted, no new alert. */
-export function retrigger(alert: Alert, trigger: Pick<Trigger, 'reading' | 'at'>): Alert {
-  return { ...alert, active: true, count: alert.count + 1, lastTriggeredAt: trigger.at, reading: trigger.reading ?? alert.reading };
+/**
+ * A further breach of an unresolved alert's rule: counted, no new alert. It takes the rule's current
+ * severity and message, so a physician who raises a rule to critical sees the open alert escalate as one.
+ */
+export function retrigger(alert: Alert, trigger: Pick<Trigger, 'reading' | 'at' | 'severity' | 'message'>): Alert {
+  return {
+    ...alert,
+    active: true,
+    count: alert.count + 1,
+    lastTriggeredAt: trigger.at,
+    reading: trigger.reading ?? alert.reading,
+    severity: trigger.severity,
+    message: trigger.message,
+  };
 }
 
 /** The newest reading no longer breaches the rule (or data arrived again): the alert stays until a clinician resolves it. */

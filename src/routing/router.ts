@@ -123,11 +123,19 @@ export class AlertRouter {
       for (const event of events) {
         const alert = alerts.get(event.alertId);
         if (!alert) continue;
-        if (event.event === 'opened' && policy.pushed.includes(alert.severity)) {
+        if ((event.event === 'opened' || event.event === 'updated') && alert.status === 'open' && policy.pushed.includes(alert.severity)) {
+          // 'updated': the rule may have been raised (info → warning, warning → critical) since the alert
+          // opened; such an alert starts escalating now, and one already escalating is due no later than
+          // its new severity allows.
           db.insert(escalations)
             .values({ alertId: alert.id, nextTier: 0, dueAt: event.at, state: 'pending', reachedAnyone: false, unreachable: false })
             .onConflictDoNothing()
             .run();
+          const row = event.event === 'updated' ? db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get() : undefined;
+          const dueBy = event.at + policy.escalationMs[alert.severity];
+          if (row?.state === 'pending' && row.dueAt > dueBy) {
+            db.update(escalations).set({ dueAt: dueBy }).where(eq(escalations.alertId, alert.id)).run();
+          }
         } else if (event.event === 'acknowledged' || event.event === 'resolved') {
           db.update(escalations)
             .set({ state: 'cancelled' })

@@ -217,7 +217,7 @@ export class RuleEngine {
     }
     // A missing-data alert already in force is not re-counted on every sweep.
     if (missing && existing.active) return undefined;
-    const alert = retrigger(existing, { reading: presented, at: now });
+    const alert = retrigger(existing, { reading: presented, at: now, severity: rule.rule.severity, message: rule.rule.message });
     this.alerts.update(alert, 'updated', now);
     return { alert, event: 'updated' };
   }
