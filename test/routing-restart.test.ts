@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { startPushReceiver, type PushReceiver } from './helpers/push-receiver.ts';
-import { spawnService, type ServiceProcess } from './helpers/service.ts';
+import { spawnService, startTestService, type ServiceProcess } from './helpers/service.ts';
+import { startWebhookReceiver } from './helpers/webhook-receiver.ts';
 
 let receiver: PushReceiver;
 let dataDir: string;
@@ -69,4 +70,37 @@ it('a pending escalation survives SIGKILL and restart, and what was delivered is
   const { alerts } = await (await second.admin(`/v1/alerts?patientId=${patientId}`)).json();
   expect(alerts).toHaveLength(1);
   expect(alerts[0]).toMatchObject({ id: alertId, status: 'open', count: 1 });
+});
+
+it('a webhook delivery that failed survives a restart and is made after it', async () => {
+  const webhook = await startWebhookReceiver();
+  const dir = await mkdtemp(path.join(tmpdir(), 'homewatch-webhook-restart-'));
+  const caFile = path.join(dir, 'ca.pem');
+  await writeFile(caFile, webhook.caPem);
+  const env = { OUTBOUND_CA_FILE: caFile };
+  let svc = await startTestService(env, dir);
+  try {
+    await svc.admin('/v1/webhooks', { method: 'POST', body: { url: webhook.url, secret: 'webhook-secret-0123456789' } });
+    const patientId = await svc.createPatient();
+    await svc.admin(`/v1/patients/${patientId}/care-plan`, {
+      method: 'PUT',
+      body: { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'info', message: 'SpO2 low' }] },
+    });
+    const device = await svc.provision('pulse_oximeter', patientId);
+    webhook.respondWith(503);
+    await svc.postReadings(device.token, { type: 'spo2', measuredAt: Date.now() - 30_000, value: 84 });
+    for (const deadline = Date.now() + 3_000; webhook.calls.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    expect(webhook.calls.map((c) => c.status)).toEqual([503]);
+    await svc.stop();
+
+    svc = await startTestService(env, dir);
+    for (const deadline = Date.now() + 5_000; webhook.calls.length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    expect(webhook.calls.map((c) => c.status)).toEqual([503, 204]);
+    expect(webhook.calls[1]!.body).toBe(webhook.calls[0]!.body);
+    expect(JSON.parse(webhook.calls[1]!.body).event).toBe('alert.opened');
+  } finally {
+    await svc.stop();
+    await webhook.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

@@ -1,36 +1,14 @@
-import { execFileSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:https';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushReceiver, type PushReceiver, type PushSubscriptionJSON } from './helpers/push-receiver.ts';
+import { startWebhookReceiver } from './helpers/webhook-receiver.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 
 const ESCALATION_MS = 2_000;
 const minutesAgo = (m: number) => Date.now() - m * 60_000;
-
-/** An HTTPS endpoint that records signed webhook calls, with its own self-signed certificate. */
-async function startWebhookReceiver() {
-  const dir = mkdtempSync(path.join(tmpdir(), 'homewatch-webhook-'));
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(dir, 'key.pem'), '-out', path.join(dir, 'cert.pem'),
-  ], { stdio: 'ignore' });
-  const calls: Array<{ headers: Record<string, string | string[] | undefined>; body: string }> = [];
-  const server: Server = createServer({ key: readFileSync(path.join(dir, 'key.pem')), cert: readFileSync(path.join(dir, 'cert.pem')) }, (req, res) => {
-    let body = '';
-    req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-    req.on('end', () => {
-      calls.push({ headers: req.headers, body });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  return { url: `https://127.0.0.1:${port}/hook`, caPem: readFileSync(path.join(dir, 'cert.pem'), 'utf8'), calls, stop: () => new Promise((r) => server.close(r)) };
-}
 
 describe('alert routing: Web Push to the care team, escalation, webhooks', () => {
   let receiver: PushReceiver;

@@ -7,14 +7,15 @@ import type { WebPushSender } from '../notify/web-push.ts';
 import { postWebhook } from '../notify/webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Db, GroupCommit } from '../store/db.ts';
-import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhooks } from '../store/schema.ts';
+import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhookJobs, webhooks } from '../store/schema.ts';
 import { routeAlert, type CareTeamMember, type RoutingPolicy } from './policy.ts';
 
 /** 3 attempts per push, waiting 1 s then 2 s (or the service's Retry-After, at most 30 s): a tier is judged unreachable within about a minute at worst. */
 const PUSH_ATTEMPTS = 3;
 const PUSH_BACKOFF_MS = [1_000, 2_000];
-/** 6 attempts per webhook event, waiting 1, 2, 4, 8, 16 s: about half a minute before it is logged as failed. */
+/** 6 attempts per webhook event, waiting 1, 2, 4, 8, 16 s: about half a minute before it is logged as failed. Kept in the database, so a restart resumes them. */
 const WEBHOOK_ATTEMPTS = 6;
+const WEBHOOK_BACKOFF_MS = 1_000;
 const RETRY_AFTER_CAP_MS = 30_000;
 /** Pushes are kept by the push service for an offline device at most a day. */
 const PUSH_TTL_SECONDS = 24 * 3600;
@@ -51,6 +52,7 @@ export class AlertRouter {
   #again = false;
   #stopped = false;
   readonly #background = new Set<Promise<unknown>>();
+  readonly #webhooksInFlight = new Set<number>();
 
   constructor(private readonly options: AlertRouterOptions) {}
 
@@ -104,11 +106,42 @@ export class AlertRouter {
       if (outcome.status === 'rejected') this.options.log.error({ event: 'escalation_failed', err: outcome.reason }, 'An escalation step failed; it stays due');
     }
     if (due.length === 100) this.#again = true;
+    this.#startDueWebhooks();
+  }
+
+  /** Starts the webhook jobs that are due; they run beside the routing loop, so a slow agency endpoint never delays a push. */
+  #startDueWebhooks(): void {
+    const { db } = this.options;
+    const jobs = db
+      .select()
+      .from(webhookJobs)
+      .where(and(eq(webhookJobs.state, 'pending'), lte(webhookJobs.nextAt, Date.now())))
+      .orderBy(asc(webhookJobs.nextAt))
+      .limit(100)
+      .all();
+    for (const job of jobs) {
+      if (this.#webhooksInFlight.has(job.seq)) continue;
+      this.#webhooksInFlight.add(job.seq);
+      this.#inBackground(this.#deliverWebhook(job).finally(() => this.#webhooksInFlight.delete(job.seq)));
+    }
   }
 
   #scheduleNext(): void {
     if (this.#stopped) return;
-    const next = this.options.db.select({ at: min(escalations.dueAt) }).from(escalations).where(eq(escalations.state, 'pending')).get()?.at;
+    clearTimeout(this.#timer);
+    const { db } = this.options;
+    const escalation = db.select({ at: min(escalations.dueAt) }).from(escalations).where(eq(escalations.state, 'pending')).get()?.at;
+    // Jobs being attempted right now are not due again until they finish and set their next time.
+    const webhook = db
+      .select({ seq: webhookJobs.seq, at: webhookJobs.nextAt })
+      .from(webhookJobs)
+      .where(eq(webhookJobs.state, 'pending'))
+      .orderBy(asc(webhookJobs.nextAt))
+      .limit(this.#webhooksInFlight.size + 1)
+      .all()
+      .find((job) => !this.#webhooksInFlight.has(job.seq))?.at;
+    const times = [escalation, webhook].filter((t): t is number => typeof t === 'number');
+    const next = times.length ? Math.min(...times) : undefined;
     const wait = next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
     this.#timer = setTimeout(() => this.kick(), wait);
     this.#timer.unref();
@@ -117,7 +150,7 @@ export class AlertRouter {
   /** Turns outbox events into escalation changes and webhook deliveries; true if it read a full batch. */
   async #consumeOutbox(): Promise<boolean> {
     const { db, commits, alerts, policy } = this.options;
-    const { events, hooks } = await commits.run(() => {
+    const { events } = await commits.run(() => {
       const after = db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).get()?.seq ?? 0;
       const events = db.select().from(alertOutbox).where(gt(alertOutbox.seq, after)).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).all();
       for (const event of events) {
@@ -145,14 +178,17 @@ export class AlertRouter {
       }
       const last = events.at(-1);
       if (last) {
+        // Every event's webhook deliveries are queued in the same transaction that moves the cursor past it.
+        const hooks = db.select({ id: webhooks.id }).from(webhooks).all();
+        for (const event of events) {
+          for (const hook of hooks) {
+            db.insert(webhookJobs).values({ webhookId: hook.id, outboxSeq: event.seq, attempts: 0, nextAt: event.at, state: 'pending' }).run();
+          }
+        }
         db.insert(outboxCursors).values({ name: CURSOR, seq: last.seq }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: last.seq } }).run();
       }
-      return { events, hooks: events.length ? db.select().from(webhooks).all() : [] };
+      return { events };
     });
-    // Webhooks run beside the routing loop, so a slow agency endpoint never delays a nurse's push.
-    for (const event of events) {
-      for (const hook of hooks) this.#inBackground(this.#deliverWebhook(hook, event));
-    }
     return events.length === OUTBOX_BATCH;
   }
 
@@ -258,30 +294,44 @@ export class AlertRouter {
     return false;
   }
 
-  async #deliverWebhook(hook: typeof webhooks.$inferSelect, event: typeof alertOutbox.$inferSelect): Promise<void> {
-    const { alerts, agent } = this.options;
-    const alert = alerts.get(event.alertId);
-    if (!alert) return;
-    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentAlert(alert) });
-    for (let attempt = 1; attempt <= WEBHOOK_ATTEMPTS && !this.#stopped; attempt++) {
-      const result = await postWebhook(hook.url, hook.secret, body, agent);
-      const last = result.ok || !result.retryable || attempt === WEBHOOK_ATTEMPTS;
-      await this.#log({
-        alertId: alert.id,
-        event: event.event,
-        channel: 'webhook',
-        tier: null,
-        clinicianId: null,
-        targetId: hook.id,
-        status: result.ok ? 'delivered' : last ? 'failed' : 'retrying',
-        httpStatus: result.httpStatus,
-        attempt,
-        error: result.ok ? null : result.error,
-        at: Date.now(),
-      });
-      if (last) return;
-      await sleep(1_000 * 2 ** (attempt - 1));
+  /** One attempt at a queued webhook job; the job row records the outcome and, on failure, when to try again. */
+  async #deliverWebhook(job: typeof webhookJobs.$inferSelect): Promise<void> {
+    const { db, commits, alerts, agent } = this.options;
+    const hook = db.select().from(webhooks).where(eq(webhooks.id, job.webhookId)).get();
+    const event = db.select().from(alertOutbox).where(eq(alertOutbox.seq, job.outboxSeq)).get();
+    const alert = event && alerts.get(event.alertId);
+    if (!hook || !event || !alert) {
+      // The webhook was removed (or the event is gone): nothing to deliver.
+      await commits.run(() => db.update(webhookJobs).set({ state: 'done' }).where(eq(webhookJobs.seq, job.seq)).run());
+      return;
     }
+    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentAlert(alert) });
+    const attempt = job.attempts + 1;
+    const result = await postWebhook(hook.url, hook.secret, body, agent);
+    const last = result.ok || !result.retryable || attempt >= WEBHOOK_ATTEMPTS;
+    const state = result.ok ? 'done' : last ? 'failed' : 'pending';
+    await commits.run(() => {
+      db.update(webhookJobs)
+        .set({ attempts: attempt, state, nextAt: Date.now() + WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1) })
+        .where(eq(webhookJobs.seq, job.seq))
+        .run();
+      db.insert(deliveries)
+        .values({
+          alertId: alert.id,
+          event: event.event,
+          channel: 'webhook',
+          tier: null,
+          clinicianId: null,
+          targetId: hook.id,
+          status: result.ok ? 'delivered' : last ? 'failed' : 'retrying',
+          httpStatus: result.httpStatus,
+          attempt,
+          error: result.ok ? null : result.error,
+          at: Date.now(),
+        })
+        .run();
+    });
+    if (!last) this.#scheduleNext();
   }
 
   #log(entry: typeof deliveries.$inferInsert): Promise<void> {

@@ -282,3 +282,21 @@ export const outboxCursors = sqliteTable('outbox_cursors', {
   name: text('name').primaryKey(),
   seq: integer('seq').notNull(),
 });
+
+/**
+ * Webhook deliveries still to make: one row per webhook and alert event, written with the outbox
+ * cursor's advance, so a restart during a back-off resumes instead of forgetting the event.
+ */
+export const webhookJobs = sqliteTable(
+  'webhook_jobs',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    webhookId: text('webhook_id').notNull(),
+    /** The alert_outbox row this delivers. */
+    outboxSeq: integer('outbox_seq').notNull(),
+    attempts: integer('attempts').notNull(),
+    nextAt: integer('next_at').notNull(),
+    state: text('state', { enum: ['pending', 'done', 'failed'] }).notNull(),
+  },
+  (t) => [index('webhook_jobs_state_next').on(t.state, t.nextAt)],
+);
