@@ -28,17 +28,8 @@ export interface Alert {
   note: string | null;
 }
 
-export interface Trigger {
-  id: string;
-  patientId: string;
-  ruleId: string;
-  carePlanVersion: number;
-  metric: string;
-  severity: Severity;
-  message: string;
-  reading: Record<string, unknown> | null;
-  at: number;
-}
+/** What a breach knows when it opens or updates an alert. */
+export type Trigger = Pick<Alert, 'id' | 'patientId' | 'ruleId' | 'carePlanVersion' | 'metric' | 'severity' | 'message' | 'reading'> & { at: number };
 
 export function openAlert(trigger: Trigger): Alert {
   return {

@@ -9,6 +9,7 @@ import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import type { AlertChange } from '../rules/engine.ts';
 import type { GroupCommit } from '../store/db.ts';
+import type { escalations } from '../store/schema.ts';
 
 const alertsQuerySchema = z.strictObject({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
@@ -87,13 +88,7 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const { escalation, attempts } = alerts.deliveriesFor([alert.id]).get(alert.id)!;
       const iso = (ms: number) => new Date(ms).toISOString();
       return c.json({
-        escalation: escalation && {
-          state: escalation.state,
-          nextTier: escalation.nextTier,
-          dueAt: escalation.state === 'pending' ? iso(escalation.dueAt) : null,
-          reachedAnyone: escalation.reachedAnyone,
-          unreachable: escalation.unreachable,
-        },
+        escalation: escalation && presentEscalation(escalation),
         deliveries: attempts.map((d) => ({
           at: iso(d.at),
           event: d.event,
@@ -113,6 +108,17 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const { note } = parseOrThrow(resolveSchema, text ? JSON.parse(text) : {});
       return transition(c, 'alert.resolve', (alert, by, at) => resolve(alert, by, at, note ?? null), 'resolved');
     });
+}
+
+/** Where an alert's escalation stands, as the API shows it. */
+export function presentEscalation(escalation: typeof escalations.$inferSelect) {
+  return {
+    state: escalation.state,
+    nextTier: escalation.nextTier,
+    dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
+    reachedAnyone: escalation.reachedAnyone,
+    unreachable: escalation.unreachable,
+  };
 }
 
 function encodeCursor(alert: Alert): string {

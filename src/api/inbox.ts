@@ -6,6 +6,7 @@ import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import type { PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
+import { presentEscalation } from './alerts.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import { defaultRoutingPolicy } from '../routing/policy.ts';
@@ -124,13 +125,9 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
           notified: [...notified.values()],
           webhooksDelivered: attempts.filter((d) => d.channel === 'webhook' && d.status === 'delivered').length,
           escalation: escalation && {
-            state: escalation.state,
-            nextTier: escalation.nextTier,
+            ...presentEscalation(escalation),
             /** Who is told next if nobody acknowledges by `dueAt`. */
             next: escalation.state === 'pending' ? nextTierMembers(teams.get(alert.patientId) ?? [], escalation.nextTier) : [],
-            dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
-            reachedAnyone: escalation.reachedAnyone,
-            unreachable: escalation.unreachable,
           },
         };
       }),

@@ -8,6 +8,7 @@ import { AppError, parseOrThrow } from '../domain/errors.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { alerts, patients, readings } from '../store/schema.ts';
+import { presentPatient } from './patients.ts';
 
 /**
  * Remote physiologic monitoring device supply (CPT 99454) is billable for a 30-day period only when
@@ -146,11 +147,7 @@ function summarize(db: Db, ids: string[] | undefined, now: number) {
     const alertCounts = counts.get(patient.id) ?? { open: zero(), acknowledged: zero() };
     const adherence = adherenceOf(quarters.get(patient.id) ?? [], patient.timezone, now);
     return {
-      id: patient.id,
-      name: patient.name,
-      birthDate: patient.birthDate,
-      timezone: patient.timezone,
-      externalId: patient.externalId,
+      ...presentPatient(patient),
       lastReadingAt: last == null ? null : new Date(last).toISOString(),
       openAlerts: alertCounts.open,
       acknowledgedAlerts: alertCounts.acknowledged,

@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { patientScope, type PatientAccess } from '../auth/access.ts';
 import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { CARE_TEAM_ROLES } from '../domain/care-team.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import type { Db } from '../store/db.ts';
 import { BUCKET_SIZES, decodeCursor, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
@@ -41,7 +42,6 @@ export const readingsQuerySchema = z
   .refine((q) => !q.bucket || q.type, { path: ['type'], message: 'is required with bucket' })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), { path: ['from'], message: 'must be before to' });
 
-export const CARE_TEAM_ROLES = ['primary_nurse', 'backup_nurse', 'pcp', 'specialist'] as const;
 
 /** Which kind of clinician may hold each care-team role: routing pages nurses first, then the physician. */
 const TEAM_ROLE_NEEDS = { primary_nurse: 'nurse', backup_nurse: 'nurse', pcp: 'physician', specialist: 'physician' } as const;

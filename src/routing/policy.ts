@@ -1,6 +1,8 @@
 import type { Severity } from '../domain/rule.ts';
 
-export type CareTeamRole = 'primary_nurse' | 'backup_nurse' | 'pcp' | 'specialist';
+import type { CareTeamRole } from '../domain/care-team.ts';
+
+export type { CareTeamRole };
 
 /**
  * Who is told about an alert, in which order, and how long each tier has to acknowledge before the next

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, primaryKey, real, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { CARE_TEAM_ROLES } from '../domain/care-team.ts';
 
 /**
  * The relational state. Times are epoch milliseconds (integers) so that SQLite and, later, PostgreSQL
@@ -109,7 +110,7 @@ export const careTeamMembers = sqliteTable(
     clinicianId: text('clinician_id')
       .notNull()
       .references(() => clinicians.id),
-    role: text('role', { enum: ['primary_nurse', 'backup_nurse', 'pcp', 'specialist'] }).notNull(),
+    role: text('role', { enum: CARE_TEAM_ROLES }).notNull(),
   },
   (t) => [uniqueIndex('care_team_patient_clinician').on(t.patientId, t.clinicianId), index('care_team_clinician').on(t.clinicianId)],
 );
