@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.ts';
 import { acknowledge, presentAlert, resolve, type Alert } from '../alerts/lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
@@ -34,18 +34,13 @@ export interface AlertsRouteOptions {
 
 /** `/v1/alerts`: the care team's inbox, newest first; acknowledge and resolve. */
 export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: AlertsRouteOptions) {
-  const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') =>
-    audit.record({ at: Date.now(), actorId: requireUser(c).id, action, patientId, outcome, requestId: c.get('requestId') });
+  const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') => recordAccess(audit, c, action, patientId, outcome);
 
   /** The alert, if the caller may see its patient; otherwise 404 (audited), as for patients. */
   const findAlert = async (c: Context<AppEnv>, action: string): Promise<Alert> => {
-    const principal = requireUser(c);
     const alert = alerts.get(c.req.param('id') ?? '');
-    if (!alert || !access.canSee(principal, alert.patientId)) {
-      await record(c, action, alert?.patientId ?? null, 'denied');
-      throw new AppError('not_found', 'No such alert');
-    }
-    return alert;
+    await requireVisible({ access, audit }, c, action, alert?.patientId, 'No such alert');
+    return alert!;
   };
 
   /** Applies a clinician's transition in a group commit (with its outbox event) and audits it. */

@@ -1,13 +1,13 @@
 import { eq, inArray } from 'drizzle-orm';
-import { Hono, type Context } from 'hono';
+import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AlertStore } from '../alerts/alert-store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { presentEscalation } from './alerts.ts';
-import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import { defaultRoutingPolicy } from '../routing/policy.ts';
 import type { Db } from '../store/db.ts';
@@ -65,16 +65,11 @@ export interface InboxRouteOptions {
  * and who was notified (web push deliveries, escalation state).
  */
 export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
-  const record = (c: Context<AppEnv>, patientId: string | null, outcome: 'success' | 'denied') =>
-    audit.record({ at: Date.now(), actorId: requireUser(c).id, action: 'alerts.inbox', patientId, outcome, requestId: c.get('requestId') });
 
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
     const query = parseOrThrow(inboxQuerySchema, c.req.query(), 'query');
-    if (query.patientId && !access.canSee(principal, query.patientId)) {
-      await record(c, query.patientId, 'denied');
-      throw new AppError('not_found', 'No such patient');
-    }
+    if (query.patientId) await requireVisible({ access, audit }, c, 'alerts.inbox', query.patientId);
     const scope = { patientIds: access.visiblePatientIds(principal), patientId: query.patientId };
     const unresolved = [
       ...alerts.list({ ...scope, status: 'open', limit: UNRESOLVED_LIMIT }),
@@ -105,7 +100,7 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
     }
     const nameOf = (id: string | null) => (id === null ? null : (clinicianNames.get(id) ?? (id === 'admin-token' ? 'Administrator (token)' : 'Unknown')));
 
-    await record(c, query.patientId ?? null, 'success');
+    await recordAccess(audit, c, 'alerts.inbox', query.patientId ?? null, 'success');
     return c.json({
       generatedAt: new Date().toISOString(),
       unresolvedLeftOut: Math.max(0, unresolved.length - UNRESOLVED_LIMIT),

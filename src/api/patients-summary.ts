@@ -2,9 +2,9 @@ import { and, asc, count, gte, inArray, lte, max, ne, sql, type SQL } from 'driz
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
-import type { PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
-import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { parseOrThrow } from '../domain/errors.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { alerts, patients, readings } from '../store/schema.ts';
@@ -84,15 +84,11 @@ export function patientsSummaryRoute({ db, access, audit }: PatientsSummaryRoute
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
     const { patientId } = parseOrThrow(summaryQuerySchema, c.req.query(), 'query');
-    const entry = { actorId: principal.id, action: 'patients.summary', patientId: patientId ?? null, requestId: c.get('requestId') ?? null };
-    if (patientId && !access.canSee(principal, patientId)) {
-      await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
-      throw new AppError('not_found', 'No such patient');
-    }
+    if (patientId) await requireVisible({ access, audit }, c, 'patients.summary', patientId);
     const ids = patientId ? [patientId] : access.visiblePatientIds(principal);
     const now = Date.now();
     const summaries = summarize(db, ids, now);
-    await audit.record({ ...entry, at: Date.now(), outcome: 'success' });
+    await recordAccess(audit, c, 'patients.summary', patientId ?? null, 'success');
     return c.json({
       generatedAt: new Date(now).toISOString(),
       adherenceWindowDays: ADHERENCE_WINDOW_DAYS,

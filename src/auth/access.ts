@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm';
-import type { MiddlewareHandler } from 'hono';
-import type { AuditLog } from '../audit/audit-log.ts';
+import type { Context, MiddlewareHandler } from 'hono';
+import type { AuditLog, AuditOutcome } from '../audit/audit-log.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
 import { careTeamMembers, patients } from '../store/schema.ts';
@@ -58,19 +58,36 @@ export interface PatientScopeOptions {
  * patient, and audits every allowed access with its outcome. `action` names what the route does to the
  * patient's data (`readings.read`, `care_team.update`, ...).
  */
-export function patientScope({ access, audit }: PatientScopeOptions, action: string): MiddlewareHandler<AppEnv> {
+export function patientScope(options: PatientScopeOptions, action: string): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const principal = requireUser(c);
-    const patientId = c.req.param('id') ?? null;
-    const entry = { actorId: principal.id, action, patientId, requestId: c.get('requestId') ?? null };
-    if (!patientId || !access.canSee(principal, patientId)) {
-      await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
-      throw new AppError('not_found', 'No such patient');
-    }
+    const patientId = await requireVisible(options, c, action, c.req.param('id'));
     try {
       await next();
     } finally {
-      await audit.record({ ...entry, at: Date.now(), outcome: c.res.status < 400 && !c.error ? 'success' : 'failure' });
+      await recordAccess(options.audit, c, action, patientId, c.res.status < 400 && !c.error ? 'success' : 'failure');
     }
   };
+}
+
+/** Appends the caller's access to a patient's data (or to none, `null`) to the audit trail. */
+export function recordAccess(audit: AuditLog, c: Context<AppEnv>, action: string, patientId: string | null, outcome: AuditOutcome): Promise<void> {
+  return audit.record({ at: Date.now(), actorId: requireUser(c).id, action, patientId, outcome, requestId: c.get('requestId') ?? null });
+}
+
+/**
+ * The patient id, if the caller may see that patient; otherwise the attempt is audited as denied and
+ * answered 404, as for a patient that does not exist (`notFound` names what was asked for).
+ */
+export async function requireVisible(
+  { access, audit }: PatientScopeOptions,
+  c: Context<AppEnv>,
+  action: string,
+  patientId: string | null | undefined,
+  notFound = 'No such patient',
+): Promise<string> {
+  if (!patientId || !access.canSee(requireUser(c), patientId)) {
+    await recordAccess(audit, c, action, patientId ?? null, 'denied');
+    throw new AppError('not_found', notFound);
+  }
+  return patientId;
 }

@@ -244,7 +244,7 @@ export class AlertRouter {
 
   /** Pushes to every subscription of every clinician of the tier; true if at least one push was delivered. */
   async #deliverTier(alert: Alert, tier: number, clinicianIds: string[]): Promise<boolean> {
-    const { db, commits } = this.options;
+    const { db } = this.options;
     const subscriptions = clinicianIds.length
       ? db.select().from(pushSubscriptions).where(inArray(pushSubscriptions.clinicianId, clinicianIds)).all()
       : [];

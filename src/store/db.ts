@@ -83,7 +83,7 @@ export class GroupCommit {
   readonly #transaction: (jobs: Job[]) => unknown[];
 
   constructor(
-    private readonly db: Db,
+    db: Db,
     sqlite: Database.Database,
     private readonly options: GroupCommitOptions = {},
   ) {
