@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -18,13 +18,19 @@ export interface BenchService {
   stop(): Promise<void>;
 }
 
+/** Compiles the service once (`npm run build`, as `npm start` does), so every run measures the same build. */
+export function buildService(): void {
+  execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+}
+
 /**
- * Starts the service the way a user does (`node --import tsx src/main.ts`) in its own process, with a
- * fresh DATA_DIR and free ports, and waits for it to say it is serving. Logs at info, as in production.
+ * Starts the service the way `npm start` does (`node dist/main.js`, built by buildService) in its own
+ * process, with a fresh DATA_DIR and free ports, and waits for it to say it is serving. Logs at info, as
+ * in production.
  */
 export async function startBenchService(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchService> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-bench-'));
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', 'dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { startPushReceiver } from '../test/helpers/push-receiver.ts';
-import { BENCH_ADMIN_TOKEN, quantile, startBenchService } from './bench-lib.ts';
+import { BENCH_ADMIN_TOKEN, buildService, quantile, startBenchService } from './bench-lib.ts';
 
 
 export interface PushLatency {
@@ -101,6 +101,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values: args } = parseArgs({
     options: { devices: { type: 'string', default: '200' }, rate: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '10' } },
   });
+  buildService();
   const result = await benchPush({ devices: Number(args.devices), rate: Number(args.rate), seconds: Number(args.seconds) });
   console.log(`
 Reading → push latency (${result.devices} devices over MQTT, target ${result.readingsPerSecond} readings/s, achieved ${result.achievedReadingsPerSecond}/s)

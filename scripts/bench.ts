@@ -7,7 +7,8 @@
  *   4. Memory with many connected idle devices.
  *   5. A 90-day bucketed trend query for a patient with a year of readings.
  * Prints a table, then one JSON line with every figure. Counts only acknowledged readings.
- * Options: --quick (smaller runs), --profile DIR (V8 CPU profile of the service during 1 and 2).
+ * Options: --quick (smaller runs), --profile DIR (V8 CPU profile of the service during 1 and 2),
+ * --only mqtt,http,push,memory,trend (just those measures; the table shows the others as -).
  */
 import { spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
-import { quantile, startBenchService, type BenchService } from './bench-lib.ts';
+import { buildService, quantile, startBenchService, type BenchService } from './bench-lib.ts';
 import { benchPush } from './bench-push.ts';
 
 const { values: args } = parseArgs({
@@ -23,6 +24,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
     'idle-devices': { type: 'string', default: '10000' },
+    only: { type: 'string', default: 'mqtt,http,push,memory,trend' },
   },
 });
 const QUICK = args.quick;
@@ -33,6 +35,8 @@ const HTTP_BATCH = 100;
 const HTTP_CONCURRENCY = 16;
 const IDLE_DEVICES = QUICK ? 1000 : Number(args['idle-devices']);
 const DAY = 86_400_000;
+const only = new Set(args.only.split(','));
+const want = (measure: 'mqtt' | 'http' | 'push' | 'memory' | 'trend') => only.has(measure);
 
 type Device = { id: string; token: string; patientId: string };
 
@@ -105,30 +109,36 @@ const figures: Record<string, number | string> = {
 };
 const log = (line: string) => process.stderr.write(`${line}\n`);
 
+log('building the service (npm run build)…');
+buildService();
+
 // 1 and 2: ingest, with its baselines.
-{
+if (want('mqtt') || want('http')) {
   log('1/5 MQTT and HTTP ingest…');
   const profile = args.profile ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(args.profile)}`] : [];
   const svc = await startBenchService({}, profile);
   const devices = await provision(svc, MQTT_DEVICES, 'pulse_oximeter');
   figures.mqttDevices = MQTT_DEVICES;
-  figures.mqttReadingsPerSecond = await mqttLoad(svc.mqttUrl, devices, MQTT_MESSAGES);
-  figures.httpReadingsPerSecond = await httpLoad(`${svc.base}/v1/readings`, devices.map((d) => d.token));
+  if (want('mqtt')) figures.mqttReadingsPerSecond = await mqttLoad(svc.mqttUrl, devices, MQTT_MESSAGES);
+  if (want('http')) figures.httpReadingsPerSecond = await httpLoad(`${svc.base}/v1/readings`, devices.map((d) => d.token));
   await svc.stop();
 
-  const aedes = await startBaseline('aedes');
-  figures.mqttBaselinePerSecond = await mqttLoad(`mqtt://127.0.0.1:${aedes.port}`, devices, MQTT_MESSAGES);
-  await aedes.stop();
-  figures.mqttRatio = Math.round(((figures.mqttReadingsPerSecond as number) / (figures.mqttBaselinePerSecond as number)) * 100) / 100;
-
-  const hono = await startBaseline('hono');
-  figures.httpBaselinePerSecond = await httpLoad(`http://127.0.0.1:${hono.port}/`, ['x']);
-  await hono.stop();
-  figures.httpRatio = Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
+  if (want('mqtt')) {
+    const aedes = await startBaseline('aedes');
+    figures.mqttBaselinePerSecond = await mqttLoad(`mqtt://127.0.0.1:${aedes.port}`, devices, MQTT_MESSAGES);
+    await aedes.stop();
+    figures.mqttRatio = Math.round(((figures.mqttReadingsPerSecond as number) / (figures.mqttBaselinePerSecond as number)) * 100) / 100;
+  }
+  if (want('http')) {
+    const hono = await startBaseline('hono');
+    figures.httpBaselinePerSecond = await httpLoad(`http://127.0.0.1:${hono.port}/`, ['x']);
+    await hono.stop();
+    figures.httpRatio = Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
+  }
 }
 
 // 3: reading → push latency.
-{
+if (want('push')) {
   log('3/5 reading → push latency…');
   const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10 });
   Object.assign(figures, {
@@ -141,7 +151,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 }
 
 // 4: memory with idle devices.
-{
+if (want('memory')) {
   log(`4/5 memory with ${IDLE_DEVICES} idle devices…`);
   const svc = await startBenchService();
   const patient = await svc.call('/v1/patients', { name: 'Idle' });
@@ -171,7 +181,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 }
 
 // 5: a 90-day trend query over a year of readings.
-{
+if (want('trend')) {
   log('5/5 trend query…');
   const svc = await startBenchService();
   const [oximeter] = await provision(svc, 1, 'pulse_oximeter', false);
@@ -197,18 +207,19 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
   await svc.stop();
 }
 
-const f = figures;
+/** A figure for the table; '-' for a measure left out by --only. */
+const f = (key: string) => figures[key] ?? '-';
 const row = (what: string, value: string, target: string) => `  ${what.padEnd(58)} ${value.padStart(22)}   ${target}`;
 console.log(`
-Homewatch benchmark — ${f.machine}, Node ${f.node}; load generators on the same machine
+Homewatch benchmark — ${f('machine')}, Node ${f('node')}; load generators on the same machine
 ${row('measure', 'result', 'target')}
-${row(`MQTT QoS 1 ingest, ${f.mqttDevices} devices, rules evaluated (readings/s)`, `${f.mqttReadingsPerSecond}`, '≥ 15,000')}
-${row('  bare aedes, no-op handler (readings/s)', `${f.mqttBaselinePerSecond}`, '')}
-${row('  ratio to the bare broker', `${f.mqttRatio}`, '≥ 0.5')}
-${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f.httpReadingsPerSecond}`, '≥ 50,000')}
-${row('  Hono hello-world with the same bodies (readings/s)', `${f.httpBaselinePerSecond}`, '')}
-${row(`reading → push at ${f.pushRateAchieved} readings/s, ${f.pushes} pushes (p50 / p99 / max ms)`, `${f.pushP50Ms} / ${f.pushP99Ms} / ${f.pushMaxMs}`, 'p99 ≤ 50')}
-${row(`RSS with ${f.idleDevices} idle MQTT devices (MB; ${f.rssBeforeMb} MB before)`, `${f.rssWithIdleDevicesMb}`, '≤ 256')}
-${row(`90-day daily trend over ${f.trendReadings} readings (p50 / p95 ms)`, `${f.trendQueryP50Ms} / ${f.trendQueryP95Ms}`, '≤ 20')}
+${row(`MQTT QoS 1 ingest, ${f('mqttDevices')} devices, rules evaluated (readings/s)`, `${f('mqttReadingsPerSecond')}`, '≥ 15,000')}
+${row('  bare aedes, no-op handler (readings/s)', `${f('mqttBaselinePerSecond')}`, '')}
+${row('  ratio to the bare broker', `${f('mqttRatio')}`, '≥ 0.5')}
+${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f('httpReadingsPerSecond')}`, '≥ 50,000')}
+${row('  Hono hello-world with the same bodies (readings/s)', `${f('httpBaselinePerSecond')}`, '')}
+${row(`reading → push at ${f('pushRateAchieved')} readings/s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
+${row(`RSS with ${f('idleDevices')} idle MQTT devices (MB; ${f('rssBeforeMb')} MB before)`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
+${row(`90-day daily trend over ${f('trendReadings')} readings (p50 / p95 ms)`, `${f('trendQueryP50Ms')} / ${f('trendQueryP95Ms')}`, '≤ 20')}
 `);
 console.log(JSON.stringify(figures));

@@ -156,12 +156,15 @@ export interface ServiceProcess extends ServiceClient {
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
+/** What `npm start` runs, built by the tests' globalSetup (test/helpers/build.ts). */
+const START = ['--enable-source-maps', 'dist/main.js'];
+
 /**
  * The service as a separate process, started the way `npm start` starts it, for what needs a process
  * boundary: SIGKILL, SIGTERM, start-up failures. Resolves once it logs that it is serving.
  */
 export function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, START, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', RPM_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -192,7 +195,7 @@ export function spawnService(env: Record<string, string>): Promise<ServiceProces
 
 /** Runs the service expecting it to fail at start; resolves with its exit code and stderr. */
 export async function spawnFailingService(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+  const child = spawn(process.execPath, START, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'silent', ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
