@@ -140,9 +140,10 @@ if (want('mqtt') || want('http')) {
 // 3: reading → push latency.
 if (want('push')) {
   log('3/5 reading → push latency…');
-  const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10 });
+  const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10, warmup: QUICK ? 1 : 3 });
   Object.assign(figures, {
     pushRateAchieved: push.achievedReadingsPerSecond,
+    pushWarmupSeconds: push.warmupSeconds,
     pushes: push.pushes,
     pushP50Ms: push.p50Ms,
     pushP99Ms: push.p99Ms,
@@ -218,7 +219,7 @@ ${row('  bare aedes, no-op handler (readings/s)', `${f('mqttBaselinePerSecond')}
 ${row('  ratio to the bare broker', `${f('mqttRatio')}`, '≥ 0.5')}
 ${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f('httpReadingsPerSecond')}`, '≥ 50,000')}
 ${row('  Hono hello-world with the same bodies (readings/s)', `${f('httpBaselinePerSecond')}`, '')}
-${row(`reading → push at ${f('pushRateAchieved')} readings/s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
+${row(`reading → push at ${f('pushRateAchieved')} readings/s after ${f('pushWarmupSeconds')} s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
 ${row(`RSS with ${f('idleDevices')} idle MQTT devices (MB; ${f('rssBeforeMb')} MB before)`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
 ${row(`90-day daily trend over ${f('trendReadings')} readings (p50 / p95 ms)`, `${f('trendQueryP50Ms')} / ${f('trendQueryP95Ms')}`, '≤ 20')}
 `);
