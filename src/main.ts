@@ -116,6 +116,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();
     stops.push(() => clock.close());
+    // After ingest has stopped (its servers close first), so the next start has nothing to rebuild.
+    stops.push(() => commits.run(() => engine.saveStates()));
     // Anything left in the outbox or due from before a restart is picked up here.
     router.start();
     stops.push(() => router.close());

@@ -231,6 +231,33 @@ describe('SIGKILL right after an acknowledgement loses nothing', () => {
   });
 });
 
+describe('SIGKILL between two saves of the rules\' metric states', () => {
+  // Metric states (the newest measurement time, the last arrival) are saved about once a second, not
+  // with every reading; a start rebuilds what a kill left unsaved from the readings stored after the
+  // last save. Were it not rebuilt, the late reading below would count as a new breach of the alert.
+  it('a reading measured before the newest one stored keeps counting as late after kill -9 and a restart', async () => {
+    const dataDir = newDataDir();
+    const first = await spawn(dataDir);
+    const device = await first.provision('pulse_oximeter');
+    const plan = { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 90 }, severity: 'warning', message: 'SpO2 low' }] };
+    expect((await first.admin(`/v1/patients/${device.patientId}/care-plan`, { method: 'PUT', body: plan })).status).toBe(200);
+    const hour = 3_600_000;
+    const alertOf = async (proc: ServiceProcess) =>
+      ((await (await proc.admin(`/v1/alerts?patientId=${device.patientId}`)).json()) as { alerts: Array<{ count: number; reading: { id: string } }> }).alerts;
+    // The first reading's state is saved at once; the second, newer one, within the second after it, is not.
+    expect((await first.postReadings(device.token, { type: 'spo2', measuredAt: BASE, value: 85 })).status).toBe(200);
+    const newest = (await (await first.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 48 * hour, value: 86 })).json()) as IngestBody;
+    first.child.kill('SIGKILL');
+    await first.exited;
+    const [before] = await alertOf(await spawn(dataDir));
+    expect(before).toMatchObject({ count: 2, reading: { id: newest.results[0]!.readingId } });
+
+    const second = processes.at(-1)!;
+    expect((await second.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 24 * hour, value: 95 })).status).toBe(200);
+    expect(await alertOf(second)).toEqual([before]);
+  });
+});
+
 describe('SIGTERM drains in-flight work and closes cleanly', () => {
   it('exits 0, answers what it had received, and keeps every reading it acknowledged', async () => {
     const dataDir = newDataDir();

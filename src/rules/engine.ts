@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { and, desc, eq, gte, inArray, isNotNull, notInArray, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, gte, inArray, isNotNull, max, notInArray, sql } from 'drizzle-orm';
 import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
 import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import type { Metric } from '../domain/rule.ts';
 import { compileWrite, type Db } from '../store/db.ts';
-import { metricState, readings } from '../store/schema.ts';
+import { metricState, outboxCursors, readings } from '../store/schema.ts';
 import type { CarePlan, CarePlanStore } from './care-plans.ts';
 import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
 
@@ -39,6 +39,13 @@ const SOURCES: Record<Metric, { types: ReadingType[]; column: 'systolic' | 'dias
 
 /** Patients whose plans, histories and metric states are kept in memory at most. */
 const CACHE_PATIENTS = 50_000;
+/**
+ * Metric states reach the database with the readings' transaction at most this often, not with every
+ * reading (two writes per SpO2 reading were a tenth of ingest). What a crash leaves unsaved is rebuilt
+ * from the readings stored after the last save (their cursor is saved with the states).
+ */
+const SAVE_STATES_EVERY_MS = 1_000;
+const STATES_CURSOR = 'metric_state';
 
 /**
  * Evaluates every accepted reading against the patient's care plan, inside the transaction that stores
@@ -57,6 +64,11 @@ export class RuleEngine {
   readonly #plans = new Map<string, CompiledPlan | null>();
   readonly #history = new Map<string, Map<Metric, Point[]>>();
   readonly #state = new Map<string, MetricState | null>();
+  /** States changed since the last save: always consulted before the database. */
+  readonly #unsaved = new Map<string, { patientId: string; metric: Metric; state: MetricState }>();
+  #savedAt = 0;
+  /** Set at start and after a rollback: the saved states may lag the stored readings. */
+  #recoveryDue = true;
   readonly #loadState;
   readonly #saveState;
 
@@ -94,10 +106,10 @@ export class RuleEngine {
   /** Call inside the transaction that stored the readings (a GroupCommit job). */
   evaluateReadings(stored: readonly StoredReading[], now: number): AlertChange[] {
     const changes: AlertChange[] = [];
-    const touched = new Map<string, { patientId: string; metric: Metric; state: MetricState }>();
     // Readings of this batch are already in the table; one not yet evaluated must not be in a history
     // loaded for an earlier one, or that earlier reading would be judged against a later "newest".
     const notYetEvaluated = new Set(stored.map((r) => r.id));
+    if (this.#recoveryDue) this.#recover(notYetEvaluated);
     for (const reading of stored) {
       notYetEvaluated.delete(reading.id);
       const plan = this.#plan(reading.patientId);
@@ -111,7 +123,7 @@ export class RuleEngine {
           newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(reading.measuredAt, reading.receivedAt)),
         };
         this.#state.set(key, state);
-        touched.set(key, { patientId: reading.patientId, metric, state });
+        this.#unsaved.set(key, { patientId: reading.patientId, metric, state });
         if (!plan) continue;
 
         // Data arrived: a missing-data alert for this metric no longer holds.
@@ -139,8 +151,25 @@ export class RuleEngine {
         }
       }
     }
-    for (const { patientId, metric, state } of touched.values()) this.#saveState({ patientId, metric, ...state });
+    if (now - this.#savedAt >= SAVE_STATES_EVERY_MS) this.saveStates(now);
     return changes;
+  }
+
+  /**
+   * Writes the metric states changed since the last save, with the cursor of the readings they cover
+   * (all stored so far: each is evaluated in the transaction that stores it). Call inside a transaction;
+   * it runs with ingest every second, and on a clean stop.
+   */
+  saveStates(now = Date.now()): void {
+    for (const { patientId, metric, state } of this.#unsaved.values()) this.#saveState({ patientId, metric, ...state });
+    this.#unsaved.clear();
+    const seq = this.db.select({ seq: max(readings.seq) }).from(readings).get()?.seq ?? 0;
+    this.db
+      .insert(outboxCursors)
+      .values({ name: STATES_CURSOR, seq })
+      .onConflictDoUpdate({ target: outboxCursors.name, set: { seq } })
+      .run();
+    this.#savedAt = now;
   }
 
   /**
@@ -151,6 +180,7 @@ export class RuleEngine {
   sweepMissing(now: number): { changes: AlertChange[]; nextDeadline: number | undefined } {
     const changes: AlertChange[] = [];
     let nextDeadline: number | undefined;
+    if (this.#recoveryDue) this.#recover(new Set());
     for (const plan of this.carePlans.allCurrent()) {
       const compiled = this.#plan(plan.patientId);
       if (!compiled) continue;
@@ -168,14 +198,59 @@ export class RuleEngine {
         }
       }
     }
+    if (this.#unsaved.size && now - this.#savedAt >= SAVE_STATES_EVERY_MS) this.saveStates(now);
     return { changes, nextDeadline };
   }
 
-  /** After a batch rolled back: everything cached is rebuilt from the database on demand. */
+  /**
+   * After a batch rolled back: everything cached is rebuilt from the database on demand. Unsaved states
+   * may include the rolled-back readings, so they are rebuilt too, from the readings that were committed.
+   */
   forgetAll(): void {
     this.#plans.clear();
     this.#history.clear();
     this.#state.clear();
+    this.#unsaved.clear();
+    this.#recoveryDue = true;
+  }
+
+  /**
+   * Brings the states up to date with the readings stored after the last save (a crash, or a rollback
+   * that dropped unsaved states), leaving out `exclude`: readings of this transaction, not yet evaluated.
+   * Runs inside the caller's transaction; what it finds is saved at its end.
+   */
+  #recover(exclude: ReadonlySet<string>): void {
+    const after = this.db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, STATES_CURSOR)).get()?.seq ?? 0;
+    const rows = this.db
+      .select({
+        id: readings.id,
+        patientId: readings.patientId,
+        type: readings.type,
+        measuredAt: readings.measuredAt,
+        receivedAt: readings.receivedAt,
+        systolic: readings.systolic,
+        diastolic: readings.diastolic,
+        pulse: readings.pulse,
+        value: readings.value,
+      })
+      .from(readings)
+      .where(gt(readings.seq, after))
+      .all();
+    for (const row of rows) {
+      if (exclude.has(row.id)) continue;
+      for (const [metric] of metricValues(row)) {
+        const previous = this.#metricState(row.patientId, metric);
+        const state = {
+          lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, row.receivedAt),
+          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(row.measuredAt, row.receivedAt)),
+        };
+        const key = `${row.patientId}|${metric}`;
+        this.#state.set(key, state);
+        this.#unsaved.set(key, { patientId: row.patientId, metric, state });
+      }
+    }
+    this.#recoveryDue = false;
+    this.#savedAt = 0;
   }
 
   /** After a plan change, or when a transaction touching the patient rolled back. */
@@ -235,7 +310,7 @@ export class RuleEngine {
     const key = `${patientId}|${metric}`;
     let state = this.#state.get(key);
     if (state === undefined) {
-      state = this.#loadState.get({ patientId, metric }) ?? null;
+      state = this.#unsaved.get(key)?.state ?? this.#loadState.get({ patientId, metric }) ?? null;
       bounded(this.#state, CACHE_PATIENTS * 5).set(key, state);
     }
     return state;
