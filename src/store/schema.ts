@@ -34,7 +34,8 @@ export const readings = sqliteTable(
   {
     /** Arrival order; the InfluxDB forwarder will track delivery by it. */
     seq: integer('seq').primaryKey({ autoIncrement: true }),
-    id: text('id').notNull().unique(),
+    /** A UUIDv7 made here, never looked up on its own: no unique index to maintain on every insert. */
+    id: text('id').notNull(),
     deviceId: text('device_id').notNull(),
     patientId: text('patient_id').notNull(),
     type: text('type', { enum: ['blood_pressure', 'weight', 'spo2'] }).notNull(),
