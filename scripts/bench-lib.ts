@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import packageJson from '../package.json' with { type: 'json' };
 
 export const BENCH_ADMIN_TOKEN = 'bench-admin-token-0123456789';
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -16,6 +17,8 @@ export interface BenchService {
   /** The service's resident memory, from /proc. */
   rssBytes(): Promise<number>;
   stop(): Promise<void>;
+  /** Stops it and starts a new process on the same data. */
+  restart(): Promise<BenchService>;
 }
 
 /** Compiles the service once (`npm run build`, as `npm start` does), so every run measures the same build. */
@@ -24,13 +27,17 @@ export function buildService(): void {
 }
 
 /**
- * Starts the service the way `npm start` does (`node dist/main.js`, built by buildService) in its own
+ * Starts the service the way `npm start` does (`node <config.nodeFlags> dist/main.js`, built by buildService) in its own
  * process, with a fresh DATA_DIR and free ports, and waits for it to say it is serving. Logs at info, as
  * in production.
  */
-export async function startBenchService(env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BenchService> {
-  const dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-bench-'));
-  const child = spawn(process.execPath, [...nodeArgs, '--enable-source-maps', 'dist/main.js'], {
+export async function startBenchService(
+  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
+  dataDir?: string,
+): Promise<BenchService> {
+  dataDir ??= await mkdtemp(path.join(tmpdir(), 'homewatch-bench-'));
+  const child = spawn(process.execPath, [...nodeArgs, ...packageJson.config.nodeFlags.split(' '), 'dist/main.js'], {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -74,6 +81,11 @@ export async function startBenchService(env: Record<string, string> = {}, nodeAr
       child.kill('SIGTERM');
       await new Promise((resolve) => child.once('exit', resolve));
       await rm(dataDir, { recursive: true, force: true });
+    },
+    async restart() {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+      return startBenchService(env, nodeArgs, dataDir);
     },
   };
 }

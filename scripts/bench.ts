@@ -154,17 +154,20 @@ if (want('push')) {
 // 4: memory with idle devices.
 if (want('memory')) {
   log(`4/5 memory with ${IDLE_DEVICES} idle devices…`);
-  const svc = await startBenchService();
-  const patient = await svc.call('/v1/patients', { name: 'Idle' });
+  const provisioning = await startBenchService();
+  const patient = await provisioning.call('/v1/patients', { name: 'Idle' });
   const devices: Array<{ id: string; token: string }> = [];
   while (devices.length < IDLE_DEVICES) {
     const chunk = Math.min(200, IDLE_DEVICES - devices.length);
     devices.push(
       ...(await Promise.all(
-        Array.from({ length: chunk }, async () => (await svc.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
+        Array.from({ length: chunk }, async () => (await provisioning.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
       )),
     );
   }
+  // The fleet reconnecting to a freshly started service (after an upgrade or an outage), not to the
+  // process that just did 10,000 provisioning requests.
+  const svc = await provisioning.restart();
   figures.rssBeforeMb = Math.round((await svc.rssBytes()) / 2 ** 20);
   const clients: MqttClient[] = [];
   for (let i = 0; i < devices.length; i += 500) {
@@ -174,9 +177,16 @@ if (want('memory')) {
       )),
     );
   }
-  await new Promise((r) => setTimeout(r, 2000));
+  // Sampled each second for 15 s: the peak right after the connections, and where it settles once V8
+  // has collected what connecting left behind (idle, it does so within about ten seconds).
+  const samples: number[] = [];
+  for (let s = 0; s < 15; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    samples.push(Math.round((await svc.rssBytes()) / 2 ** 20));
+  }
   figures.idleDevices = clients.length;
-  figures.rssWithIdleDevicesMb = Math.round((await svc.rssBytes()) / 2 ** 20);
+  figures.rssPeakMb = Math.max(...samples);
+  figures.rssWithIdleDevicesMb = samples.at(-1)!;
   await Promise.all(clients.map((c) => c.endAsync(true)));
   await svc.stop();
 }
@@ -220,7 +230,7 @@ ${row('  ratio to the bare broker', `${f('mqttRatio')}`, '≥ 0.5')}
 ${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f('httpReadingsPerSecond')}`, '≥ 50,000')}
 ${row('  Hono hello-world with the same bodies (readings/s)', `${f('httpBaselinePerSecond')}`, '')}
 ${row(`reading → push at ${f('pushRateAchieved')} readings/s after ${f('pushWarmupSeconds')} s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
-${row(`RSS with ${f('idleDevices')} idle MQTT devices (MB; ${f('rssBeforeMb')} MB before)`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
+${row(`RSS with ${f('idleDevices')} idle MQTT devices, settled (MB; peak ${f('rssPeakMb')}, before ${f('rssBeforeMb')})`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
 ${row(`90-day daily trend over ${f('trendReadings')} readings (p50 / p95 ms)`, `${f('trendQueryP50Ms')} / ${f('trendQueryP95Ms')}`, '≤ 20')}
 `);
 console.log(JSON.stringify(figures));

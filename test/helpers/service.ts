@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import packageJson from '../../package.json' with { type: 'json' };
 import { loadConfig } from '../../src/config.ts';
 import { startHomewatch, type Homewatch } from '../../src/main.ts';
 
@@ -156,8 +157,8 @@ export interface ServiceProcess extends ServiceClient {
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
 
-/** What `npm start` runs, built by the tests' globalSetup (test/helpers/build.ts). */
-const START = ['--enable-source-maps', 'dist/main.js'];
+/** What `npm start` runs (its node flags are in package.json), built by the tests' globalSetup (test/helpers/build.ts). */
+const START = [...packageJson.config.nodeFlags.split(' '), 'dist/main.js'];
 
 /**
  * The service as a separate process, started the way `npm start` starts it, for what needs a process
