@@ -160,6 +160,30 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     ]);
   });
 
+  it("does not hold a new alert's push back while another alert's push waits out a Retry-After", async () => {
+    const slow = receiver.subscribe('slow-phone');
+    const nurse = await svc.createClinician('nurse');
+    const token = await svc.login(nurse.email, nurse.password);
+    await svc.request('/v1/push/subscriptions', token, { method: 'POST', body: slow });
+    clinicians.slow = { id: nurse.id, token };
+    receiver.respondWith(slow, [{ status: 429, headers: { 'retry-after': '3' } }]);
+    const waiting = await patientWithTeam([['slow', 'primary_nurse']]);
+    const other = await patientWithTeam([['primary', 'primary_nurse']]);
+    await breach(waiting.device.token);
+    // Its first attempt got the 429: from now on its escalation step is waiting 3 s.
+    for (let tries = 0; !receiver.attempts.some((a) => a.endpoint === slow.endpoint); tries++) {
+      expect(tries).toBeLessThan(100);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const sentAt = Date.now();
+    await breach(other.device.token);
+    const otherAlert = await openAlertOf(other.patientId);
+    const message = await receiver.waitFor((m) => (m.payload as { alertId?: string }).alertId === otherAlert.id, 2_000);
+    expect(message.receivedAt - sentAt).toBeLessThan(1_500);
+    // And the first one still arrives, after its Retry-After.
+    await receiver.waitFor((m) => m.subscriptionName === 'slow-phone', 6_000);
+  });
+
   it('passes a tier with nobody in it on at once, and flags an alert that reaches nobody for admins', async () => {
     const noPrimary = await patientWithTeam([['backup', 'backup_nurse']]);
     const sent = Date.now();

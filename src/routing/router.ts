@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import { and, asc, eq, gt, inArray, lte, min } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lte } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/alert-store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { Logger } from '../log.ts';
@@ -53,6 +53,8 @@ export class AlertRouter {
   #stopped = false;
   readonly #background = new Set<Promise<unknown>>();
   readonly #webhooksInFlight = new Set<number>();
+  /** Escalation steps in flight, by alert id. */
+  readonly #escalating = new Map<string, Promise<void>>();
 
   constructor(private readonly options: AlertRouterOptions) {}
 
@@ -83,6 +85,8 @@ export class AlertRouter {
     this.#stopped = true;
     clearTimeout(this.#timer);
     await this.#running;
+    // A push being made (or retried) is finished, as before a stop; its record is then in the database.
+    await Promise.allSettled(this.#escalating.values());
     // Webhook retries stop at their next step; a stop does not wait out their back-off.
     await Promise.race([Promise.allSettled(this.#background), sleep(CLOSE_WAIT_MS)]);
   }
@@ -99,11 +103,18 @@ export class AlertRouter {
       .orderBy(asc(escalations.dueAt))
       .limit(100)
       .all();
-    // allSettled: one failing escalation must not end the run while the others are still pushing,
-    // or the next run would push their tiers again.
-    const outcomes = await Promise.allSettled(due.map((row) => this.#escalate(row)));
-    for (const outcome of outcomes) {
-      if (outcome.status === 'rejected') this.options.log.error({ event: 'escalation_failed', err: outcome.reason }, 'An escalation step failed; it stays due');
+    // Each escalation runs on its own: a new alert's push never waits for pushes still in flight (or
+    // retrying) for others. An alert being escalated is not started again until its step is done.
+    for (const row of due) {
+      if (this.#escalating.has(row.alertId)) continue;
+      const step = this.#escalate(row)
+        .catch((error: unknown) => this.options.log.error({ event: 'escalation_failed', alertId: row.alertId, err: error }, 'An escalation step failed; it stays due'))
+        .finally(() => {
+          this.#escalating.delete(row.alertId);
+          // Its next tier has a new due time (or it is done): the schedule must know.
+          this.kick();
+        });
+      this.#escalating.set(row.alertId, step);
     }
     if (due.length === 100) this.#again = true;
     this.#startDueWebhooks();
@@ -130,8 +141,15 @@ export class AlertRouter {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     const { db } = this.options;
-    const escalation = db.select({ at: min(escalations.dueAt) }).from(escalations).where(eq(escalations.state, 'pending')).get()?.at;
-    // Jobs being attempted right now are not due again until they finish and set their next time.
+    // Escalations and jobs being worked on right now are not due again until they finish and set their next time.
+    const escalation = db
+      .select({ alertId: escalations.alertId, at: escalations.dueAt })
+      .from(escalations)
+      .where(eq(escalations.state, 'pending'))
+      .orderBy(asc(escalations.dueAt))
+      .limit(this.#escalating.size + 1)
+      .all()
+      .find((row) => !this.#escalating.has(row.alertId))?.at;
     const webhook = db
       .select({ seq: webhookJobs.seq, at: webhookJobs.nextAt })
       .from(webhookJobs)
