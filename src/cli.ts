@@ -34,14 +34,16 @@ interface Context {
 async function withData<T>(dataDir: string | undefined, work: (context: Context) => Promise<T>): Promise<T> {
   const config = loadConfig();
   const { db, sqlite } = openDatabase({ dataDir: dataDir ?? config.DATA_DIR });
+  const commits = new GroupCommit(db, sqlite);
   try {
     const context = {
       db,
-      audit: new AuditLog(db, new GroupCommit(db, sqlite)),
+      audit: new AuditLog(db, commits),
       sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
     };
     return await work(context);
   } finally {
+    await commits.close();
     sqlite.close();
   }
 }

@@ -76,7 +76,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
         alerts.forgetAll();
       },
     });
-    stops.push(() => commits.drain());
+    stops.push(() => commits.close());
     const rejections = new RejectionLog(db);
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);

@@ -49,6 +49,20 @@ describe('GroupCommit', () => {
     expect(rollbacks).toBe(2); // the batch, then the bad job alone
   });
 
+  it('commits its batches with the fsync off the event loop, and leaves the connection at synchronous=FULL for other writes', async () => {
+    const { db, sqlite } = open();
+    const commits = new GroupCommit(db, sqlite);
+    const FULL = 2;
+    const during = await commits.run(() => sqlite.pragma('synchronous', { simple: true }));
+    expect(during).toBe(1); // NORMAL: GroupCommit fdatasyncs the WAL itself before settling
+    expect(sqlite.pragma('synchronous', { simple: true })).toBe(FULL);
+    await expect(commits.run(() => {
+      throw new Error('bad job');
+    })).rejects.toThrow('bad job');
+    expect(sqlite.pragma('synchronous', { simple: true })).toBe(FULL);
+    await commits.close();
+  });
+
   it('drain waits for queued work', async () => {
     const { db, sqlite } = open();
     const commits = new GroupCommit(db, sqlite);
