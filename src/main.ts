@@ -145,7 +145,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       stops.push(() => subscriber.close());
       checks.push(() => ({ name: 'mqtt', ok: subscriber.ready(), detail: subscriber.ready() ? 'subscribed' : 'not subscribed to MQTT_URL yet' }));
     } else {
-      const broker = await startMqttBroker({ host: config.HOST, port: config.MQTT_PORT, directory, ingest, limiter, metrics, log });
+      const broker = await startMqttBroker({ host: config.HOST, port: config.MQTT_PORT, directory, ingest, limiter, metrics, log, logLevel: config.LOG_LEVEL });
       stops.push(() => broker.close());
       mqttPort = broker.port;
       checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));

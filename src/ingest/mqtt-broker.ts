@@ -1,11 +1,10 @@
-import { createServer, type Server } from 'node:net';
-import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { Worker } from 'node:worker_threads';
 import type { DeviceDirectory } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
-import { listen } from '../listen.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import { handleDeviceMessage, READINGS_TOPIC, resultsTopic, type DeviceMessageOptions } from './mqtt.ts';
+import type { Answer, FromFront, FrontOptions, ToFront } from './mqtt-front.ts';
+import { handleDeviceMessage, type DeviceMessageOptions } from './mqtt.ts';
 
 export interface MqttBrokerOptions extends DeviceMessageOptions {
   host: string;
@@ -13,6 +12,7 @@ export interface MqttBrokerOptions extends DeviceMessageOptions {
   directory: DeviceDirectory;
   metrics: Metrics;
   log: Logger;
+  logLevel: string;
 }
 
 export interface MqttBroker {
@@ -20,79 +20,65 @@ export interface MqttBroker {
   close(): Promise<void>;
 }
 
-// aedes reads these codes into the CONNACK (MQTT 3.1.1 §3.2.2.3).
-const BAD_USERNAME_OR_PASSWORD = 4;
-
 /**
- * The embedded broker. A device connects with username = its id and password = its token, may publish
- * only to its own readings topic, and subscribe only below its own `rpm/devices/{id}/`. Readings are
- * stored inside authorizePublish, because aedes sends the PUBACK right after it returns: so a PUBACK
- * always means the readings are committed.
+ * The embedded broker. Its connections live in a thread of their own (mqtt-front.ts); this side answers
+ * what needs the database. A device connects with username = its id and password = its token, may publish
+ * only to its own readings topic, and subscribe only below its own `rpm/devices/{id}/`.
  */
 export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttBroker> {
   const { directory, metrics, log } = options;
-  const deviceOf = new WeakMap<Client, string>();
+  const front = startFront({ host: options.host, port: options.port, logLevel: options.logLevel });
+  const answer = (message: Answer) => front.postMessage(message satisfies ToFront);
 
-  const broker = await Aedes.createBroker({
-    authenticate(client, username, password, done) {
-      const device = password ? directory.byToken(password.toString('utf8')) : undefined;
-      if (!device || device.id !== username) {
-        log.warn({ event: 'mqtt_auth_failed', deviceId: username, clientId: client.id }, 'MQTT connection refused: wrong device id or token');
-        const error = new Error('Bad device id or token') as AuthenticateError;
-        error.returnCode = BAD_USERNAME_OR_PASSWORD;
-        return done(error, false);
+  let listening: (port: number) => void;
+  let failed: (error: Error) => void;
+  let closed: () => void;
+  const started = new Promise<number>((resolve, reject) => ((listening = resolve), (failed = reject)));
+  const stopped = new Promise<void>((resolve) => (closed = resolve));
+  front.once('error', (error) => failed(error));
+
+  front.on('message', (message: FromFront) => {
+    switch (message.type) {
+      case 'authenticate': {
+        const device = message.password ? directory.byToken(message.password) : undefined;
+        if (device && device.id === message.username) return answer({ id: message.id, ok: true });
+        log.warn({ event: 'mqtt_auth_failed', deviceId: message.username, clientId: message.clientId }, 'MQTT connection refused: wrong device id or token');
+        return answer({ id: message.id, ok: false, message: 'Bad device id or token' });
       }
-      deviceOf.set(client, device.id);
-      done(null, true);
-    },
-
-    authorizePublish(client, packet, done) {
-      if (!client) return done(null); // the broker's own publishes (results)
-      const deviceId = deviceOf.get(client);
-      const match = READINGS_TOPIC.exec(packet.topic);
-      if (!deviceId || match?.[1] !== deviceId) {
-        log.warn({ event: 'mqtt_publish_refused', deviceId, topic: packet.topic }, 'MQTT publish refused: not this device\'s readings topic');
-        return done(new Error(`Device ${deviceId} may not publish to ${packet.topic}`));
+      case 'store': {
+        const { id, deviceId } = message;
+        // Looked up again, not taken from the connection, so a re-assignment applies to the next message.
+        const device = directory.byId(deviceId);
+        if (!device) return answer({ id, ok: false, message: `Device ${deviceId} no longer exists` });
+        const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
+        handleDeviceMessage(options, device, payload, { throttle: true }).then(
+          (body) => answer({ id, ok: true, results: JSON.stringify(body) }),
+          (error: unknown) => {
+            // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
+            // design (the InfluxDB backlog is full) is a warning; anything else is an error.
+            const refused = error instanceof AppError && (error.code === 'unavailable' || error.code === 'rate_limited');
+            log[refused ? 'warn' : 'error']({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings were not stored; the device will resend');
+            answer({ id, ok: false, message: (error as Error).message });
+          },
+        );
+        return;
       }
-      // Looked up again, not taken from the connection, so a re-assignment applies to the next message.
-      const device = directory.byId(deviceId);
-      if (!device) return done(new Error(`Device ${deviceId} no longer exists`));
-      handleDeviceMessage(options, device, packet.payload as Buffer, { throttle: true }).then(
-        (body) => {
-          broker.publish(
-            { cmd: 'publish', topic: resultsTopic(deviceId), payload: Buffer.from(JSON.stringify(body)), qos: 1, retain: false, dup: false },
-            () => {},
-          );
-          done(null);
-        },
-        (error: unknown) => {
-          // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
-          // design (the InfluxDB backlog is full) is a warning; anything else is an error.
-          const refused = error instanceof AppError && (error.code === 'unavailable' || error.code === 'rate_limited');
-          log[refused ? 'warn' : 'error']({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings were not stored; the device will resend');
-          done(error as Error);
-        },
-      );
-    },
-
-    authorizeSubscribe(client, subscription, done) {
-      const deviceId = deviceOf.get(client);
-      const own = `rpm/devices/${deviceId}/`;
-      if (deviceId && subscription.topic.startsWith(own)) return done(null, subscription);
-      log.warn({ event: 'mqtt_subscribe_refused', deviceId, topic: subscription.topic }, 'MQTT subscribe refused: not this device\'s topics');
-      done(null, null); // SUBACK with the failure code 0x80
-    },
+      case 'connected':
+        return metrics.connectedDevices.set(message.count);
+      case 'listening':
+        return listening(message.port);
+      case 'failed':
+        return failed(new Error(message.message));
+      case 'closed':
+        return closed();
+    }
   });
 
-  broker.on('client', () => metrics.connectedDevices.set(broker.connectedClients));
-  broker.on('clientDisconnect', () => metrics.connectedDevices.set(broker.connectedClients));
-
-  const server: Server = createServer(broker.handle);
   let port: number;
   try {
-    port = await listen(server, options.port, options.host, 'MQTT_PORT');
+    port = await started;
   } catch (error) {
-    await new Promise<void>((resolve) => broker.close(() => resolve()));
+    await front.terminate();
     throw error;
   }
   log.info({ event: 'mqtt_listening', host: options.host, port }, 'Embedded MQTT broker listening');
@@ -100,9 +86,20 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   return {
     port,
     async close() {
-      // The broker first: it disconnects the clients, which server.close() would otherwise wait for.
-      await new Promise<void>((resolve) => broker.close(() => resolve()));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      front.postMessage({ type: 'close' } satisfies ToFront);
+      await stopped;
+      await front.terminate();
     },
   };
+}
+
+/**
+ * Starts mqtt-front in its thread: compiled JavaScript as is; the TypeScript source (tests, `npm run dev`)
+ * through tsx's loader, registered in the new thread before the file is imported.
+ */
+function startFront(workerData: FrontOptions): Worker {
+  const url = new URL(`./mqtt-front${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
+  if (url.pathname.endsWith('.js')) return new Worker(url, { workerData });
+  const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
+  return new Worker(code, { eval: true, workerData });
 }

@@ -3,7 +3,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceDirectory } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Logger } from '../log.ts';
-import { handleDeviceMessage, payloadToKeep, READINGS_TOPIC, resultsTopic, SHARED_READINGS_SUBSCRIPTION, type DeviceMessageOptions } from './mqtt.ts';
+import { handleDeviceMessage, payloadToKeep, type DeviceMessageOptions } from './mqtt.ts';
+import { READINGS_TOPIC, resultsTopic, SHARED_READINGS_SUBSCRIPTION } from './topics.ts';
 
 export interface MqttSubscriberOptions extends DeviceMessageOptions {
   url: string;

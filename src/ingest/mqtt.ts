@@ -4,10 +4,6 @@ import type { Ingest } from './handle-readings.ts';
 import { MAX_BODY_BYTES } from './http.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 
-/** `rpm/devices/{deviceId}/readings`; the shared subscription the external broker mode uses. */
-export const READINGS_TOPIC = /^rpm\/devices\/([^/+#]+)\/readings$/;
-export const SHARED_READINGS_SUBSCRIPTION = '$share/rpm/rpm/devices/+/readings';
-export const resultsTopic = (deviceId: string) => `rpm/devices/${deviceId}/results`;
 
 /** How much of an oversized payload is kept among the rejections, to show what the device sent. */
 const OVERSIZED_KEPT_BYTES = 4096;

@@ -1,0 +1,122 @@
+/**
+ * The embedded MQTT broker's own thread: aedes, the TCP server and every device connection live here,
+ * so parsing and answering MQTT packets runs beside the main thread (which stores and evaluates) rather
+ * than taking turns with it. What needs the database is asked of the main thread (mqtt-broker.ts): who a
+ * device is, and storing a message. A PUBACK still goes out only after the main thread answers that the
+ * message is committed.
+ */
+import { createServer } from 'node:net';
+import { parentPort, workerData } from 'node:worker_threads';
+import { Aedes, type AuthenticateError, type Client } from 'aedes';
+import { listen } from '../listen.ts';
+import { createLogger } from '../log.ts';
+import { READINGS_TOPIC, resultsTopic } from './topics.ts';
+
+export interface FrontOptions {
+  host: string;
+  port: number;
+  logLevel: string;
+}
+
+/** Questions to the main thread, each answered by an `Answer` with the same id. */
+export type Request =
+  | { type: 'authenticate'; id: number; username: string | undefined; password: string | undefined; clientId: string }
+  | { type: 'store'; id: number; deviceId: string; payload: Uint8Array };
+
+export type Answer =
+  | { id: number; ok: true; results?: string }
+  | { id: number; ok: false; message: string };
+
+/** What the front tells the main thread unasked. */
+export type Notice =
+  | { type: 'listening'; port: number }
+  | { type: 'failed'; message: string }
+  | { type: 'connected'; count: number }
+  | { type: 'closed' };
+
+export type FromFront = Request | Notice;
+export type ToFront = Answer | { type: 'close' };
+
+// aedes reads these codes into the CONNACK (MQTT 3.1.1 §3.2.2.3).
+const BAD_USERNAME_OR_PASSWORD = 4;
+
+const main = parentPort!;
+const { host, port, logLevel } = workerData as FrontOptions;
+const log = createLogger(logLevel);
+const post = (message: FromFront) => main.postMessage(message);
+
+const waiting = new Map<number, (answer: Answer) => void>();
+let lastId = 0;
+function ask(request: Omit<Extract<Request, { type: 'authenticate' }>, 'id'> | Omit<Extract<Request, { type: 'store' }>, 'id'>): Promise<Answer> {
+  const id = ++lastId;
+  return new Promise((resolve) => {
+    waiting.set(id, resolve);
+    post({ ...request, id } as Request);
+  });
+}
+
+const deviceOf = new WeakMap<Client, string>();
+
+const broker = await Aedes.createBroker({
+  authenticate(client, username, password, done) {
+    void ask({ type: 'authenticate', username, password: password?.toString('utf8'), clientId: client.id }).then((answer) => {
+      if (!answer.ok) {
+        const error = new Error(answer.message) as AuthenticateError;
+        error.returnCode = BAD_USERNAME_OR_PASSWORD;
+        return done(error, false);
+      }
+      deviceOf.set(client, username!);
+      done(null, true);
+    });
+  },
+
+  // Readings are stored before this calls back, because aedes sends the PUBACK right after: so a PUBACK
+  // always means the readings are committed.
+  authorizePublish(client, packet, done) {
+    if (!client) return done(null); // the broker's own publishes (results)
+    const deviceId = deviceOf.get(client);
+    const match = READINGS_TOPIC.exec(packet.topic);
+    if (!deviceId || match?.[1] !== deviceId) {
+      log.warn({ event: 'mqtt_publish_refused', deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
+      return done(new Error(`Device ${deviceId} may not publish to ${packet.topic}`));
+    }
+    void ask({ type: 'store', deviceId, payload: packet.payload as Buffer }).then((answer) => {
+      // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
+      if (!answer.ok) return done(new Error(answer.message));
+      if (answer.results !== undefined) {
+        broker.publish({ cmd: 'publish', topic: resultsTopic(deviceId), payload: Buffer.from(answer.results), qos: 1, retain: false, dup: false }, () => {});
+      }
+      done(null);
+    });
+  },
+
+  authorizeSubscribe(client, subscription, done) {
+    const deviceId = deviceOf.get(client);
+    const own = `rpm/devices/${deviceId}/`;
+    if (deviceId && subscription.topic.startsWith(own)) return done(null, subscription);
+    log.warn({ event: 'mqtt_subscribe_refused', deviceId, topic: subscription.topic }, "MQTT subscribe refused: not this device's topics");
+    done(null, null); // SUBACK with the failure code 0x80
+  },
+});
+
+broker.on('client', () => post({ type: 'connected', count: broker.connectedClients }));
+broker.on('clientDisconnect', () => post({ type: 'connected', count: broker.connectedClients }));
+
+const server = createServer(broker.handle);
+
+main.on('message', (message: ToFront) => {
+  if ('type' in message) {
+    // The broker first: it disconnects the clients, which server.close() would otherwise wait for.
+    broker.close(() => server.close(() => post({ type: 'closed' })));
+    return;
+  }
+  const resolve = waiting.get(message.id);
+  waiting.delete(message.id);
+  resolve?.(message);
+});
+
+try {
+  post({ type: 'listening', port: await listen(server, port, host, 'MQTT_PORT') });
+} catch (error) {
+  broker.close(() => post({ type: 'failed', message: (error as Error).message }));
+}
