@@ -64,6 +64,16 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     return alerts[0] as { id: string; count: number; status: string };
   }
 
+  /** A new nurse, known as `name`, whose phone (subscription `${name}-phone`) is subscribed to pushes. */
+  async function nurseWithPhone(name: string) {
+    const phone = receiver.subscribe(`${name}-phone`);
+    const nurse = await svc.createClinician('nurse');
+    const token = await svc.login(nurse.email, nurse.password);
+    expect((await svc.request('/v1/push/subscriptions', token, { method: 'POST', body: phone })).status).toBe(201);
+    clinicians[name] = { id: nurse.id, token };
+    return phone;
+  }
+
   const pushesFor = (alertId: string, name?: string) =>
     receiver.messages.filter((m) => (m.payload as { alertId?: string })?.alertId === alertId && (!name || m.subscriptionName === name));
 
@@ -141,11 +151,7 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   });
 
   it('retries a push the service answers 429 to, honouring Retry-After', async () => {
-    const busy = receiver.subscribe('busy-phone');
-    const nurse = await svc.createClinician('nurse');
-    const token = await svc.login(nurse.email, nurse.password);
-    await svc.request('/v1/push/subscriptions', token, { method: 'POST', body: busy });
-    clinicians.busy = { id: nurse.id, token };
+    const busy = await nurseWithPhone('busy');
     receiver.respondWith(busy, [{ status: 429, headers: { 'retry-after': '1' } }]);
     const { patientId, device } = await patientWithTeam([['busy', 'primary_nurse']]);
     await breach(device.token);
@@ -161,11 +167,7 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   });
 
   it("does not hold a new alert's push back while another alert's push waits out a Retry-After", async () => {
-    const slow = receiver.subscribe('slow-phone');
-    const nurse = await svc.createClinician('nurse');
-    const token = await svc.login(nurse.email, nurse.password);
-    await svc.request('/v1/push/subscriptions', token, { method: 'POST', body: slow });
-    clinicians.slow = { id: nurse.id, token };
+    const slow = await nurseWithPhone('slow');
     receiver.respondWith(slow, [{ status: 429, headers: { 'retry-after': '3' } }]);
     const waiting = await patientWithTeam([['slow', 'primary_nurse']]);
     const other = await patientWithTeam([['primary', 'primary_nurse']]);
