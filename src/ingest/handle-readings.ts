@@ -1,7 +1,7 @@
 import { uuidv7 } from '../domain/ids.ts';
 import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError, type ErrorDetail } from '../domain/errors.ts';
-import { dedupeKey, sameMeasurement, type StoredReading } from '../domain/reading.ts';
+import { dedupeKey, sameMeasurement, toStored, type StoredReading } from '../domain/reading.ts';
 import { normalizeReading, splitBody, type ItemOutcome } from '../normalize/reading.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/db.ts';
@@ -130,7 +130,7 @@ export class Ingest {
         response.results.push({ index, status: 'rejected', errors });
         return;
       }
-      const reading: StoredReading = { ...outcome.reading, id: uuidv7(receivedAt), deviceId: device.id, patientId: device.patientId, receivedAt };
+      const reading = toStored(outcome.reading, uuidv7(receivedAt), device.id, device.patientId, receivedAt);
       const key = dedupeKey(reading);
       if (readings.insert(reading, key)) {
         stored.push(reading);

@@ -47,11 +47,12 @@ const post = (message: FromFront) => main.postMessage(message);
 
 const waiting = new Map<number, (answer: Answer) => void>();
 let lastId = 0;
-function ask(request: Omit<Extract<Request, { type: 'authenticate' }>, 'id'> | Omit<Extract<Request, { type: 'store' }>, 'id'>): Promise<Answer> {
+/** Posts the request `build` makes with a new id; resolves with the main thread's answer to it. */
+function ask(build: (id: number) => Request): Promise<Answer> {
   const id = ++lastId;
   return new Promise((resolve) => {
     waiting.set(id, resolve);
-    post({ ...request, id } as Request);
+    post(build(id));
   });
 }
 
@@ -59,7 +60,7 @@ const deviceOf = new WeakMap<Client, string>();
 
 const broker = await Aedes.createBroker({
   authenticate(client, username, password, done) {
-    void ask({ type: 'authenticate', username, password: password?.toString('utf8'), clientId: client.id }).then((answer) => {
+    void ask((id) => ({ type: 'authenticate', id, username, password: password?.toString('utf8'), clientId: client.id })).then((answer) => {
       if (!answer.ok) {
         const error = new Error(answer.message) as AuthenticateError;
         error.returnCode = BAD_USERNAME_OR_PASSWORD;
@@ -80,7 +81,7 @@ const broker = await Aedes.createBroker({
       log.warn({ event: 'mqtt_publish_refused', deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
       return done(new Error(`Device ${deviceId} may not publish to ${packet.topic}`));
     }
-    void ask({ type: 'store', deviceId, payload: packet.payload as Buffer }).then((answer) => {
+    void ask((id) => ({ type: 'store', id, deviceId, payload: packet.payload as Buffer })).then((answer) => {
       // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
       if (!answer.ok) return done(new Error(answer.message));
       if (answer.results !== undefined) {

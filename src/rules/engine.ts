@@ -161,7 +161,9 @@ export class RuleEngine {
    * it runs with ingest every second, and on a clean stop.
    */
   saveStates(now = Date.now()): void {
-    for (const { patientId, metric, state } of this.#unsaved.values()) this.#saveState({ patientId, metric, ...state });
+    for (const entry of this.#unsaved.values()) {
+      this.#saveState((name) => (name === 'patientId' || name === 'metric' ? entry[name] : entry.state[name as keyof MetricState]));
+    }
     this.#unsaved.clear();
     const seq = this.db.select({ seq: max(readings.seq) }).from(readings).get()?.seq ?? 0;
     this.db

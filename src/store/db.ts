@@ -47,18 +47,24 @@ export function openDatabase({ dataDir }: OpenDatabaseOptions): { db: Db; sqlite
 
 /**
  * A drizzle-built write, run through better-sqlite3 directly: drizzle writes the SQL from the schema
- * once, and each call only binds values by placeholder name. For the ingest hot path, where drizzle's
- * per-call parameter handling was a fifth of the time. Column encoders still apply.
+ * once, and each call only binds values by placeholder name, read through `value(name)` (no object is
+ * built per call). For the ingest hot path, where drizzle's per-call parameter handling was a fifth of
+ * the time. Column encoders still apply.
  */
 export function compileWrite(query: { toSQL(): { sql: string; params: unknown[] } }, sqlite: Database.Database) {
   const { sql, params } = query.toSQL();
   const statement = sqlite.prepare(sql);
-  const binders = params.map((param): ((values: Record<string, unknown>) => unknown) => {
-    const value = param instanceof Param ? param.value : param;
+  const binders = params.map((param): ((value: (name: string) => unknown) => unknown) => {
+    const constant = param instanceof Param ? param.value : param;
     const encode = param instanceof Param && param.encoder ? (v: unknown) => (v === null || v === undefined ? null : param.encoder!.mapToDriverValue(v)) : (v: unknown) => v ?? null;
-    return value instanceof Placeholder ? (values) => encode(values[value.name]) : () => encode(value);
+    return constant instanceof Placeholder ? (value) => encode(value(constant.name)) : () => encode(constant);
   });
-  return (values: Record<string, unknown>) => statement.run(...binders.map((bind) => bind(values)));
+  const args: unknown[] = new Array(binders.length);
+  return (value: (name: string) => unknown) => {
+    // Bound synchronously by run(), so one array serves every call.
+    for (let i = 0; i < binders.length; i++) args[i] = binders[i]!(value);
+    return statement.run(args);
+  };
 }
 
 type Job = { work: (tx: Db) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };

@@ -55,7 +55,7 @@ export class SqliteReadingStore implements ReadingStore {
 
   /** Inserts unless the device already sent this key; true when the row is new. Call inside a transaction. */
   insert(reading: StoredReading, dedupeKey: string): boolean {
-    return this.#insert({ ...reading, dedupeKey }).changes === 1;
+    return this.#insert((name) => (name === 'dedupeKey' ? dedupeKey : reading[name as keyof StoredReading])).changes === 1;
   }
 
   findByDedupeKey(deviceId: string, dedupeKey: string): StoredReading | undefined {
