@@ -19,8 +19,8 @@ export interface AlertQuery {
   before?: { openedAt: number; id: string };
 }
 
-/** Patient-and-rule pairs whose unresolved alert (or its absence) is kept in memory at most. */
-const CACHE_MAX = 200_000;
+/** Patients whose unresolved alerts (or their absence) are kept in memory at most. */
+const CACHE_PATIENTS = 50_000;
 
 /**
  * Saves alert transitions, each with its outbox event in the same transaction (call inside one).
@@ -31,7 +31,8 @@ const CACHE_MAX = 200_000;
  */
 export class AlertStore {
   readonly #findUnresolved;
-  readonly #unresolved = new Map<string, Alert | null>();
+  /** By patient, then rule id (nested maps: a lookup builds no key string). */
+  readonly #unresolved = new Map<string, Map<string, Alert | null>>();
 
   constructor(private readonly db: Db) {
     this.#findUnresolved = db
@@ -42,15 +43,24 @@ export class AlertStore {
   }
 
   findUnresolved(patientId: string, ruleId: string): Alert | undefined {
-    const key = `${patientId}|${ruleId}`;
-    let alert = this.#unresolved.get(key);
+    const byRule = this.#byRule(patientId);
+    let alert = byRule.get(ruleId);
     if (alert === undefined) {
       const row = this.#findUnresolved.get({ patientId, ruleId });
       alert = row ? toAlert(row) : null;
-      if (this.#unresolved.size >= CACHE_MAX) this.#unresolved.clear();
-      this.#unresolved.set(key, alert);
+      byRule.set(ruleId, alert);
     }
     return alert ?? undefined;
+  }
+
+  #byRule(patientId: string): Map<string, Alert | null> {
+    let byRule = this.#unresolved.get(patientId);
+    if (!byRule) {
+      if (this.#unresolved.size >= CACHE_PATIENTS) this.#unresolved.clear();
+      byRule = new Map();
+      this.#unresolved.set(patientId, byRule);
+    }
+    return byRule;
   }
 
   /** When a clinician last resolved this rule's alert for the patient, if ever. */
@@ -75,14 +85,14 @@ export class AlertStore {
 
   insert(alert: Alert, at: number): void {
     this.db.insert(alerts).values(toRow(alert)).run();
-    this.#unresolved.set(`${alert.patientId}|${alert.ruleId}`, alert);
+    this.#byRule(alert.patientId).set(alert.ruleId, alert);
     this.#outbox(alert.id, 'opened', at);
   }
 
   /** Saves a changed alert; `event` goes to the outbox when the change is one that delivery cares about. */
   update(alert: Alert, event: AlertEvent | null, at: number): void {
     this.db.update(alerts).set(toRow(alert)).where(eq(alerts.id, alert.id)).run();
-    this.#unresolved.set(`${alert.patientId}|${alert.ruleId}`, alert.status === 'resolved' ? null : alert);
+    this.#byRule(alert.patientId).set(alert.ruleId, alert.status === 'resolved' ? null : alert);
     if (event) this.#outbox(alert.id, event, at);
   }
 

@@ -19,6 +19,8 @@ interface CompiledPlan {
   version: number;
   /** Reading-driven rules by metric. */
   byMetric: Map<Metric, CompiledRule[]>;
+  /** How much history each metric's rules need. */
+  needs: Map<Metric, { count: number; windowMs: number }>;
   missing: CompiledRule[];
   since: Record<string, number>;
 }
@@ -63,9 +65,10 @@ const STATES_CURSOR = 'metric_state';
 export class RuleEngine {
   readonly #plans = new Map<string, CompiledPlan | null>();
   readonly #history = new Map<string, Map<Metric, Point[]>>();
-  readonly #state = new Map<string, MetricState | null>();
-  /** States changed since the last save: always consulted before the database. */
-  readonly #unsaved = new Map<string, { patientId: string; metric: Metric; state: MetricState }>();
+  /** By patient, then metric (nested maps: a reading costs no key strings). */
+  readonly #state = new Map<string, Map<Metric, MetricState | null>>();
+  /** States changed since the last save, by patient and metric: always consulted before the database. */
+  readonly #unsaved = new Map<string, Map<Metric, MetricState>>();
   #savedAt = 0;
   /** Set at start and after a rollback: the saved states may lag the stored readings. */
   #recoveryDue = true;
@@ -111,10 +114,8 @@ export class RuleEngine {
     const notYetEvaluated = new Set(stored.map((r) => r.id));
     if (this.#recoveryDue) this.#recover(notYetEvaluated);
     for (const reading of stored) {
-      notYetEvaluated.delete(reading.id);
       const plan = this.#plan(reading.patientId);
       for (const [metric, value] of metricValues(reading)) {
-        const key = `${reading.patientId}|${metric}`;
         const previous = this.#metricState(reading.patientId, metric);
         const state = {
           lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, reading.receivedAt),
@@ -122,8 +123,7 @@ export class RuleEngine {
           // must not make the next minutes of other devices' readings look late.
           newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(reading.measuredAt, reading.receivedAt)),
         };
-        this.#state.set(key, state);
-        this.#unsaved.set(key, { patientId: reading.patientId, metric, state });
+        this.#setState(reading.patientId, metric, state);
         if (!plan) continue;
 
         // Data arrived: a missing-data alert for this metric no longer holds.
@@ -138,18 +138,19 @@ export class RuleEngine {
 
         const rules = plan.byMetric.get(metric);
         if (!rules) continue;
-        const series = this.#series(reading.patientId, metric, rules, notYetEvaluated);
+        const needs = plan.needs.get(metric)!;
+        // Loaded without this reading (it is still among notYetEvaluated), which joins it here.
+        const series = this.#series(reading.patientId, metric, needs, notYetEvaluated);
         const late = previous !== null && reading.measuredAt < previous.newestMeasuredAt;
-        if (!series.some((p) => p.readingId === reading.id)) {
-          insertSorted(series, { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id });
-        }
-        trim(series, historyNeeds(rules));
+        insertSorted(series, { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id });
+        trim(series, needs);
         if (late) continue;
         for (const rule of rules) {
           const change = this.#apply(reading.patientId, plan, rule, evaluate(rule, series), reading, now);
           if (change) changes.push(change);
         }
       }
+      notYetEvaluated.delete(reading.id);
     }
     if (now - this.#savedAt >= SAVE_STATES_EVERY_MS) this.saveStates(now);
     return changes;
@@ -161,8 +162,10 @@ export class RuleEngine {
    * it runs with ingest every second, and on a clean stop.
    */
   saveStates(now = Date.now()): void {
-    for (const entry of this.#unsaved.values()) {
-      this.#saveState((name) => (name === 'patientId' || name === 'metric' ? entry[name] : entry.state[name as keyof MetricState]));
+    for (const [patientId, byMetric] of this.#unsaved) {
+      for (const [metric, state] of byMetric) {
+        this.#saveState((name) => (name === 'patientId' ? patientId : name === 'metric' ? metric : state[name as keyof MetricState]));
+      }
     }
     this.#unsaved.clear();
     const seq = this.db.select({ seq: max(readings.seq) }).from(readings).get()?.seq ?? 0;
@@ -246,9 +249,7 @@ export class RuleEngine {
           lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, row.receivedAt),
           newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(row.measuredAt, row.receivedAt)),
         };
-        const key = `${row.patientId}|${metric}`;
-        this.#state.set(key, state);
-        this.#unsaved.set(key, { patientId: row.patientId, metric, state });
+        this.#setState(row.patientId, metric, state);
       }
     }
     this.#recoveryDue = false;
@@ -259,7 +260,7 @@ export class RuleEngine {
   forgetPatient(patientId: string): void {
     this.#plans.delete(patientId);
     this.#history.delete(patientId);
-    for (const key of this.#state.keys()) if (key.startsWith(`${patientId}|`)) this.#state.delete(key);
+    this.#state.delete(patientId);
   }
 
   #apply(
@@ -309,17 +310,32 @@ export class RuleEngine {
   }
 
   #metricState(patientId: string, metric: Metric): MetricState | null {
-    const key = `${patientId}|${metric}`;
-    let state = this.#state.get(key);
+    let byMetric = this.#state.get(patientId);
+    if (!byMetric) {
+      byMetric = new Map();
+      bounded(this.#state, CACHE_PATIENTS).set(patientId, byMetric);
+    }
+    let state = byMetric.get(metric);
     if (state === undefined) {
-      state = this.#unsaved.get(key)?.state ?? this.#loadState.get({ patientId, metric }) ?? null;
-      bounded(this.#state, CACHE_PATIENTS * 5).set(key, state);
+      state = this.#unsaved.get(patientId)?.get(metric) ?? this.#loadState.get({ patientId, metric }) ?? null;
+      byMetric.set(metric, state);
     }
     return state;
   }
 
+  /** A metric's new state: cached, and saved with the next saveStates. Call after #metricState for it. */
+  #setState(patientId: string, metric: Metric, state: MetricState): void {
+    this.#state.get(patientId)!.set(metric, state);
+    let unsaved = this.#unsaved.get(patientId);
+    if (!unsaved) {
+      unsaved = new Map();
+      this.#unsaved.set(patientId, unsaved);
+    }
+    unsaved.set(metric, state);
+  }
+
   /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
-  #series(patientId: string, metric: Metric, rules: CompiledRule[], exclude: ReadonlySet<string>): Point[] {
+  #series(patientId: string, metric: Metric, needs: { count: number; windowMs: number }, exclude: ReadonlySet<string>): Point[] {
     let byMetric = this.#history.get(patientId);
     if (!byMetric) {
       byMetric = new Map();
@@ -327,7 +343,7 @@ export class RuleEngine {
     }
     let series = byMetric.get(metric);
     if (!series) {
-      series = this.#loadSeries(patientId, metric, historyNeeds(rules), exclude);
+      series = this.#loadSeries(patientId, metric, needs, exclude);
       byMetric.set(metric, series);
     }
     return series;
@@ -364,7 +380,8 @@ function compilePlan(plan: CarePlan | undefined): CompiledPlan | null {
     if (rule.when.kind === 'missing') missing.push(compiled);
     else byMetric.set(rule.metric, [...(byMetric.get(rule.metric) ?? []), compiled]);
   }
-  return { version: plan.version, byMetric, missing, since: plan.ruleSince };
+  const needs = new Map([...byMetric].map(([metric, rules]) => [metric, historyNeeds(rules)]));
+  return { version: plan.version, byMetric, needs, missing, since: plan.ruleSince };
 }
 
 /** Inserts keeping `t` ascending; a point equal in time to others goes after them. */
