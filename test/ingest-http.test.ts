@@ -233,6 +233,16 @@ describe('whole-message errors', () => {
     const huge = await svc.postReadings(device.token, { readings: [{ ...reading, id: 'x'.repeat(1024 * 1024) }] });
     expect(huge.status).toBe(413);
     expect((await huge.json()).error.code).toBe('payload_too_large');
+    // Sent in chunks, with no Content-Length to refuse it by: counted as it arrives.
+    const body = JSON.stringify({ readings: [{ ...reading, id: 'y'.repeat(1024 * 1024) }] });
+    const chunked = await fetch(`${svc.url}/v1/readings`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${device.token}`, 'content-type': 'application/json' },
+      body: new Blob([body]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    expect((await chunked.json()).error.code).toBe('payload_too_large');
     expect((await svc.readings(device.patientId)).readings).toEqual([]);
   });
 
