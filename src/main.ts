@@ -25,6 +25,7 @@ import { gracefulClose, listen } from './listen.ts';
 import { createLogger, type Logger } from './log.ts';
 import { Metrics } from './ops/metrics.ts';
 import type { ReadinessCheck } from './ops/routes.ts';
+import { startCheckpointer } from './store/checkpointer.ts';
 import { GroupCommit, openDatabase } from './store/db.ts';
 import { InfluxForwarder, influxReadiness } from './store/influx-forwarder.ts';
 import { InfluxReadingStore } from './store/influx-reading-store.ts';
@@ -51,6 +52,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
   };
 
   try {
+    const checkpointer = await startCheckpointer(sqlite, log);
+    stops.push(() => checkpointer.close());
     const metrics = new Metrics();
     // Ingest always commits to SQLite: it is the durable log devices are acknowledged on, and the rules'
     // history. With InfluxDB, the forwarder delivers from that log and queries go to InfluxDB.

@@ -1,10 +1,10 @@
-import { Worker } from 'node:worker_threads';
 import type { DeviceDirectory } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Answer, FromFront, FrontOptions, ToFront } from './mqtt-front.ts';
 import { handleDeviceMessage, type DeviceMessageOptions } from './mqtt.ts';
+import { startWorker } from '../worker.ts';
 
 export interface MqttBrokerOptions extends DeviceMessageOptions {
   host: string;
@@ -27,7 +27,7 @@ export interface MqttBroker {
  */
 export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttBroker> {
   const { directory, metrics, log } = options;
-  const front = startFront({ host: options.host, port: options.port, logLevel: options.logLevel });
+  const front = startWorker(new URL('./mqtt-front', import.meta.url), { host: options.host, port: options.port, logLevel: options.logLevel } satisfies FrontOptions);
   const answer = (message: Answer) => front.postMessage(message satisfies ToFront);
 
   let listening: (port: number) => void;
@@ -91,15 +91,4 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
       await front.terminate();
     },
   };
-}
-
-/**
- * Starts mqtt-front in its thread: compiled JavaScript as is; the TypeScript source (tests, `npm run dev`)
- * through tsx's loader, registered in the new thread before the file is imported.
- */
-function startFront(workerData: FrontOptions): Worker {
-  const url = new URL(`./mqtt-front${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url);
-  if (url.pathname.endsWith('.js')) return new Worker(url, { workerData });
-  const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); })`;
-  return new Worker(code, { eval: true, workerData });
 }

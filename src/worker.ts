@@ -1,0 +1,13 @@
+import { Worker } from 'node:worker_threads';
+
+/**
+ * Starts `module` (a sibling module's URL, named without extension) in a worker thread: the compiled
+ * JavaScript as is, or the TypeScript source (tests, `npm run dev`) through tsx's loader, registered in
+ * the new thread before the module is imported.
+ */
+export function startWorker(module: URL, workerData: unknown): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(`${module.href}.js`), { workerData });
+  const source = `${module.href}.ts`;
+  const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
+  return new Worker(code, { eval: true, workerData });
+}
