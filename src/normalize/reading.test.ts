@@ -1,6 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AppError } from '../domain/errors.ts';
-import { normalizeReading, splitBody, toKg } from './reading.ts';
+import { normalizeReading, normalizeWithSchema, quickNormalize, splitBody, toKg } from './reading.ts';
 
 const NOW = Date.parse('2026-11-22T12:00:00Z');
 const bp = (fields: Record<string, unknown>) => ({ type: 'blood_pressure', measuredAt: NOW - 60_000, systolic: 120, diastolic: 80, ...fields });
@@ -72,6 +73,67 @@ describe('normalizeReading', () => {
       ok: true,
       reading: { messageId: 'a-1', type: 'spo2', measuredAt: NOW, systolic: null, diastolic: null, pulse: 64, value: 97, unit: null },
     });
+  });
+});
+
+describe('the hand-checked path for everyday readings', () => {
+  // Mostly plausible readings of each type, every field sometimes replaced by something on or past a
+  // bound, or of the wrong kind, and now and then a field the type does not have.
+  const odd = fc.oneof(
+    fc.constantFrom(0, -1, 1.5, 19.9, 20, 49.9, 50, 100, 100.1, 199.9, 200, 250, 250.5, 300, 300.1, 881.85, 1999, 2000),
+    fc.double(),
+    fc.constantFrom(Number.NaN, Infinity, -Infinity, '95', null, undefined, true, 'mmHg', 'kg', '%'),
+  );
+  const mostly = <T,>(usual: fc.Arbitrary<T>) => fc.oneof({ weight: 6, arbitrary: usual }, { weight: 1, arbitrary: odd });
+  const time = mostly(
+    fc.oneof(
+      fc.integer({ min: Date.parse('2020-01-01T00:00:00Z') - 2, max: NOW + 10 * 60_000 + 2 }),
+      fc.constantFrom(NOW + 0.5, 2 ** 60, '2026-11-22T11:00:00Z', '2026-11-22 11:00'),
+    ),
+  );
+  const id = fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), 7));
+  const common = { id, measuredAt: time, pulse: mostly(fc.double({ min: 15, max: 260 })), extra: fc.constant(1) };
+  const optional = ['id', 'pulse', 'unit', 'extra'];
+  const typed = (type: string, fields: Record<string, fc.Arbitrary<unknown>>) =>
+    fc.record({ type: mostly(fc.constant(type)), ...common, ...fields }, { requiredKeys: Object.keys({ type, ...common, ...fields }).filter((k) => !optional.includes(k)) });
+  const reading = fc.oneof(
+    typed('spo2', { value: mostly(fc.double({ min: 45, max: 105 })) }),
+    typed('blood_pressure', {
+      systolic: mostly(fc.double({ min: 45, max: 310 })),
+      diastolic: mostly(fc.double({ min: 15, max: 210 })),
+      unit: mostly(fc.constant('mmHg')),
+    }),
+    typed('weight', { value: mostly(fc.double({ min: 0, max: 900_000 })), unit: mostly(fc.constantFrom('kg', 'lb', 'g')) }),
+  );
+
+  it('gives exactly the schema\'s answer whenever it answers, for any input', () => {
+    let answered = 0;
+    fc.assert(
+      fc.property(reading, (item) => {
+        const quick = quickNormalize(item, NOW);
+        if (quick === undefined) return;
+        answered++;
+        expect(quick).toEqual(normalizeWithSchema(item, NOW));
+      }),
+      { numRuns: 20_000 },
+    );
+    expect(answered).toBeGreaterThan(20);
+  });
+
+  it('answers for everyday readings, leaving only the unusual to the schema', () => {
+    const everyday = [
+      { id: 'm1', type: 'spo2', measuredAt: NOW - 1000, value: 95, pulse: 72 },
+      { type: 'blood_pressure', measuredAt: NOW - 1000, systolic: 128, diastolic: 82, pulse: 64, unit: 'mmHg' },
+      { type: 'weight', measuredAt: NOW - 1000, value: 181.5, unit: 'lb' },
+    ];
+    for (const item of everyday) expect(quickNormalize(item, NOW), JSON.stringify(item)).toEqual(normalizeWithSchema(item, NOW));
+    // Edges a random search rarely hits.
+    for (const edge of [{ systolic: 120, diastolic: 120 }, { systolic: 120.5, diastolic: 120.5 }, { systolic: 50, diastolic: 49.99 }]) {
+      const item = { type: 'blood_pressure', measuredAt: NOW, ...edge };
+      expect(quickNormalize(item, NOW) ?? normalizeWithSchema(item, NOW), JSON.stringify(edge)).toEqual(normalizeWithSchema(item, NOW));
+    }
+    expect(quickNormalize({ type: 'spo2', measuredAt: '2026-11-22T11:00:00Z', value: 95 }, NOW)).toBeUndefined();
+    expect(quickNormalize({ type: 'spo2', measuredAt: NOW, value: 95, note: 'x' }, NOW)).toBeUndefined();
   });
 });
 
