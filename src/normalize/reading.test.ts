@@ -94,8 +94,10 @@ describe('the hand-checked path for everyday readings', () => {
   const id = fc.oneof(fc.string({ minLength: 1, maxLength: 8 }), fc.constantFrom('', 'x'.repeat(128), 'x'.repeat(129), 7));
   const common = { id, measuredAt: time, pulse: mostly(fc.double({ min: 15, max: 260 })), extra: fc.constant(1) };
   const optional = ['id', 'pulse', 'unit', 'extra'];
-  const typed = (type: string, fields: Record<string, fc.Arbitrary<unknown>>) =>
-    fc.record({ type: mostly(fc.constant(type)), ...common, ...fields }, { requiredKeys: Object.keys({ type, ...common, ...fields }).filter((k) => !optional.includes(k)) });
+  const typed = (type: string, fields: Record<string, fc.Arbitrary<unknown>>) => {
+    const model: Record<string, fc.Arbitrary<unknown>> = { type: mostly(fc.constant(type)), ...common, ...fields };
+    return fc.record(model, { requiredKeys: Object.keys(model).filter((k) => !optional.includes(k)) });
+  };
   const reading = fc.oneof(
     typed('spo2', { value: mostly(fc.double({ min: 45, max: 105 })) }),
     typed('blood_pressure', {
