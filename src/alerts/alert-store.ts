@@ -33,6 +33,8 @@ export class AlertStore {
   readonly #findUnresolved;
   /** By patient, then rule id (nested maps: a lookup builds no key string). */
   readonly #unresolved = new Map<string, Map<string, Alert | null>>();
+  /** When each rule's alert was last resolved, by patient then rule id (null: never), for the missing-data sweep. */
+  readonly #lastResolved = new Map<string, Map<string, number | null>>();
 
   constructor(private readonly db: Db) {
     this.#findUnresolved = db
@@ -54,28 +56,29 @@ export class AlertStore {
   }
 
   #byRule(patientId: string): Map<string, Alert | null> {
-    let byRule = this.#unresolved.get(patientId);
-    if (!byRule) {
-      if (this.#unresolved.size >= CACHE_PATIENTS) this.#unresolved.clear();
-      byRule = new Map();
-      this.#unresolved.set(patientId, byRule);
-    }
-    return byRule;
+    return byPatient(this.#unresolved, patientId);
   }
 
   /** When a clinician last resolved this rule's alert for the patient, if ever. */
   lastResolvedAt(patientId: string, ruleId: string): number | undefined {
-    const row = this.db
-      .select({ at: max(alerts.resolvedAt) })
-      .from(alerts)
-      .where(and(eq(alerts.patientId, patientId), eq(alerts.ruleId, ruleId), eq(alerts.status, 'resolved')))
-      .get();
-    return row?.at ?? undefined;
+    const byRule = byPatient(this.#lastResolved, patientId);
+    let at = byRule.get(ruleId);
+    if (at === undefined) {
+      at =
+        this.db
+          .select({ at: max(alerts.resolvedAt) })
+          .from(alerts)
+          .where(and(eq(alerts.patientId, patientId), eq(alerts.ruleId, ruleId), eq(alerts.status, 'resolved')))
+          .get()?.at ?? null;
+      byRule.set(ruleId, at);
+    }
+    return at ?? undefined;
   }
 
   /** Drops what is cached (after a rolled-back transaction). */
   forgetAll(): void {
     this.#unresolved.clear();
+    this.#lastResolved.clear();
   }
 
   get(id: string): Alert | undefined {
@@ -93,6 +96,9 @@ export class AlertStore {
   update(alert: Alert, event: AlertEvent | null, at: number): void {
     this.db.update(alerts).set(toRow(alert)).where(eq(alerts.id, alert.id)).run();
     this.#byRule(alert.patientId).set(alert.ruleId, alert.status === 'resolved' ? null : alert);
+    // Known only if looked up before; otherwise the next lookup reads it, this change included.
+    const resolved = this.#lastResolved.get(alert.patientId);
+    if (alert.resolvedAt !== null && resolved?.has(alert.ruleId)) resolved.set(alert.ruleId, Math.max(resolved.get(alert.ruleId) ?? 0, alert.resolvedAt));
     if (event) this.#outbox(alert.id, event, at);
   }
 
@@ -135,6 +141,17 @@ export class AlertStore {
   #outbox(alertId: string, event: AlertEvent, at: number) {
     this.db.insert(alertOutbox).values({ alertId, event, at }).run();
   }
+}
+
+/** The per-patient map of a cache keyed by patient, then rule id; the cache forgets everyone past CACHE_PATIENTS. */
+function byPatient<V>(cache: Map<string, Map<string, V>>, patientId: string): Map<string, V> {
+  let byRule = cache.get(patientId);
+  if (!byRule) {
+    if (cache.size >= CACHE_PATIENTS) cache.clear();
+    byRule = new Map();
+    cache.set(patientId, byRule);
+  }
+  return byRule;
 }
 
 function toRow(alert: Alert): typeof alerts.$inferInsert {

@@ -80,12 +80,13 @@ export class CarePlanStore {
       .all();
   }
 
-  /** Every patient's current plan (for the missing-data sweep). */
-  allCurrent(): CarePlan[] {
-    const rows = this.db.select().from(carePlans).orderBy(carePlans.patientId, desc(carePlans.version)).all();
-    const current = new Map<string, CarePlan>();
-    for (const row of rows) if (!current.has(row.patientId)) current.set(row.patientId, toPlan(row));
-    return [...current.values()];
+  /** Every patient who has a care plan. */
+  patientIds(): string[] {
+    return this.db
+      .selectDistinct({ patientId: carePlans.patientId })
+      .from(carePlans)
+      .all()
+      .map((row) => row.patientId);
   }
 
   /**
