@@ -35,7 +35,14 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   let closed: () => void;
   const started = new Promise<number>((resolve, reject) => ((listening = resolve), (failed = reject)));
   const stopped = new Promise<void>((resolve) => (closed = resolve));
-  front.once('error', (error) => failed(error));
+  let serving = false;
+  front.on('error', (error) => {
+    if (!serving) return failed(error);
+    // No device can connect or publish any more: fail fast, so the supervisor restarts the service
+    // rather than leaving it up without its broker.
+    log.fatal({ event: 'mqtt_broker_failed', err: error }, 'The embedded MQTT broker thread failed');
+    throw error;
+  });
 
   front.on('message', (message: FromFront) => {
     switch (message.type) {
@@ -81,6 +88,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
     await front.terminate();
     throw error;
   }
+  serving = true;
   log.info({ event: 'mqtt_listening', host: options.host, port }, 'Embedded MQTT broker listening');
 
   return {
