@@ -11,3 +11,19 @@ export function startWorker(module: URL, workerData: unknown): Worker {
   const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
   return new Worker(code, { eval: true, workerData });
 }
+
+/**
+ * Posts messages in arrays, one per turn of the event loop: a burst of MQTT messages crosses between the
+ * threads in one hop, not one each. The receiver takes an array.
+ */
+export function batched<T>(post: (messages: T[]) => void): (message: T) => void {
+  let pending: T[] = [];
+  return (message) => {
+    if (pending.push(message) > 1) return;
+    setImmediate(() => {
+      const messages = pending;
+      pending = [];
+      post(messages);
+    });
+  };
+}

@@ -4,7 +4,7 @@ import type { Logger } from '../log.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { Answer, FromFront, FrontOptions, ToFront } from './mqtt-front.ts';
 import { handleDeviceMessage, type DeviceMessageOptions } from './mqtt.ts';
-import { startWorker } from '../worker.ts';
+import { batched, startWorker } from '../worker.ts';
 
 export interface MqttBrokerOptions extends DeviceMessageOptions {
   host: string;
@@ -28,7 +28,8 @@ export interface MqttBroker {
 export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttBroker> {
   const { directory, metrics, log } = options;
   const front = startWorker(new URL('./mqtt-front', import.meta.url), { host: options.host, port: options.port, logLevel: options.logLevel } satisfies FrontOptions);
-  const answer = (message: Answer) => front.postMessage(message satisfies ToFront);
+  const post = batched<ToFront>((messages) => front.postMessage(messages));
+  const answer = (message: Answer) => post(message);
 
   let listening: (port: number) => void;
   let failed: (error: Error) => void;
@@ -44,7 +45,8 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
     throw error;
   });
 
-  front.on('message', (message: FromFront) => {
+  front.on('message', (messages: FromFront[]) => messages.forEach(handle));
+  function handle(message: FromFront) {
     switch (message.type) {
       case 'authenticate': {
         const device = message.password ? directory.byToken(message.password) : undefined;
@@ -79,7 +81,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
       case 'closed':
         return closed();
     }
-  });
+  }
 
   let port: number;
   try {
@@ -94,7 +96,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   return {
     port,
     async close() {
-      front.postMessage({ type: 'close' } satisfies ToFront);
+      post({ type: 'close' });
       await stopped;
       await front.terminate();
     },

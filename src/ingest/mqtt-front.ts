@@ -10,6 +10,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { listen } from '../listen.ts';
 import { createLogger } from '../log.ts';
+import { batched } from '../worker.ts';
 import { READINGS_TOPIC, resultsTopic } from './topics.ts';
 
 export interface FrontOptions {
@@ -43,7 +44,7 @@ const BAD_USERNAME_OR_PASSWORD = 4;
 const main = parentPort!;
 const { host, port, logLevel } = workerData as FrontOptions;
 const log = createLogger(logLevel);
-const post = (message: FromFront) => main.postMessage(message);
+const post = batched<FromFront>((messages) => main.postMessage(messages));
 
 const waiting = new Map<number, (answer: Answer) => void>();
 let lastId = 0;
@@ -105,15 +106,17 @@ broker.on('clientDisconnect', () => post({ type: 'connected', count: broker.conn
 
 const server = createServer(broker.handle);
 
-main.on('message', (message: ToFront) => {
-  if ('type' in message) {
-    // The broker first: it disconnects the clients, which server.close() would otherwise wait for.
-    broker.close(() => server.close(() => post({ type: 'closed' })));
-    return;
+main.on('message', (messages: ToFront[]) => {
+  for (const message of messages) {
+    if ('type' in message) {
+      // The broker first: it disconnects the clients, which server.close() would otherwise wait for.
+      broker.close(() => server.close(() => post({ type: 'closed' })));
+      continue;
+    }
+    const resolve = waiting.get(message.id);
+    waiting.delete(message.id);
+    resolve?.(message);
   }
-  const resolve = waiting.get(message.id);
-  waiting.delete(message.id);
-  resolve?.(message);
 });
 
 try {
