@@ -13,11 +13,11 @@
  *
  * Set INFLUXD_BIN to use another binary and TEST_BROKER_LOGS=1 to see the server's log on stderr.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { findBinary, killOnExit, requireBinary, tail, terminate } from './mosquitto.ts';
+import { findBinary, launchServer, requireBinary, terminate } from './mosquitto.ts';
 import { freePort } from './ports.ts';
 
 export { requireBinary };
@@ -95,34 +95,17 @@ export async function startInfluxd(opts: { timeoutMs?: number } = {}): Promise<R
 
   /** Spawns influxd on the folder and waits for /ping; on failure the process is gone when it throws. */
   const launch = async (): Promise<void> => {
-    const output = tail();
-    const proc = spawn(bin, ['-config', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const { child: proc, output, failure } = launchServer('influxd', bin, ['-config', conf]);
     child = proc;
-    killOnExit(proc);
-    const echo = Boolean(process.env.TEST_BROKER_LOGS);
-    for (const stream of [proc.stdout, proc.stderr]) {
-      stream?.on('data', (c: Buffer) => {
-        output.push(c);
-        if (echo) process.stderr.write(c);
-      });
-    }
-    let spawnError: Error | undefined;
-    proc.once('error', (err) => {
-      spawnError = err;
-    });
-    let closed = false;
-    proc.once('close', () => {
-      closed = true;
-    });
 
     const deadline = Date.now() + timeoutMs;
     let last = 'no answer yet';
     for (;;) {
-      if (spawnError) {
+      const failed = failure();
+      if (failed) {
         await terminate(proc, 10_000);
-        throw new Error(`could not start ${bin}: ${spawnError.message}`);
+        throw failed;
       }
-      if (closed) throw new Error(`influxd exited early (code ${proc.exitCode}, signal ${proc.signalCode}):\n${output.text()}`);
       try {
         const res = await fetch(`${url}/ping`, { signal: AbortSignal.timeout(1_000) });
         await res.body?.cancel();

@@ -136,6 +136,42 @@ export async function terminate(child: ChildProcess, graceMs = 5_000): Promise<v
   });
 }
 
+/**
+ * Spawns a test server with its output kept (echoed too with TEST_BROKER_LOGS), killed if the test run
+ * dies. `failure()` tells whether it could not start or has already exited, with its output.
+ */
+export function launchServer(name: string, bin: string, args: string[]): { child: ChildProcess; output: ReturnType<typeof tail>; failure(): Error | undefined } {
+  const output = tail();
+  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  killOnExit(child);
+  const echo = Boolean(process.env.TEST_BROKER_LOGS);
+  for (const stream of [child.stdout, child.stderr]) {
+    stream?.on('data', (c: Buffer) => {
+      output.push(c);
+      if (echo) process.stderr.write(c);
+    });
+  }
+  let spawnError: Error | undefined;
+  child.once('error', (err) => {
+    spawnError = err;
+  });
+  // 'close' comes after the process exited and its stdio drained, so the output is complete by then.
+  let closed = false;
+  child.once('close', () => {
+    closed = true;
+  });
+  return {
+    child,
+    output,
+    failure: () =>
+      spawnError
+        ? new Error(`could not start ${bin}: ${spawnError.message}`)
+        : closed
+          ? new Error(`${name} exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${output.text()}`)
+          : undefined,
+  };
+}
+
 export async function startMosquitto(): Promise<RunningMosquitto> {
   const bin = mosquittoPath();
   if (!bin) throw new Error('mosquitto is not installed (apt-get install mosquitto)');
@@ -162,27 +198,7 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   if (process.getuid?.() === 0) lines.push('user root');
   await writeFile(conf, lines.join('\n') + '\n');
 
-  const stderr = tail();
-  const child = spawn(bin, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  killOnExit(child);
-  const echo = Boolean(process.env.TEST_BROKER_LOGS);
-  child.stdout?.on('data', (c: Buffer) => {
-    stderr.push(c);
-    if (echo) process.stderr.write(c);
-  });
-  child.stderr?.on('data', (c: Buffer) => {
-    stderr.push(c);
-    if (echo) process.stderr.write(c);
-  });
-  let spawnError: Error | undefined;
-  child.once('error', (err) => {
-    spawnError = err;
-  });
-  // 'close' comes after the process exited and its stdio drained, so stderr is complete by then.
-  let closed = false;
-  child.once('close', () => {
-    closed = true;
-  });
+  const { child, output, failure } = launchServer('mosquitto', bin, ['-c', conf]);
 
   let stopped: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -192,23 +208,12 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
     })());
 
   try {
-    await waitForPort(port, {
-      timeoutMs: 10_000,
-      abort: () => {
-        if (spawnError) return new Error(`could not start ${bin}: ${spawnError.message}`);
-        if (closed) {
-          return new Error(
-            `mosquitto exited early (code ${child.exitCode}, signal ${child.signalCode}):\n${stderr.text()}`,
-          );
-        }
-        return undefined;
-      },
-    });
+    await waitForPort(port, { timeoutMs: 10_000, abort: failure });
   } catch (err) {
+    // A failure() already carries the output; a timeout does not.
+    const alreadyTold = failure() !== undefined;
     await stop();
-    if (err instanceof Error && !err.message.startsWith('mosquitto exited') && !err.message.startsWith('could not')) {
-      err.message += `\nmosquitto stderr:\n${stderr.text()}`;
-    }
+    if (err instanceof Error && !alreadyTold) err.message += `\nmosquitto output:\n${output.text()}`;
     throw err;
   }
 
