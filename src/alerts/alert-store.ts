@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
+import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
@@ -16,7 +17,7 @@ export interface AlertQuery {
   severity?: Severity;
   limit: number;
   /** The `next` cursor of the previous page. */
-  before?: { openedAt: number; id: string };
+  before?: Cursor;
 }
 
 /** Patients whose unresolved alerts (or their absence) are kept in memory at most. */
@@ -113,7 +114,7 @@ export class AlertStore {
     }
     if (query.severity) conditions.push(eq(alerts.severity, query.severity));
     if (query.before) {
-      conditions.push(or(lt(alerts.openedAt, query.before.openedAt), and(eq(alerts.openedAt, query.before.openedAt), lt(alerts.id, query.before.id)))!);
+      conditions.push(or(lt(alerts.openedAt, query.before.at), and(eq(alerts.openedAt, query.before.at), lt(alerts.id, query.before.id)))!);
     }
     return this.db
       .select()

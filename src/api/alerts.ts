@@ -5,7 +5,8 @@ import { acknowledge, presentAlert, resolve, type Alert } from '../alerts/lifecy
 import type { AuditLog } from '../audit/audit-log.ts';
 import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
-import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { cursorParam, encodeCursor } from '../domain/cursor.ts';
+import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import type { AlertChange } from '../rules/engine.ts';
 import type { GroupCommit } from '../store/db.ts';
@@ -63,13 +64,13 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
     .get('/', async (c) => {
       const principal = requireUser(c);
       const query = parseOrThrow(alertsQuerySchema, c.req.query(), 'query');
-      const before = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const before = query.cursor ? cursorParam(query.cursor) : undefined;
       const page = alerts.list({ ...query, unreachable: query.unreachable === 'true', patientIds: access.visiblePatientIds(principal), before, limit: query.limit + 1 });
       const last = page[query.limit - 1];
       await record(c, 'alerts.list', query.patientId ?? null, 'success');
       return c.json({
         alerts: page.slice(0, query.limit).map(presentAlert),
-        ...(page.length > query.limit && last ? { next: encodeCursor(last) } : {}),
+        ...(page.length > query.limit && last ? { next: encodeCursor(last.openedAt, last.id) } : {}),
       });
     })
     .get('/:id', async (c) => {
@@ -116,16 +117,3 @@ export function presentEscalation(escalation: typeof escalations.$inferSelect) {
   };
 }
 
-function encodeCursor(alert: Alert): string {
-  return Buffer.from(JSON.stringify([alert.openedAt, alert.id])).toString('base64url');
-}
-
-function decodeCursor(cursor: string): { openedAt: number; id: string } {
-  try {
-    const [openedAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof openedAt === 'number' && typeof id === 'string') return { openedAt, id };
-  } catch {
-    // fall through
-  }
-  throw new AppError('validation_failed', 'The query is not valid', [{ path: 'cursor', message: 'is not a cursor this API gave out' }]);
-}

@@ -5,11 +5,12 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { patientScope, type PatientAccess } from '../auth/access.ts';
 import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
+import { cursorParam } from '../domain/cursor.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { CARE_TEAM_ROLES } from '../domain/care-team.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import type { Db } from '../store/db.ts';
-import { BUCKET_SIZES, decodeCursor, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
+import { BUCKET_SIZES, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
 import { careTeamMembers, clinicians, devices, patients } from '../store/schema.ts';
 import { presentDevice } from './devices.ts';
 
@@ -132,9 +133,7 @@ export function patientsRoute(options: PatientsRouteOptions) {
         const buckets = await readingStore.buckets({ ...range, type: query.type, bucket: query.bucket });
         return c.json({ type: query.type, bucket: query.bucket, buckets: buckets.map(presentBucket) });
       }
-      if (query.cursor && !decodeCursor(query.cursor)) {
-        throw new AppError('validation_failed', 'The query is not valid', [{ path: 'cursor', message: 'is not a cursor this API gave out' }]);
-      }
+      if (query.cursor) cursorParam(query.cursor);
       const page = await readingStore.list({ ...range, type: query.type, limit: query.limit, after: query.cursor });
       return c.json({ type: query.type ?? null, readings: page.readings.map(presentReading), ...(page.next ? { next: page.next } : {}) });
     })

@@ -1,11 +1,10 @@
 import { Point } from '@influxdata/influxdb-client';
+import { decodeCursor, encodeCursor, type Cursor } from '../domain/cursor.ts';
 import { AppError } from '../domain/errors.ts';
 import { READING_TYPES, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import {
   BUCKET_MS,
   BUCKET_OFFSET_MS,
-  decodeCursor,
-  encodeCursor,
   type BucketQuery,
   type ReadingPage,
   type ReadingQuery,
@@ -83,7 +82,7 @@ export class InfluxReadingStore implements ReadingStore {
     const rows = perType.flat().sort(byTimeThenId).slice(0, want);
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
-    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last) } : { readings: page };
+    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last.measuredAt, last.id) } : { readings: page };
   }
 
   /**
@@ -92,9 +91,9 @@ export class InfluxReadingStore implements ReadingStore {
    * anywhere: when a query comes back full, the group at its last time is fetched whole and the next
    * query starts after it.
    */
-  async #listType(type: ReadingType, query: ReadingQuery, cursor: { measuredAt: number; id: string } | undefined, want: number) {
+  async #listType(type: ReadingType, query: ReadingQuery, cursor: Cursor | undefined, want: number) {
     const upper = query.to ?? NO_UPPER_BOUND;
-    let lower = Math.max(query.from ?? NO_LOWER_BOUND, cursor?.measuredAt ?? NO_LOWER_BOUND);
+    let lower = Math.max(query.from ?? NO_LOWER_BOUND, cursor?.at ?? NO_LOWER_BOUND);
     const out: StoredReading[] = [];
     for (;;) {
       // A few extra rows, so a page that starts at a cursor inside a same-time group usually needs one query.
@@ -108,7 +107,7 @@ export class InfluxReadingStore implements ReadingStore {
       }
       rows.sort(byTimeThenId);
       for (const row of rows) {
-        if (cursor && (row.measuredAt < cursor.measuredAt || (row.measuredAt === cursor.measuredAt && row.id <= cursor.id))) continue;
+        if (cursor && (row.measuredAt < cursor.at || (row.measuredAt === cursor.at && row.id <= cursor.id))) continue;
         out.push(row);
       }
       if (nextLower === undefined || nextLower >= upper || out.length >= want) return out.slice(0, want);

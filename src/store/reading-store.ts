@@ -61,17 +61,3 @@ export interface TrendBucket {
   mean: number | BloodPressureStats;
 }
 
-/** The page cursor: the last reading's time and id, so pages neither skip nor repeat equal times. */
-export function encodeCursor(reading: Pick<StoredReading, 'measuredAt' | 'id'>): string {
-  return Buffer.from(JSON.stringify([reading.measuredAt, reading.id])).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): { measuredAt: number; id: string } | undefined {
-  try {
-    const [measuredAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as unknown[];
-    if (typeof measuredAt === 'number' && typeof id === 'string') return { measuredAt, id };
-  } catch {
-    // fall through: an unreadable cursor is the caller's error
-  }
-  return undefined;
-}

@@ -1,12 +1,11 @@
 import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
 import { compileWrite, type Db } from './db.ts';
 import { readings } from './schema.ts';
 import {
   BUCKET_MS,
   BUCKET_OFFSET_MS,
-  decodeCursor,
-  encodeCursor,
   type BucketQuery,
   type ReadingPage,
   type ReadingQuery,
@@ -74,7 +73,7 @@ export class SqliteReadingStore implements ReadingStore {
     const cursor = query.after === undefined ? undefined : decodeCursor(query.after);
     if (cursor) {
       conditions.push(
-        or(gt(readings.measuredAt, cursor.measuredAt), and(eq(readings.measuredAt, cursor.measuredAt), gt(readings.id, cursor.id)))!,
+        or(gt(readings.measuredAt, cursor.at), and(eq(readings.measuredAt, cursor.at), gt(readings.id, cursor.id)))!,
       );
     }
     const rows = this.db
@@ -86,7 +85,7 @@ export class SqliteReadingStore implements ReadingStore {
       .all();
     const page = rows.slice(0, query.limit).map(toStored);
     const last = page.at(-1);
-    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last) } : { readings: page };
+    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last.measuredAt, last.id) } : { readings: page };
   }
 
   async buckets(query: BucketQuery): Promise<TrendBucket[]> {
