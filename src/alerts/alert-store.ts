@@ -1,4 +1,5 @@
 import { and, asc, desc, eq, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
+import { inner } from '../cache.ts';
 import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
@@ -57,12 +58,12 @@ export class AlertStore {
   }
 
   #byRule(patientId: string): Map<string, Alert | null> {
-    return byPatient(this.#unresolved, patientId);
+    return inner(this.#unresolved, patientId, CACHE_PATIENTS);
   }
 
   /** When a clinician last resolved this rule's alert for the patient, if ever. */
   lastResolvedAt(patientId: string, ruleId: string): number | undefined {
-    const byRule = byPatient(this.#lastResolved, patientId);
+    const byRule = inner(this.#lastResolved, patientId, CACHE_PATIENTS);
     let at = byRule.get(ruleId);
     if (at === undefined) {
       at =
@@ -142,17 +143,6 @@ export class AlertStore {
   #outbox(alertId: string, event: AlertEvent, at: number) {
     this.db.insert(alertOutbox).values({ alertId, event, at }).run();
   }
-}
-
-/** The per-patient map of a cache keyed by patient, then rule id; the cache forgets everyone past CACHE_PATIENTS. */
-function byPatient<V>(cache: Map<string, Map<string, V>>, patientId: string): Map<string, V> {
-  let byRule = cache.get(patientId);
-  if (!byRule) {
-    if (cache.size >= CACHE_PATIENTS) cache.clear();
-    byRule = new Map();
-    cache.set(patientId, byRule);
-  }
-  return byRule;
 }
 
 function toRow(alert: Alert): typeof alerts.$inferInsert {

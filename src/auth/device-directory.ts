@@ -1,4 +1,5 @@
 import { eq } from 'drizzle-orm';
+import { bounded } from '../cache.ts';
 import type { Db } from '../store/db.ts';
 import { devices } from '../store/schema.ts';
 import { hashToken } from './tokens.ts';
@@ -54,7 +55,6 @@ function cached(map: Map<string, Entry>, key: string, now: number, find: (key: s
   const hit = map.get(key);
   if (hit && hit.until > now) return hit.device;
   const device = find(key);
-  if (map.size >= CACHE_MAX) map.clear();
-  map.set(key, { device, until: now + CACHE_MS });
+  bounded(map, CACHE_MAX).set(key, { device, until: now + CACHE_MS });
   return device;
 }

@@ -4,6 +4,7 @@ import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
 import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import type { Metric } from '../domain/rule.ts';
+import { bounded, inner } from '../cache.ts';
 import { compileWrite, type Db } from '../store/db.ts';
 import { metricState, outboxCursors, readings } from '../store/schema.ts';
 import type { CarePlan, CarePlanStore } from './care-plans.ts';
@@ -316,11 +317,7 @@ export class RuleEngine {
   }
 
   #metricState(patientId: string, metric: Metric): MetricState | null {
-    let byMetric = this.#state.get(patientId);
-    if (!byMetric) {
-      byMetric = new Map();
-      bounded(this.#state, CACHE_PATIENTS).set(patientId, byMetric);
-    }
+    const byMetric = inner(this.#state, patientId, CACHE_PATIENTS);
     let state = byMetric.get(metric);
     if (state === undefined) {
       state = this.#unsaved.get(patientId)?.get(metric) ?? this.#loadState.get({ patientId, metric }) ?? null;
@@ -332,21 +329,12 @@ export class RuleEngine {
   /** A metric's new state: cached, and saved with the next saveStates. Call after #metricState for it. */
   #setState(patientId: string, metric: Metric, state: MetricState): void {
     this.#state.get(patientId)!.set(metric, state);
-    let unsaved = this.#unsaved.get(patientId);
-    if (!unsaved) {
-      unsaved = new Map();
-      this.#unsaved.set(patientId, unsaved);
-    }
-    unsaved.set(metric, state);
+    inner(this.#unsaved, patientId).set(metric, state);
   }
 
   /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
   #series(patientId: string, metric: Metric, needs: { count: number; windowMs: number }, exclude: ReadonlySet<string>): Point[] {
-    let byMetric = this.#history.get(patientId);
-    if (!byMetric) {
-      byMetric = new Map();
-      bounded(this.#history, CACHE_PATIENTS).set(patientId, byMetric);
-    }
+    const byMetric = inner(this.#history, patientId, CACHE_PATIENTS);
     let series = byMetric.get(metric);
     if (!series) {
       series = this.#loadSeries(patientId, metric, needs, exclude);
@@ -406,8 +394,3 @@ function trim(series: Point[], needs: { count: number; windowMs: number }): void
   if (drop > 0) series.splice(0, drop);
 }
 
-/** A map that forgets everything when it grows past `max`: caches refill from the database. */
-function bounded<K, V>(map: Map<K, V>, max: number): Map<K, V> {
-  if (map.size >= max) map.clear();
-  return map;
-}
