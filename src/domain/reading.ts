@@ -20,8 +20,13 @@ export const KG_PER_UNIT = { kg: 1, lb: 0.45359237, g: 0.001 } as const;
 export const WEIGHT_KG_MIN = 2;
 export const WEIGHT_KG_MAX = 400;
 
-const pulse = z.number().min(20).max(250);
-const messageId = z.string().min(1).max(128);
+/** What a working device can measure (physiological limits, inclusive), and the longest message id. */
+export const LIMITS = { pulse: [20, 250], systolic: [50, 300], diastolic: [20, 200], spo2: [50, 100] } as const;
+export const MESSAGE_ID_MAX = 128;
+
+const inLimits = (what: keyof typeof LIMITS) => z.number().min(LIMITS[what][0]).max(LIMITS[what][1]);
+const pulse = inLimits('pulse');
+const messageId = z.string().min(1).max(MESSAGE_ID_MAX);
 const measuredAt = z.union([z.iso.datetime({ offset: true, local: false }), z.number().int().min(0)], {
   error: (issue) =>
     issue.input === undefined ? 'is required' : 'must be an RFC 3339 date-time with an offset or Z, or epoch milliseconds',
@@ -32,8 +37,8 @@ const bloodPressure = z
     id: messageId.optional(),
     type: z.literal('blood_pressure'),
     measuredAt,
-    systolic: z.number().min(50).max(300),
-    diastolic: z.number().min(20).max(200),
+    systolic: inLimits('systolic'),
+    diastolic: inLimits('diastolic'),
     pulse: pulse.optional(),
     unit: z.literal('mmHg').optional(),
   })
@@ -59,9 +64,16 @@ const spo2 = z.strictObject({
   id: messageId.optional(),
   type: z.literal('spo2'),
   measuredAt,
-  value: z.number().min(50).max(100),
+  value: inLimits('spo2'),
   pulse: pulse.optional(),
 });
+
+/** The fields each type may have (the schemas are strict). */
+export const READING_FIELDS: Record<ReadingType, ReadonlySet<string>> = {
+  blood_pressure: new Set(Object.keys(bloodPressure.shape)),
+  weight: new Set(Object.keys(weight.shape)),
+  spo2: new Set(Object.keys(spo2.shape)),
+};
 
 export const readingInputSchema = z.discriminatedUnion('type', [bloodPressure, weight, spo2], {
   error: (issue) =>

@@ -2,13 +2,17 @@ import { AppError, plainErrors, toDetails, type ErrorDetail } from '../domain/er
 import {
   EARLIEST_MEASURED_AT,
   KG_PER_UNIT,
+  LIMITS,
   MAX_CLOCK_AHEAD_MS,
+  MESSAGE_ID_MAX,
+  READING_FIELDS,
   WEIGHT_KG_MAX,
   WEIGHT_KG_MIN,
   MAX_READINGS_PER_BATCH,
   readingBatchSchema,
   readingInputSchema,
   type NormalizedReading,
+  type ReadingType,
 } from '../domain/reading.ts';
 
 /** What one item of a body came to: a reading ready to store, or the reasons it was refused. */
@@ -41,15 +45,8 @@ export function normalizeReading(item: unknown, receivedAt: number): ItemOutcome
   return quickNormalize(item, receivedAt) ?? normalizeWithSchema(item, receivedAt);
 }
 
-/** Fields each type may have (the schema's strict objects). */
-const FIELDS: Record<string, ReadonlySet<string>> = {
-  spo2: new Set(['id', 'type', 'measuredAt', 'value', 'pulse']),
-  blood_pressure: new Set(['id', 'type', 'measuredAt', 'systolic', 'diastolic', 'pulse', 'unit']),
-  weight: new Set(['id', 'type', 'measuredAt', 'value', 'unit']),
-};
-
-const within = (value: unknown, min: number, max: number): value is number => typeof value === 'number' && value >= min && value <= max;
-const optionalPulse = (value: unknown) => value === undefined || within(value, 20, 250);
+const within = (value: unknown, [min, max]: readonly [number, number]): value is number => typeof value === 'number' && value >= min && value <= max;
+const optionalPulse = (value: unknown) => value === undefined || within(value, LIMITS.pulse);
 
 /**
  * The everyday reading, checked by hand: a plain object with known fields only, epoch-ms time, values in
@@ -61,12 +58,12 @@ export function quickNormalize(item: unknown, receivedAt: number): ItemOutcome |
   if (typeof item !== 'object' || item === null || Object.getPrototypeOf(item) !== Object.prototype) return undefined;
   const input = item as Record<string, unknown>;
   const { id, type, measuredAt, pulse } = input;
-  const fields = typeof type === 'string' ? FIELDS[type] : undefined;
+  const fields = typeof type === 'string' && Object.hasOwn(READING_FIELDS, type) ? READING_FIELDS[type as ReadingType] : undefined;
   if (!fields) return undefined;
   for (const key in input) if (!fields.has(key)) return undefined;
   if (typeof measuredAt !== 'number' || !Number.isSafeInteger(measuredAt)) return undefined;
   if (measuredAt < EARLIEST_MEASURED_AT || measuredAt > receivedAt + MAX_CLOCK_AHEAD_MS) return undefined;
-  if (id !== undefined && (typeof id !== 'string' || id.length < 1 || id.length > 128)) return undefined;
+  if (id !== undefined && (typeof id !== 'string' || id.length < 1 || id.length > MESSAGE_ID_MAX)) return undefined;
   if (!optionalPulse(pulse)) return undefined;
   const reading: NormalizedReading = {
     messageId: id ?? null,
@@ -79,11 +76,11 @@ export function quickNormalize(item: unknown, receivedAt: number): ItemOutcome |
     unit: null,
   };
   if (type === 'spo2') {
-    if (!within(input.value, 50, 100)) return undefined;
+    if (!within(input.value, LIMITS.spo2)) return undefined;
     reading.value = input.value;
   } else if (type === 'blood_pressure') {
     const { systolic, diastolic, unit } = input;
-    if (!within(systolic, 50, 300) || !within(diastolic, 20, 200) || systolic <= diastolic) return undefined;
+    if (!within(systolic, LIMITS.systolic) || !within(diastolic, LIMITS.diastolic) || systolic <= diastolic) return undefined;
     if (unit !== undefined && unit !== 'mmHg') return undefined;
     reading.systolic = systolic;
     reading.diastolic = diastolic;
