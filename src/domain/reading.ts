@@ -19,6 +19,13 @@ export const MAX_CLOCK_AHEAD_MS = 10 * 60_000;
 export const KG_PER_UNIT = { kg: 1, lb: 0.45359237, g: 0.001 } as const;
 export const WEIGHT_KG_MIN = 2;
 export const WEIGHT_KG_MAX = 400;
+export type WeightUnit = keyof typeof KG_PER_UNIT;
+
+/** Whether a weight, converted to kg (unrounded), is one a scale can weigh. */
+export const plausibleWeight = (value: number, unit: WeightUnit): boolean => {
+  const kg = value * KG_PER_UNIT[unit];
+  return kg >= WEIGHT_KG_MIN && kg <= WEIGHT_KG_MAX;
+};
 
 /** What a working device can measure (physiological limits, inclusive), and the longest message id. */
 export const LIMITS = { pulse: [20, 250], systolic: [50, 300], diastolic: [20, 200], spo2: [50, 100] } as const;
@@ -52,13 +59,10 @@ const weight = z
     value: z.number().positive(),
     unit: z.enum(['kg', 'lb', 'g']),
   })
-  .refine(
-    (r) => {
-      const kg = r.value * KG_PER_UNIT[r.unit];
-      return kg >= WEIGHT_KG_MIN && kg <= WEIGHT_KG_MAX;
-    },
-    { path: ['value'], message: `must be from ${WEIGHT_KG_MIN} to ${WEIGHT_KG_MAX} kg after conversion` },
-  );
+  .refine((r) => plausibleWeight(r.value, r.unit), {
+    path: ['value'],
+    message: `must be from ${WEIGHT_KG_MIN} to ${WEIGHT_KG_MAX} kg after conversion`,
+  });
 
 const spo2 = z.strictObject({
   id: messageId.optional(),

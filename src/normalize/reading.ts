@@ -6,13 +6,13 @@ import {
   MAX_CLOCK_AHEAD_MS,
   MESSAGE_ID_MAX,
   READING_FIELDS,
-  WEIGHT_KG_MAX,
-  WEIGHT_KG_MIN,
+  plausibleWeight,
   MAX_READINGS_PER_BATCH,
   readingBatchSchema,
   readingInputSchema,
   type NormalizedReading,
   type ReadingType,
+  type WeightUnit,
 } from '../domain/reading.ts';
 
 /** What one item of a body came to: a reading ready to store, or the reasons it was refused. */
@@ -87,10 +87,9 @@ export function quickNormalize(item: unknown, receivedAt: number): ItemOutcome |
     reading.unit = 'mmHg';
   } else {
     const { value, unit } = input;
-    if (typeof value !== 'number' || !(value > 0) || (unit !== 'kg' && unit !== 'lb' && unit !== 'g')) return undefined;
-    const kg = value * KG_PER_UNIT[unit];
-    if (!(kg >= WEIGHT_KG_MIN && kg <= WEIGHT_KG_MAX)) return undefined;
-    reading.value = toKg(value, unit);
+    if (typeof value !== 'number' || !(value > 0) || typeof unit !== 'string' || !Object.hasOwn(KG_PER_UNIT, unit)) return undefined;
+    if (!plausibleWeight(value, unit as WeightUnit)) return undefined;
+    reading.value = toKg(value, unit as WeightUnit);
     reading.unit = unit;
   }
   return { ok: true, reading };
@@ -138,6 +137,6 @@ export function normalizeWithSchema(item: unknown, receivedAt: number): ItemOutc
 }
 
 /** Converts a weight to kg, rounded to a tenth of a gram so that float noise does not look like a change. */
-export function toKg(value: number, unit: keyof typeof KG_PER_UNIT): number {
+export function toKg(value: number, unit: WeightUnit): number {
   return Math.round(value * KG_PER_UNIT[unit] * 10_000) / 10_000;
 }
