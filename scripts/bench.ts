@@ -140,7 +140,7 @@ if (want('mqtt') || want('http')) {
 // 3: reading → push latency.
 if (want('push')) {
   log('3/5 reading → push latency…');
-  const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10, warmup: QUICK ? 1 : 3 });
+  const push = await benchPush({ devices: 200, rate: 5000, seconds: QUICK ? 4 : 10, warmup: 3 });
   Object.assign(figures, {
     pushRateAchieved: push.achievedReadingsPerSecond,
     pushWarmupSeconds: push.warmupSeconds,

@@ -164,8 +164,8 @@ const START = [...packageJson.config.nodeFlags.split(' '), 'dist/main.js'];
  * The service as a separate process, started the way `npm start` starts it, for what needs a process
  * boundary: SIGKILL, SIGTERM, start-up failures. Resolves once it logs that it is serving.
  */
-export function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
-  const child = spawn(process.execPath, START, {
+export function spawnService(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServiceProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, ...START], {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', RPM_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
