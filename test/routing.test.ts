@@ -113,6 +113,22 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     ]);
   });
 
+  it('signs one VAPID JWT for the push service and reuses it for later pushes (RFC 8292 §2), valid 12 hours', async () => {
+    const first = await patientWithTeam([['primary', 'primary_nurse']]);
+    const second = await patientWithTeam([['primary', 'primary_nurse']]);
+    const pushes = [];
+    for (const { patientId, device } of [first, second]) {
+      await breach(device.token);
+      const alert = await openAlertOf(patientId);
+      pushes.push(await receiver.waitFor((m) => (m.payload as { alertId?: string }).alertId === alert.id, 2_000));
+    }
+    expect(pushes[1]!.headers.authorization).toBe(pushes[0]!.headers.authorization);
+    expect(pushes[0]!.vapid.audience).toBe(receiver.origin);
+    const hours = (pushes[1]!.vapid.expiresAt - Date.now()) / 3_600_000;
+    expect(hours).toBeGreaterThan(11);
+    expect(hours).toBeLessThanOrEqual(12);
+  });
+
   it('stops escalating once the alert is acknowledged', async () => {
     const { patientId, device } = await patientWithTeam();
     await breach(device.token);
