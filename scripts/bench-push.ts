@@ -10,10 +10,10 @@
  *   npm run bench:push -- --devices 200 --rate 5000 --seconds 10 --warmup 3
  */
 import { parseArgs } from 'node:util';
-import mqtt, { type MqttClient } from 'mqtt';
+import { startWorker } from '../src/worker.ts';
 import { startPushReceiver } from '../test/helpers/push-receiver.ts';
 import { BENCH_ADMIN_TOKEN, buildService, quantile, startBenchService } from './bench-lib.ts';
-
+import type { DevicesPlan, DevicesReport } from './bench-push-devices.ts';
 
 export interface PushLatency {
   devices: number;
@@ -66,35 +66,27 @@ export async function benchPush({
     devices.push((await call('/v1/devices', { kind: 'pulse_oximeter', patientId: patient.id })) as { id: string; token: string; patientId: string });
   }
 
-  const clients: MqttClient[] = await Promise.all(
-    devices.map((d) => mqtt.connectAsync(svc.mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
-  );
   const perDevicePerSecond = RATE / DEVICES;
   const warm = Math.round(perDevicePerSecond * WARMUP);
   const total = warm + Math.round(perDevicePerSecond * SECONDS);
-  // One breach per device, somewhere in the measured part.
-  const breachAt = devices.map(() => warm + Math.floor(Math.random() * (total - warm)));
-  // Warm-up pushes, from every tenth device, in the second half of the warm-up.
-  const warmBreachAt = devices.map((_, i) => (i % 10 === 0 ? Math.floor(warm / 2 + Math.random() * (warm / 2)) : -1));
-  const warmPushes = warmBreachAt.filter((n) => n >= 0).length;
+  const plan: DevicesPlan = {
+    mqttUrl: svc.mqttUrl,
+    devices,
+    perDevicePerSecond,
+    total,
+    // One breach per device, somewhere in the measured part.
+    breachAt: devices.map(() => warm + Math.floor(Math.random() * (total - warm))),
+    // Warm-up pushes, from every tenth device, in the second half of the warm-up.
+    warmBreachAt: devices.map((_, i) => (i % 10 === 0 ? Math.floor(warm / 2 + Math.random() * (warm / 2)) : -1)),
+  };
+  const warmPushes = plan.warmBreachAt.filter((n) => n >= 0).length;
   const published = new Map<string, number>(); // patient id → publish time of their breach
-  let sent = 0;
-  const started = performance.now();
-  await Promise.all(
-    clients.map(async (client, i) => {
-      for (let n = 0; n < total; n++) {
-        // Paced: message n of this device is due at n / perDevicePerSecond seconds.
-        const due = started + (n * 1000) / perDevicePerSecond;
-        const wait = due - performance.now();
-        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-        const breach = n === breachAt[i];
-        const reading = { id: `m${n}`, type: 'spo2', measuredAt: Date.now() - 1000, value: breach ? 84 : 96, pulse: n === warmBreachAt[i] ? 160 : 72 };
-        if (breach) published.set(devices[i]!.patientId, Date.now());
-        void client.publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 }).then(() => sent++);
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
+  const worker = startWorker(new URL('./bench-push-devices', import.meta.url), plan);
+  const reports: Partial<Record<DevicesReport['type'], (report: DevicesReport) => void>> = {};
+  const next = <T extends DevicesReport['type']>(type: T) => new Promise<Extract<DevicesReport, { type: T }>>((resolve) => (reports[type] = resolve as never));
+  const failed = new Promise<never>((_, reject) => worker.once('error', reject));
+  worker.on('message', (report: DevicesReport) => (report.type === 'breach' ? published.set(report.patientId, report.at) : reports[report.type]?.(report)));
+  const { seconds: elapsed } = await Promise.race([next('paced'), failed]);
   // Every breach must come through; wait for the last pushes.
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline && receiver.messages.length < DEVICES + warmPushes) await new Promise((r) => setTimeout(r, 50));
@@ -103,19 +95,22 @@ export async function benchPush({
     alerts: Array<{ id: string; patientId: string; ruleId: string }>;
   };
   const patientOf = new Map(alerts.filter((a) => a.ruleId === 'spo2-critical').map((a) => [a.id, a.patientId]));
+  const stopped = next('stopped');
+  worker.postMessage('stop');
+  const { acknowledged } = await Promise.race([stopped, failed]);
+  await worker.terminate();
   const latencies = receiver.messages
     .map((m) => published.get(patientOf.get((m.payload as { alertId: string }).alertId) ?? '') ?? NaN)
     .map((at, i) => receiver.messages[i]!.receivedAt - at)
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
-  await Promise.all(clients.map((c) => c.endAsync()));
   await svc.stop();
   await receiver.stop();
   return {
     devices: DEVICES,
     readingsPerSecond: RATE,
     warmupSeconds: WARMUP,
-    achievedReadingsPerSecond: Math.round(sent / elapsed),
+    achievedReadingsPerSecond: Math.round(acknowledged / elapsed),
     pushes: latencies.length,
     p50Ms: quantile(latencies, 0.5),
     p99Ms: quantile(latencies, 0.99),
