@@ -63,6 +63,22 @@ describe('GroupCommit', () => {
     await commits.close();
   });
 
+  it('settles a job run with durable: false once committed, before the fdatasync its batch still gets', async () => {
+    const { db, sqlite, dataDir } = open();
+    const commits = new GroupCommit(db, sqlite);
+    const settled: string[] = [];
+    const durable = commits.run((tx) => tx.insert(patients).values(patient('durable')).run()).then(() => settled.push('durable'));
+    await commits.run((tx) => tx.insert(patients).values(patient('visible')).run(), { durable: false });
+    settled.push('visible');
+    // Committed: a second connection sees both rows, while the durable job still waits for its fdatasync.
+    const other = open(dataDir);
+    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['durable', 'visible']);
+    other.sqlite.close();
+    await durable;
+    expect(settled).toEqual(['visible', 'durable']);
+    await commits.close();
+  });
+
   it('drain waits for queued work', async () => {
     const { db, sqlite } = open();
     const commits = new GroupCommit(db, sqlite);
