@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import { and, asc, eq, gt, inArray, lte } from 'drizzle-orm';
+import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/alert-store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { Logger } from '../log.ts';
@@ -22,6 +22,8 @@ const PUSH_TTL_SECONDS = 24 * 3600;
 /** The loop wakes at least this often, whatever else happens (a safety net, not the schedule). */
 const IDLE_WAKE_MS = 30_000;
 const OUTBOX_BATCH = 500;
+/** Due escalations (or webhook jobs) started per pass; a full batch makes the loop go round again. */
+const DUE_BATCH = 100;
 const CURSOR = 'routing';
 const CLOSE_WAIT_MS = 2_000;
 
@@ -40,6 +42,59 @@ export interface AlertRouterOptions {
 type Escalation = typeof escalations.$inferSelect;
 
 /**
+ * The selects of every routing pass and every push, written by drizzle once: building and preparing them
+ * for each call cost more of the event loop than running them.
+ */
+function prepareQueries(db: Db) {
+  const placeholder = sql.placeholder;
+  return {
+    cursor: db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).prepare(),
+    events: db.select().from(alertOutbox).where(gt(alertOutbox.seq, placeholder('after'))).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).prepare(),
+    webhookIds: db.select({ id: webhooks.id }).from(webhooks).prepare(),
+    dueEscalations: db
+      .select()
+      .from(escalations)
+      .where(and(eq(escalations.state, 'pending'), lte(escalations.dueAt, placeholder('now'))))
+      .orderBy(asc(escalations.dueAt))
+      .limit(DUE_BATCH)
+      .prepare(),
+    dueWebhookJobs: db
+      .select()
+      .from(webhookJobs)
+      .where(and(eq(webhookJobs.state, 'pending'), lte(webhookJobs.nextAt, placeholder('now'))))
+      .orderBy(asc(webhookJobs.nextAt))
+      .limit(DUE_BATCH)
+      .prepare(),
+    nextEscalations: db
+      .select({ alertId: escalations.alertId, at: escalations.dueAt })
+      .from(escalations)
+      .where(eq(escalations.state, 'pending'))
+      .orderBy(asc(escalations.dueAt))
+      .limit(placeholder('limit'))
+      .prepare(),
+    nextWebhookJobs: db
+      .select({ seq: webhookJobs.seq, at: webhookJobs.nextAt })
+      .from(webhookJobs)
+      .where(eq(webhookJobs.state, 'pending'))
+      .orderBy(asc(webhookJobs.nextAt))
+      .limit(placeholder('limit'))
+      .prepare(),
+    team: db
+      .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role })
+      .from(careTeamMembers)
+      .where(eq(careTeamMembers.patientId, placeholder('patientId')))
+      .prepare(),
+    subscriptions: db.select().from(pushSubscriptions).where(eq(pushSubscriptions.clinicianId, placeholder('clinicianId'))).prepare(),
+    delivered: db
+      .select({ targetId: deliveries.targetId })
+      .from(deliveries)
+      .where(and(eq(deliveries.alertId, placeholder('alertId')), eq(deliveries.tier, placeholder('tier')), eq(deliveries.status, 'delivered')))
+      .prepare(),
+    patientName: db.select({ name: patients.name }).from(patients).where(eq(patients.id, placeholder('patientId'))).prepare(),
+  };
+}
+
+/**
  * Delivers alerts: reads the alert outbox (written with the alerts, so nothing between the rules and
  * here can be lost), turns each new pushed alert into an escalation row (timers as data), and works off
  * due escalations tier by tier: primary nurse, backup nurse, pcp. Acknowledging or resolving ends the
@@ -55,8 +110,11 @@ export class AlertRouter {
   readonly #webhooksInFlight = new Set<number>();
   /** Escalation steps in flight, by alert id. */
   readonly #escalating = new Map<string, Promise<void>>();
+  readonly #queries: ReturnType<typeof prepareQueries>;
 
-  constructor(private readonly options: AlertRouterOptions) {}
+  constructor(private readonly options: AlertRouterOptions) {
+    this.#queries = prepareQueries(options.db);
+  }
 
   start(): void {
     this.kick();
@@ -95,14 +153,7 @@ export class AlertRouter {
     while (await this.#consumeOutbox()) {
       // keep reading until the outbox is drained
     }
-    const { db } = this.options;
-    const due = db
-      .select()
-      .from(escalations)
-      .where(and(eq(escalations.state, 'pending'), lte(escalations.dueAt, Date.now())))
-      .orderBy(asc(escalations.dueAt))
-      .limit(100)
-      .all();
+    const due = this.#queries.dueEscalations.all({ now: Date.now() });
     // Each escalation runs on its own: a new alert's push never waits for pushes still in flight (or
     // retrying) for others. An alert being escalated is not started again until its step is done.
     for (const row of due) {
@@ -116,20 +167,13 @@ export class AlertRouter {
         });
       this.#escalating.set(row.alertId, step);
     }
-    if (due.length === 100) this.#again = true;
+    if (due.length === DUE_BATCH) this.#again = true;
     this.#startDueWebhooks();
   }
 
   /** Starts the webhook jobs that are due; they run beside the routing loop, so a slow agency endpoint never delays a push. */
   #startDueWebhooks(): void {
-    const { db } = this.options;
-    const jobs = db
-      .select()
-      .from(webhookJobs)
-      .where(and(eq(webhookJobs.state, 'pending'), lte(webhookJobs.nextAt, Date.now())))
-      .orderBy(asc(webhookJobs.nextAt))
-      .limit(100)
-      .all();
+    const jobs = this.#queries.dueWebhookJobs.all({ now: Date.now() });
     for (const job of jobs) {
       if (this.#webhooksInFlight.has(job.seq)) continue;
       this.#webhooksInFlight.add(job.seq);
@@ -140,24 +184,9 @@ export class AlertRouter {
   #scheduleNext(): void {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
-    const { db } = this.options;
     // Escalations and jobs being worked on right now are not due again until they finish and set their next time.
-    const escalation = db
-      .select({ alertId: escalations.alertId, at: escalations.dueAt })
-      .from(escalations)
-      .where(eq(escalations.state, 'pending'))
-      .orderBy(asc(escalations.dueAt))
-      .limit(this.#escalating.size + 1)
-      .all()
-      .find((row) => !this.#escalating.has(row.alertId))?.at;
-    const webhook = db
-      .select({ seq: webhookJobs.seq, at: webhookJobs.nextAt })
-      .from(webhookJobs)
-      .where(eq(webhookJobs.state, 'pending'))
-      .orderBy(asc(webhookJobs.nextAt))
-      .limit(this.#webhooksInFlight.size + 1)
-      .all()
-      .find((job) => !this.#webhooksInFlight.has(job.seq))?.at;
+    const escalation = this.#queries.nextEscalations.all({ limit: this.#escalating.size + 1 }).find((row) => !this.#escalating.has(row.alertId))?.at;
+    const webhook = this.#queries.nextWebhookJobs.all({ limit: this.#webhooksInFlight.size + 1 }).find((job) => !this.#webhooksInFlight.has(job.seq))?.at;
     const times = [escalation, webhook].filter((t): t is number => typeof t === 'number');
     const next = times.length ? Math.min(...times) : undefined;
     const wait = next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
@@ -174,8 +203,7 @@ export class AlertRouter {
   async #consumeOutbox(): Promise<boolean> {
     const { db, commits, alerts, policy } = this.options;
     const { events } = await commits.run(() => {
-      const after = db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).get()?.seq ?? 0;
-      const events = db.select().from(alertOutbox).where(gt(alertOutbox.seq, after)).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).all();
+      const events = this.#queries.events.all({ after: this.#queries.cursor.get()?.seq ?? 0 });
       for (const event of events) {
         const alert = alerts.get(event.alertId);
         if (!alert) continue;
@@ -202,7 +230,7 @@ export class AlertRouter {
       const last = events.at(-1);
       if (last) {
         // Every event's webhook deliveries are queued in the same transaction that moves the cursor past it.
-        const hooks = db.select({ id: webhooks.id }).from(webhooks).all();
+        const hooks = this.#queries.webhookIds.all();
         for (const event of events) {
           for (const hook of hooks) {
             db.insert(webhookJobs).values({ webhookId: hook.id, outboxSeq: event.seq, attempts: 0, nextAt: event.at, state: 'pending' }).run();
@@ -223,11 +251,7 @@ export class AlertRouter {
       await commits.run(() => db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, row.alertId)).run());
       return;
     }
-    const team = db
-      .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role })
-      .from(careTeamMembers)
-      .where(eq(careTeamMembers.patientId, alert.patientId))
-      .all() as CareTeamMember[];
+    const team = this.#queries.team.all({ patientId: alert.patientId }) as CareTeamMember[];
     let reachedAnyone = row.reachedAnyone;
     for (let tier = row.nextTier; ; tier++) {
       const step = routeAlert(alert, team, tier, Date.now(), policy);
@@ -267,23 +291,13 @@ export class AlertRouter {
 
   /** Pushes to every subscription of every clinician of the tier; true if at least one push was delivered. */
   async #deliverTier(alert: Alert, tier: number, clinicianIds: string[]): Promise<boolean> {
-    const { db } = this.options;
-    const subscriptions = clinicianIds.length
-      ? db.select().from(pushSubscriptions).where(inArray(pushSubscriptions.clinicianId, clinicianIds)).all()
-      : [];
+    const subscriptions = clinicianIds.flatMap((clinicianId) => this.#queries.subscriptions.all({ clinicianId }));
     if (subscriptions.length === 0) {
       await this.#log({ alertId: alert.id, event: 'opened', channel: 'web_push', tier, clinicianId: null, targetId: '-', status: 'no_recipient', httpStatus: null, attempt: 0, error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier', at: Date.now() });
       return false;
     }
-    const alreadyDelivered = new Set(
-      db
-        .select({ targetId: deliveries.targetId })
-        .from(deliveries)
-        .where(and(eq(deliveries.alertId, alert.id), eq(deliveries.tier, tier), eq(deliveries.status, 'delivered')))
-        .all()
-        .map((d) => d.targetId),
-    );
-    const payload = pushPayload(db, alert, tier);
+    const alreadyDelivered = new Set(this.#queries.delivered.all({ alertId: alert.id, tier }).map((d) => d.targetId));
+    const payload = pushPayload(alert, tier, this.#queries.patientName.get({ patientId: alert.patientId })?.name ?? '');
     const results = await Promise.all(
       subscriptions.map((sub) => (alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload))),
     );
@@ -372,13 +386,12 @@ export class AlertRouter {
 }
 
 /** What a push carries: enough for the notification, nothing a lock screen should not show (initials, not names). */
-function pushPayload(db: Db, alert: Alert, tier: number) {
-  const name = db.select({ name: patients.name }).from(patients).where(eq(patients.id, alert.patientId)).get()?.name ?? '';
+function pushPayload(alert: Alert, tier: number, patientName: string) {
   return {
     alertId: alert.id,
     severity: alert.severity,
     message: alert.message.length > 120 ? `${alert.message.slice(0, 117)}…` : alert.message,
-    patientInitials: initials(name),
+    patientInitials: initials(patientName),
     openedAt: new Date(alert.openedAt).toISOString(),
     tier,
     url: `/alerts/${alert.id}`,
