@@ -13,18 +13,19 @@ export interface DevicesPlan {
   perDevicePerSecond: number;
   /** Messages per device. */
   total: number;
-  /** Per device, the message that breaches the measured rule. */
-  breachAt: number[];
-  /** Per device, the message that sets off the warm-up rule, or -1. */
+  /** Per device, the message with a low SpO2 (rule spo2-critical) and the one with a high pulse (pulse-critical). */
+  spo2BreachAt: number[];
+  pulseBreachAt: number[];
+  /** Per device, the message with a low pulse (the warm-up rule, not measured), or -1. */
   warmBreachAt: number[];
 }
 
 export type DevicesReport =
-  | { type: 'breach'; patientId: string; at: number }
+  | { type: 'breach'; patientId: string; ruleId: 'spo2-critical' | 'pulse-critical'; at: number }
   | { type: 'paced'; seconds: number }
   | { type: 'stopped'; acknowledged: number };
 
-const { mqttUrl, devices, perDevicePerSecond, total, breachAt, warmBreachAt } = workerData as DevicesPlan;
+const { mqttUrl, devices, perDevicePerSecond, total, spo2BreachAt, pulseBreachAt, warmBreachAt } = workerData as DevicesPlan;
 const report = (message: DevicesReport) => parentPort!.postMessage(message);
 
 const clients: MqttClient[] = await Promise.all(
@@ -39,9 +40,10 @@ await Promise.all(
       const due = started + (n * 1000) / perDevicePerSecond;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      const breach = n === breachAt[i];
-      const reading = { id: `m${n}`, type: 'spo2', measuredAt: Date.now() - 1000, value: breach ? 84 : 96, pulse: n === warmBreachAt[i] ? 160 : 72 };
-      if (breach) report({ type: 'breach', patientId: devices[i]!.patientId, at: Date.now() });
+      const spo2 = n === spo2BreachAt[i];
+      const pulse = n === pulseBreachAt[i];
+      const reading = { id: `m${n}`, type: 'spo2', measuredAt: Date.now() - 1000, value: spo2 ? 84 : 96, pulse: pulse ? 160 : n === warmBreachAt[i] ? 35 : 72 };
+      if (spo2 || pulse) report({ type: 'breach', patientId: devices[i]!.patientId, ruleId: spo2 ? 'spo2-critical' : 'pulse-critical', at: Date.now() });
       void client.publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 }).then(() => acknowledged++);
     }
   }),

@@ -5,7 +5,9 @@
  * The load runs `warmup` seconds before the first measured breach, so the figures are of the steady state,
  * not of a cold start (caches loading, JIT, the first TLS handshake: the first second's alerts take up to a
  * second, the first pushes a few hundred ms). During the warm-up, a tenth of the devices also report a
- * pulse over 150 once, a rule of its own, so the push path is warm too; those pushes are not measured.
+ * pulse under 40 once, a rule of its own, so the push path is warm too; those pushes are not measured.
+ * Then every device breaches two rules once each, at random moments: an SpO2 under 88 and a pulse over
+ * 150, so that the p99 is of 2 × devices pushes (with 200 pushes, it was the second slowest alone).
  *
  *   npm run bench:push -- --devices 200 --rate 5000 --seconds 10 --warmup 3
  */
@@ -58,6 +60,7 @@ export async function benchPush({
         rules: [
           { id: 'spo2-critical', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 below 88 %' },
           { id: 'pulse-critical', metric: 'pulse', when: { kind: 'threshold', op: '>', value: 150 }, severity: 'critical', message: 'Pulse over 150' },
+          { id: 'warm-up', metric: 'pulse', when: { kind: 'threshold', op: '<', value: 40 }, severity: 'critical', message: 'Pulse under 40' },
         ],
       },
       undefined,
@@ -74,33 +77,36 @@ export async function benchPush({
     devices,
     perDevicePerSecond,
     total,
-    // One breach per device, somewhere in the measured part.
-    breachAt: devices.map(() => warm + Math.floor(Math.random() * (total - warm))),
+    // Two breaches per device, at two different messages of the measured part.
+    spo2BreachAt: devices.map(() => warm + Math.floor(Math.random() * (total - warm))),
+    pulseBreachAt: [],
     // Warm-up pushes, from every tenth device, in the second half of the warm-up.
     warmBreachAt: devices.map((_, i) => (i % 10 === 0 ? Math.floor(warm / 2 + Math.random() * (warm / 2)) : -1)),
   };
+  plan.pulseBreachAt = plan.spo2BreachAt.map((spo2) => warm + ((spo2 - warm + 1 + Math.floor(Math.random() * (total - warm - 1))) % (total - warm)));
   const warmPushes = plan.warmBreachAt.filter((n) => n >= 0).length;
-  const published = new Map<string, number>(); // patient id → publish time of their breach
+  const measured = 2 * DEVICES;
+  const published = new Map<string, number>(); // `${patient id} ${rule id}` → publish time of the breach
   const worker = startWorker(new URL('./bench-push-devices', import.meta.url), plan);
   const reports: Partial<Record<DevicesReport['type'], (report: DevicesReport) => void>> = {};
   const next = <T extends DevicesReport['type']>(type: T) => new Promise<Extract<DevicesReport, { type: T }>>((resolve) => (reports[type] = resolve as never));
   const failed = new Promise<never>((_, reject) => worker.once('error', reject));
-  worker.on('message', (report: DevicesReport) => (report.type === 'breach' ? published.set(report.patientId, report.at) : reports[report.type]?.(report)));
+  worker.on('message', (report: DevicesReport) => (report.type === 'breach' ? published.set(`${report.patientId} ${report.ruleId}`, report.at) : reports[report.type]?.(report)));
   const { seconds: elapsed } = await Promise.race([next('paced'), failed]);
   // Every breach must come through; wait for the last pushes.
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && receiver.messages.length < DEVICES + warmPushes) await new Promise((r) => setTimeout(r, 50));
+  while (Date.now() < deadline && receiver.messages.length < measured + warmPushes) await new Promise((r) => setTimeout(r, 50));
 
   const { alerts } = (await (await fetch(`${base}/v1/alerts?limit=1000`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })).json()) as {
     alerts: Array<{ id: string; patientId: string; ruleId: string }>;
   };
-  const patientOf = new Map(alerts.filter((a) => a.ruleId === 'spo2-critical').map((a) => [a.id, a.patientId]));
+  const breachOf = new Map(alerts.map((a) => [a.id, `${a.patientId} ${a.ruleId}`]));
   const stopped = next('stopped');
   worker.postMessage('stop');
   const { acknowledged } = await Promise.race([stopped, failed]);
   await worker.terminate();
   const latencies = receiver.messages
-    .map((m) => published.get(patientOf.get((m.payload as { alertId: string }).alertId) ?? '') ?? NaN)
+    .map((m) => published.get(breachOf.get((m.payload as { alertId: string }).alertId) ?? '') ?? NaN)
     .map((at, i) => receiver.messages[i]!.receivedAt - at)
     .filter(Number.isFinite)
     .sort((a, b) => a - b);
