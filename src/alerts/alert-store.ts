@@ -33,6 +33,7 @@ const CACHE_PATIENTS = 50_000;
  */
 export class AlertStore {
   readonly #findUnresolved;
+  readonly #byId;
   // Written by drizzle once, bound per call: an alert opening (or clearing) is inside an ingest commit,
   // which building its SQL each time held up by about half a millisecond per statement.
   readonly #insert;
@@ -49,6 +50,7 @@ export class AlertStore {
       .from(alerts)
       .where(and(eq(alerts.patientId, sql.placeholder('patientId')), eq(alerts.ruleId, sql.placeholder('ruleId')), ne(alerts.status, 'resolved')))
       .prepare();
+    this.#byId = db.select().from(alerts).where(eq(alerts.id, sql.placeholder('id'))).prepare();
     const row = Object.fromEntries(Object.keys(getTableColumns(alerts)).map((column) => [column, sql.placeholder(column)])) as Record<
       keyof typeof alerts.$inferInsert,
       ReturnType<typeof sql.placeholder>
@@ -101,7 +103,7 @@ export class AlertStore {
   }
 
   get(id: string): Alert | undefined {
-    const row = this.db.select().from(alerts).where(eq(alerts.id, id)).get();
+    const row = this.#byId.get({ id });
     return row && toAlert(row);
   }
 

@@ -6,7 +6,7 @@ import type { Logger } from '../log.ts';
 import type { WebPushSender } from '../notify/web-push.ts';
 import { postWebhook } from '../notify/webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { Db, GroupCommit } from '../store/db.ts';
+import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhookJobs, webhooks } from '../store/schema.ts';
 import { routeAlert, type CareTeamMember, type RoutingPolicy } from './policy.ts';
 
@@ -42,12 +42,39 @@ export interface AlertRouterOptions {
 type Escalation = typeof escalations.$inferSelect;
 
 /**
- * The selects of every routing pass and every push, written by drizzle once: building and preparing them
- * for each call cost more of the event loop than running them.
+ * The statements of every routing pass and every push, written by drizzle once: building and preparing
+ * them for each call cost more of the event loop than running them. Writes bind by name (compileWrite).
  */
 function prepareQueries(db: Db) {
   const placeholder = sql.placeholder;
   return {
+    startEscalation: compileWrite(
+      db
+        .insert(escalations)
+        .values({ alertId: placeholder('alertId'), nextTier: 0, dueAt: placeholder('dueAt'), state: 'pending', reachedAnyone: false, unreachable: false })
+        .onConflictDoNothing(),
+      db.$client,
+    ),
+    logDelivery: compileWrite(
+      db.insert(deliveries).values({
+        alertId: placeholder('alertId'),
+        event: placeholder('event'),
+        channel: placeholder('channel'),
+        tier: placeholder('tier'),
+        clinicianId: placeholder('clinicianId'),
+        targetId: placeholder('targetId'),
+        status: placeholder('status'),
+        httpStatus: placeholder('httpStatus'),
+        attempt: placeholder('attempt'),
+        error: placeholder('error'),
+        at: placeholder('at'),
+      }),
+      db.$client,
+    ),
+    moveCursor: compileWrite(
+      db.insert(outboxCursors).values({ name: CURSOR, seq: placeholder('seq') }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: sql`excluded.seq` } }),
+      db.$client,
+    ),
     cursor: db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).prepare(),
     events: db.select().from(alertOutbox).where(gt(alertOutbox.seq, placeholder('after'))).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).prepare(),
     webhookIds: db.select({ id: webhooks.id }).from(webhooks).prepare(),
@@ -211,10 +238,7 @@ export class AlertRouter {
           // 'updated': the rule may have been raised (info → warning, warning → critical) since the alert
           // opened; such an alert starts escalating now, and one already escalating is due no later than
           // its new severity allows.
-          db.insert(escalations)
-            .values({ alertId: alert.id, nextTier: 0, dueAt: event.at, state: 'pending', reachedAnyone: false, unreachable: false })
-            .onConflictDoNothing()
-            .run();
+          this.#queries.startEscalation((name) => (name === 'alertId' ? alert.id : event.at));
           const row = event.event === 'updated' ? db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get() : undefined;
           const dueBy = event.at + policy.escalationMs[alert.severity];
           if (row?.state === 'pending' && row.dueAt > dueBy) {
@@ -236,7 +260,7 @@ export class AlertRouter {
             db.insert(webhookJobs).values({ webhookId: hook.id, outboxSeq: event.seq, attempts: 0, nextAt: event.at, state: 'pending' }).run();
           }
         }
-        db.insert(outboxCursors).values({ name: CURSOR, seq: last.seq }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: last.seq } }).run();
+        this.#queries.moveCursor(() => last.seq);
       }
       return { events };
     }, { durable: false });
@@ -373,7 +397,7 @@ export class AlertRouter {
 
   #log(entry: typeof deliveries.$inferInsert): Promise<void> {
     return this.options.commits.run(() => {
-      this.options.db.insert(deliveries).values(entry).run();
+      this.#queries.logDelivery((name) => entry[name as keyof typeof entry]);
     });
   }
 
