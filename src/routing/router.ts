@@ -177,7 +177,7 @@ export class AlertRouter {
   }
 
   async #run(): Promise<void> {
-    while (await this.#consumeOutbox()) {
+    while (this.#consumeOutbox()) {
       // keep reading until the outbox is drained
     }
     const due = this.#queries.dueEscalations.all({ now: Date.now() });
@@ -223,13 +223,13 @@ export class AlertRouter {
 
   /**
    * Turns outbox events into escalation changes and webhook deliveries; true if it read a full batch.
-   * Not waiting for the fdatasync (durable: false) saves a push that much: the events are on disk already,
-   * committed with the readings that raised them, so a crash before the sync only has them read again
-   * (and a push possibly sent twice), never lost.
+   * Committed at once (runNow), neither in a batch with readings nor waiting for an fdatasync, which
+   * saves every push that much: the events are on disk already, committed with the readings that raised
+   * them, so a crash before the next sync only has them read again (and a push possibly sent twice).
    */
-  async #consumeOutbox(): Promise<boolean> {
+  #consumeOutbox(): boolean {
     const { db, commits, alerts, policy } = this.options;
-    const { events } = await commits.run(() => {
+    const { events } = commits.runNow(() => {
       const events = this.#queries.events.all({ after: this.#queries.cursor.get()?.seq ?? 0 });
       for (const event of events) {
         const alert = alerts.get(event.alertId);
@@ -263,7 +263,7 @@ export class AlertRouter {
         this.#queries.moveCursor(() => last.seq);
       }
       return { events };
-    }, { durable: false });
+    });
     return events.length === OUTBOX_BATCH;
   }
 

@@ -63,19 +63,21 @@ describe('GroupCommit', () => {
     await commits.close();
   });
 
-  it('settles a job run with durable: false once committed, before the fdatasync its batch still gets', async () => {
+  it('runNow commits at once, outside the batch, and returns what its work returns', async () => {
     const { db, sqlite, dataDir } = open();
     const commits = new GroupCommit(db, sqlite);
-    const settled: string[] = [];
-    const durable = commits.run((tx) => tx.insert(patients).values(patient('durable')).run()).then(() => settled.push('durable'));
-    await commits.run((tx) => tx.insert(patients).values(patient('visible')).run(), { durable: false });
-    settled.push('visible');
-    // Committed: a second connection sees both rows, while the durable job still waits for its fdatasync.
+    const queued = commits.run((tx) => tx.insert(patients).values(patient('queued')).run());
+    expect(commits.runNow((tx) => tx.insert(patients).values(patient('now')).run().changes)).toBe(1);
+    // Committed before the batch queued earlier: a second connection sees it alone.
     const other = open(dataDir);
-    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['durable', 'visible']);
+    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['now']);
+    await queued;
+    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['now', 'queued']);
     other.sqlite.close();
-    await durable;
-    expect(settled).toEqual(['visible', 'durable']);
+    expect(() => commits.runNow(() => {
+      throw new Error('bad bookkeeping');
+    })).toThrow('bad bookkeeping');
+    expect(sqlite.pragma('synchronous', { simple: true })).toBe(2); // FULL again for other writes
     await commits.close();
   });
 

@@ -67,7 +67,7 @@ export function compileWrite(query: { toSQL(): { sql: string; params: unknown[] 
   };
 }
 
-type Job = { work: (tx: Db) => unknown; durable: boolean; resolve: (value: unknown) => void; reject: (error: unknown) => void };
+type Job = { work: (tx: Db) => unknown; resolve: (value: unknown) => void; reject: (error: unknown) => void };
 
 export interface GroupCommitOptions {
   /** Called with the number of jobs and the seconds a batch took, after it committed. */
@@ -86,8 +86,7 @@ export interface GroupCommitOptions {
  * settles is therefore on disk exactly as with synchronous=FULL, which everything written outside a
  * GroupCommit still uses. Checkpoints under NORMAL sync the WAL before and the database after, as FULL.
  *
- * A job run with `durable: false` settles as soon as it has committed (later reads see it) and is synced
- * with the rest of its batch without waiting for it: for bookkeeping that a crash may only make repeat.
+ * Bookkeeping that a crash may only make repeat can skip both the batch and the wait: `runNow`.
  *
  * Optimistic: the batch runs without savepoints; if anything in it throws, it is rolled back and each job
  * runs again in a transaction of its own, so only the failing job fails.
@@ -116,14 +115,24 @@ export class GroupCommit {
     this.#wal = openSync(`${sqlite.name}-wal`, 'r');
   }
 
-  run<T>(work: (tx: Db) => T, { durable = true }: { durable?: boolean } = {}): Promise<T> {
+  run<T>(work: (tx: Db) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ work, durable, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
       }
     });
+  }
+
+  /**
+   * Runs `work` now, in a transaction of its own, and returns what it returns. It waits neither for a
+   * batch nor for an fdatasync, and is on disk with the next batch (the WAL is synced in order). For
+   * bookkeeping that a crash may only make repeat; not from inside a job. A failure rolls back and
+   * throws; onRollback is not called.
+   */
+  runNow<T>(work: (tx: Db) => T): T {
+    return this.#commit([{ work, resolve: () => {}, reject: () => {} }])[0] as T;
   }
 
   /** Resolves once everything queued so far has committed and is on disk (for a clean shutdown). */
@@ -146,13 +155,13 @@ export class GroupCommit {
     try {
       const values = this.#commit(jobs);
       this.options.onCommit?.(jobs.length, (performance.now() - started) / 1000);
-      jobs.forEach((job, i) => this.#committed(job, values[i]));
+      jobs.forEach((job, i) => this.#unsynced.push({ job, value: values[i] }));
     } catch {
       this.options.onRollback?.();
       // Nothing of the batch is stored; run each job alone so that one bad job cannot fail the others.
       for (const job of jobs) {
         try {
-          this.#committed(job, this.#commit([job])[0]);
+          this.#unsynced.push({ job, value: this.#commit([job])[0] });
         } catch (error) {
           this.options.onRollback?.();
           job.reject(error);
@@ -160,11 +169,6 @@ export class GroupCommit {
       }
     }
     this.#sync();
-  }
-
-  #committed(job: Job, value: unknown) {
-    if (!job.durable) job.resolve(value);
-    this.#unsynced.push({ job, value });
   }
 
   #commit(jobs: Job[]): unknown[] {
@@ -190,7 +194,7 @@ export class GroupCommit {
     fdatasync(this.#wal, (error) => {
       this.#syncing = false;
       // Committed but not known to be on disk: not acknowledged, so the sender tries again (and finds a duplicate).
-      for (const { job, value } of batch) if (job.durable) (error ? job.reject(error) : job.resolve(value));
+      for (const { job, value } of batch) (error ? job.reject(error) : job.resolve(value));
       this.#sync();
     });
   }
