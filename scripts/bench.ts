@@ -2,7 +2,9 @@
  * `npm run bench`: the service as a user starts it, measured against baselines on the same machine.
  *   1. MQTT QoS 1 ingest, many devices each with its own connection, heart-failure rules evaluated,
  *      against a bare aedes broker with a no-op handler: live (each device waits for its PUBACK before
- *      the next reading) and a backlog (10 readings in flight per device), each after a warm-up.
+ *      the next reading) and a backlog (10 readings in flight per device), each after a warm-up. The
+ *      devices are raw connections speaking through mqtt-packet (bench-mqtt-device.ts), light enough that
+ *      the baseline measures aedes rather than the load generator.
  *   2. HTTP ingest in batches of 100, against a Hono hello-world.
  *   3. Reading → push latency at a steady rate with a few breaching readings (bench-push.ts).
  *   4. Memory with many connected idle devices.
@@ -18,6 +20,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import mqtt, { type MqttClient } from 'mqtt';
 import { buildService, quantile, startBenchService, type BenchService } from './bench-lib.ts';
+import { BenchDevice } from './bench-mqtt-device.ts';
 import { benchPush } from './bench-push.ts';
 
 const { values: args } = parseArgs({
@@ -72,9 +75,7 @@ interface MqttRun {
  * Readings are numbered from `first`, so that runs against the same service are new readings, not duplicates.
  */
 async function mqttLoad(url: string, devices: Array<{ id: string; token: string }>, inFlight: number, first = 0): Promise<MqttRun> {
-  const clients: MqttClient[] = await Promise.all(
-    devices.map((d) => mqtt.connectAsync(url, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
-  );
+  const clients = await Promise.all(devices.map((d) => BenchDevice.connect(url, d.id, d.id, d.token)));
   const start = Date.now() - 60 * DAY;
   const publish = (from: number, count: number) =>
     Promise.all(
@@ -83,7 +84,7 @@ async function mqttLoad(url: string, devices: Array<{ id: string; token: string 
           Array.from({ length: inFlight }, async (_, lane) => {
             for (let m = from + lane; m < from + count; m += inFlight) {
               const reading = { id: `m${m}`, type: 'spo2', measuredAt: start + m * 60_000, value: 93 + (m % 6), pulse: 70 + (m % 20) };
-              await client.publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 });
+              await client.publish(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading));
             }
           }),
         ),
@@ -95,7 +96,7 @@ async function mqttLoad(url: string, devices: Array<{ id: string; token: string 
   await publish(first + MQTT_WARMUP, MQTT_MESSAGES);
   const seconds = (performance.now() - started) / 1000;
   const { user, system } = process.cpuUsage(cpu);
-  await Promise.all(clients.map((c) => c.endAsync()));
+  await Promise.all(clients.map((c) => c.end()));
   return { perSecond: Math.round((devices.length * MQTT_MESSAGES) / seconds), generatorCpu: Math.round((user + system) / 1e4 / seconds) };
 }
 
