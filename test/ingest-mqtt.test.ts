@@ -156,6 +156,24 @@ describe('embedded broker: PUBACK means committed, the answer comes on the resul
   });
 });
 
+describe('embedded broker: results only to a device that subscribed, from then on', () => {
+  it('stores a reading from a device that never subscribed; once it subscribes (a wildcard over its own topics), its results come', async () => {
+    const device = await svc.provision('pulse_oximeter');
+    const client = await connect(svc.mqttUrl, device.deviceId, device.token);
+    openClients.add(client);
+    const inbox = new Inbox(client);
+    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'quiet-1', type: 'spo2', measuredAt: isoAgo(120_000), value: 95 }), { qos: 1 });
+    expect((await svc.readings(device.patientId)).readings).toHaveLength(1);
+
+    const [grant] = await client.subscribeAsync(`rpm/devices/${device.deviceId}/#`, { qos: 1 });
+    expect(grant?.qos).toBe(1);
+    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'heard-2', type: 'spo2', measuredAt: isoAgo(60_000), value: 96 }), { qos: 1 });
+    const result = await inbox.next(resultsTopic(device.deviceId));
+    expect(result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
+    expect((await svc.readings(device.patientId)).readings).toHaveLength(2);
+  });
+});
+
 describe('embedded broker: batches, duplicates, bad payloads', () => {
   it('a batch with one bad item: per-item statuses, the bad one names its field and is kept among the rejections', async () => {
     const device = await svc.provision('bp_monitor');

@@ -61,7 +61,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
         if (!device) return answer({ id, ok: false, message: `Device ${deviceId} no longer exists` });
         const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
         handleDeviceMessage(options, device, payload, { throttle: true }).then(
-          (body) => answer({ id, ok: true, results: JSON.stringify(body) }),
+          (body) => answer({ id, ok: true, results: message.results ? JSON.stringify(body) : undefined }),
           (error: unknown) => {
             // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
             // design (the InfluxDB backlog is full) is a warning; anything else is an error.

@@ -22,7 +22,8 @@ export interface FrontOptions {
 /** Questions to the main thread, each answered by an `Answer` with the same id. */
 export type Request =
   | { type: 'authenticate'; id: number; username: string | undefined; password: string | undefined; clientId: string }
-  | { type: 'store'; id: number; deviceId: string; payload: Uint8Array };
+  /** `results`: whether to answer with the results body (someone may be subscribed to it). */
+  | { type: 'store'; id: number; deviceId: string; payload: Uint8Array; results: boolean };
 
 export type Answer =
   | { id: number; ok: true; results?: string }
@@ -58,6 +59,12 @@ function ask(build: (id: number) => Request): Promise<Answer> {
 }
 
 const deviceOf = new WeakMap<Client, string>();
+/**
+ * Devices that subscribed below their own topics since this broker started; results are the only thing
+ * published there. Subscriptions, persistent ones included, live in this thread's memory, so for a device
+ * not in here nobody would receive its results: they are neither built nor published.
+ */
+const listening = new Set<string>();
 
 const broker = await Aedes.createBroker({
   authenticate(client, username, password, done) {
@@ -82,7 +89,7 @@ const broker = await Aedes.createBroker({
       log.warn({ event: 'mqtt_publish_refused', deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
       return done(new Error(`Device ${deviceId} may not publish to ${packet.topic}`));
     }
-    void ask((id) => ({ type: 'store', id, deviceId, payload: packet.payload as Buffer })).then((answer) => {
+    void ask((id) => ({ type: 'store', id, deviceId, payload: packet.payload as Buffer, results: listening.has(deviceId) })).then((answer) => {
       // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
       if (!answer.ok) return done(new Error(answer.message));
       if (answer.results !== undefined) {
@@ -95,7 +102,10 @@ const broker = await Aedes.createBroker({
   authorizeSubscribe(client, subscription, done) {
     const deviceId = deviceOf.get(client);
     const own = `rpm/devices/${deviceId}/`;
-    if (deviceId && subscription.topic.startsWith(own)) return done(null, subscription);
+    if (deviceId && subscription.topic.startsWith(own)) {
+      listening.add(deviceId);
+      return done(null, subscription);
+    }
     log.warn({ event: 'mqtt_subscribe_refused', deviceId, topic: subscription.topic }, "MQTT subscribe refused: not this device's topics");
     done(null, null); // SUBACK with the failure code 0x80
   },
