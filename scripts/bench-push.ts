@@ -72,18 +72,20 @@ export async function benchPush({
   const perDevicePerSecond = RATE / DEVICES;
   const warm = Math.round(perDevicePerSecond * WARMUP);
   const total = warm + Math.round(perDevicePerSecond * SECONDS);
+  // Two breaches per device, at two different messages of the measured part.
+  const measuredPart = total - warm;
+  const spo2BreachAt = devices.map(() => warm + Math.floor(Math.random() * measuredPart));
+  const pulseBreachAt = spo2BreachAt.map((spo2) => warm + ((spo2 - warm + 1 + Math.floor(Math.random() * (measuredPart - 1))) % measuredPart));
   const plan: DevicesPlan = {
     mqttUrl: svc.mqttUrl,
     devices,
     perDevicePerSecond,
     total,
-    // Two breaches per device, at two different messages of the measured part.
-    spo2BreachAt: devices.map(() => warm + Math.floor(Math.random() * (total - warm))),
-    pulseBreachAt: [],
+    spo2BreachAt,
+    pulseBreachAt,
     // Warm-up pushes, from every tenth device, in the second half of the warm-up.
     warmBreachAt: devices.map((_, i) => (i % 10 === 0 ? Math.floor(warm / 2 + Math.random() * (warm / 2)) : -1)),
   };
-  plan.pulseBreachAt = plan.spo2BreachAt.map((spo2) => warm + ((spo2 - warm + 1 + Math.floor(Math.random() * (total - warm - 1))) % (total - warm)));
   const warmPushes = plan.warmBreachAt.filter((n) => n >= 0).length;
   const measured = 2 * DEVICES;
   const published = new Map<string, number>(); // `${patient id} ${rule id}` → publish time of the breach
