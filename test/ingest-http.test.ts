@@ -221,7 +221,7 @@ describe('whole-message errors', () => {
     }
   });
 
-  it('413 for more than 1000 readings or a body over 1 MiB', async () => {
+  it('413 for more than 1000 readings or a body over 1 MiB, the body (its first 4 KiB if over 1 MiB) kept among the rejections', async () => {
     // Its own service: the server answers 413 without reading the body and closes that connection.
     const svc = await startTestService();
     onTestFinished(() => svc.stop());
@@ -244,6 +244,11 @@ describe('whole-message errors', () => {
     expect(chunked.status).toBe(413);
     expect((await chunked.json()).error.code).toBe('payload_too_large');
     expect((await svc.readings(device.patientId)).readings).toEqual([]);
+    const rejections = (await svc.rejections(device.deviceId)) as Array<{ reason: string; rawPayload: string }>;
+    expect(rejections.map((r) => r.reason)).toEqual(['malformed', 'malformed', 'malformed']);
+    const heads = rejections.filter((r) => r.rawPayload.length === 4096);
+    expect(heads).toHaveLength(2);
+    for (const { rawPayload } of heads) expect(rawPayload).toMatch(/^\{"readings":\[\{"type":"blood_pressure"/);
   });
 
   it('415 for a body that is not application/json (charset allowed)', async () => {

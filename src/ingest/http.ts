@@ -6,6 +6,8 @@ import type { Ingest } from './handle-readings.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
+/** How much of a body or payload over MAX_BODY_BYTES is kept among the rejections, to show what was sent. */
+export const OVERSIZED_KEPT_BYTES = 4096;
 
 export interface ReadingsRouteOptions {
   ingest: Ingest;
@@ -26,7 +28,13 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
     },
     async (c) => {
       const device = requireDevice(c);
-      const raw = await readBody(c);
+      const body = await readBody(c);
+      if ('tooLarge' in body) {
+        const error = new AppError('payload_too_large', 'The body is over 1 MiB');
+        await ingest.refuse(device.id, body.tooLarge, 'http', error);
+        throw error;
+      }
+      const raw = body.text;
       if (!/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
         const error = new AppError('unsupported_media_type', 'Readings must be sent as Content-Type: application/json', [
           { path: '', message: `content type ${JSON.stringify(c.req.header('content-type') ?? '')} is not application/json` },
@@ -41,25 +49,38 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
 }
 
 /**
- * The body as text, refused with 413 past MAX_BODY_BYTES (at once if Content-Length says so). Read from
- * Node's own request when served by @hono/node-server: the web-streams Request that c.req.text() builds
- * cost about a twentieth of HTTP ingest.
+ * The body as text; past MAX_BODY_BYTES only its head (`tooLarge`, the first OVERSIZED_KEPT_BYTES), read
+ * no further than that when Content-Length already says so. Read from Node's own request when served by
+ * @hono/node-server: the web-streams Request that c.req.text() builds cost about a twentieth of HTTP ingest.
  */
-async function readBody(c: Context<AppEnv>): Promise<string> {
-  const tooLarge = () => new AppError('payload_too_large', 'The body is over 1 MiB');
-  if (Number(c.req.header('content-length')) > MAX_BODY_BYTES) throw tooLarge();
+async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLarge: string }> {
+  const head = (chunks: Buffer[]) => Buffer.concat(chunks).subarray(0, OVERSIZED_KEPT_BYTES).toString('utf8');
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (!incoming) {
     const text = await c.req.text();
-    if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw tooLarge();
-    return text;
+    return Buffer.byteLength(text) > MAX_BODY_BYTES ? { tooLarge: head([Buffer.from(text)]) } : { text };
   }
+  if (incoming.readableEnded) return { text: '' }; // read by someone else already: nothing left to read
+  const declaredTooLarge = Number(c.req.header('content-length')) > MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of incoming as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size).toString('utf8');
+  // Paused, not destroyed, when left early: the request stays whole, so the 413 still reaches the device.
+  return new Promise((resolve, reject) => {
+    const settle = (result: { text: string } | { tooLarge: string }) => {
+      incoming.off('data', onData).off('end', onEnd).off('error', reject).off('close', onClose);
+      resolve(result);
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES || (declaredTooLarge && size >= OVERSIZED_KEPT_BYTES)) {
+        incoming.pause();
+        settle({ tooLarge: head(chunks) });
+      }
+    };
+    const onEnd = () => settle(declaredTooLarge ? { tooLarge: head(chunks) } : { text: Buffer.concat(chunks, size).toString('utf8') });
+    // Closed before its end: the client went away mid-body.
+    const onClose = () => reject(new Error('the request was closed before its body ended'));
+    incoming.on('data', onData).once('end', onEnd).once('error', reject).once('close', onClose);
+  });
 }

@@ -1,12 +1,9 @@
 import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Ingest } from './handle-readings.ts';
-import { MAX_BODY_BYTES } from './http.ts';
+import { MAX_BODY_BYTES, OVERSIZED_KEPT_BYTES } from './http.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 
-
-/** How much of an oversized payload is kept among the rejections, to show what the device sent. */
-const OVERSIZED_KEPT_BYTES = 4096;
 
 /** The text kept among the rejections: all of it, or the head of a payload over the size limit. */
 export function payloadToKeep(payload: Buffer): string {
