@@ -64,7 +64,8 @@ async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLar
   const declaredTooLarge = Number(c.req.header('content-length')) > MAX_BODY_BYTES;
   const chunks: Buffer[] = [];
   let size = 0;
-  // Paused, not destroyed, when left early: the request stays whole, so the 413 still reaches the device.
+  // Left early, the rest is drained and dropped (as Node does with a body nobody reads), not destroyed:
+  // the 413 still reaches the device, and its connection stays usable.
   return new Promise((resolve, reject) => {
     const settle = (result: { text: string } | { tooLarge: string }) => {
       incoming.off('data', onData).off('end', onEnd).off('error', reject).off('close', onClose);
@@ -74,8 +75,8 @@ async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLar
       chunks.push(chunk);
       size += chunk.length;
       if (size > MAX_BODY_BYTES || (declaredTooLarge && size >= OVERSIZED_KEPT_BYTES)) {
-        incoming.pause();
         settle({ tooLarge: head(chunks) });
+        incoming.resume();
       }
     };
     const onEnd = () => settle(declaredTooLarge ? { tooLarge: head(chunks) } : { text: Buffer.concat(chunks, size).toString('utf8') });
