@@ -1,3 +1,4 @@
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sample, samples } from './helpers/fixtures.ts';
 import { ADMIN_TOKEN, startTestService, type TestService } from './helpers/service.ts';
@@ -249,6 +250,26 @@ describe('whole-message errors', () => {
     const heads = rejections.filter((r) => r.rawPayload.length === 4096);
     expect(heads).toHaveLength(2);
     for (const { rawPayload } of heads) expect(rawPayload).toMatch(/^\{"readings":\[\{"type":"blood_pressure"/);
+  });
+
+  it('after a 413 for a body over 1 MiB, the same keep-alive connection takes the next request', async () => {
+    const svc = await startTestService();
+    onTestFinished(() => svc.stop());
+    const device = await svc.provision('bp_monitor');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    onTestFinished(() => agent.destroy());
+    const { hostname, port } = new URL(svc.url);
+    const post = (body: string) =>
+      new Promise<{ status: number; reusedSocket: boolean }>((resolve, reject) => {
+        const headers = { authorization: `Bearer ${device.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+        const request = http.request({ hostname, port, method: 'POST', path: '/v1/readings', agent, headers }, (response) => {
+          response.resume().on('end', () => resolve({ status: response.statusCode!, reusedSocket: request.reusedSocket }));
+        });
+        request.on('error', reject).end(body);
+      });
+    const reading = { type: 'blood_pressure', measuredAt: minutesAgo(5), systolic: 120, diastolic: 80 };
+    expect(await post(JSON.stringify({ readings: [{ ...reading, id: 'z'.repeat(2 * 1024 * 1024) }] }))).toEqual({ status: 413, reusedSocket: false });
+    expect(await post(JSON.stringify(reading))).toEqual({ status: 200, reusedSocket: true });
   });
 
   it('415 for a body that is not application/json (charset allowed)', async () => {
