@@ -119,14 +119,7 @@ export class RuleEngine {
     for (const reading of stored) {
       const plan = this.#plan(reading.patientId);
       for (const [metric, value] of metricValues(reading)) {
-        const previous = this.#metricState(reading.patientId, metric);
-        const state = {
-          lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, reading.receivedAt),
-          // Capped at the arrival time: a device clock running ahead (up to the 10 minutes ingest allows)
-          // must not make the next minutes of other devices' readings look late.
-          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(reading.measuredAt, reading.receivedAt)),
-        };
-        this.#setState(reading.patientId, metric, state);
+        const previous = this.#advance(reading.patientId, metric, reading);
         if (!plan) continue;
 
         // Data arrived: a missing-data alert for this metric no longer holds.
@@ -249,14 +242,7 @@ export class RuleEngine {
       .all();
     for (const row of rows) {
       if (exclude.has(row.id)) continue;
-      for (const [metric] of metricValues(row)) {
-        const previous = this.#metricState(row.patientId, metric);
-        const state = {
-          lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, row.receivedAt),
-          newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(row.measuredAt, row.receivedAt)),
-        };
-        this.#setState(row.patientId, metric, state);
-      }
+      for (const [metric] of metricValues(row)) this.#advance(row.patientId, metric, row);
     }
     this.#recoveryDue = false;
     this.#savedAt = 0;
@@ -326,10 +312,21 @@ export class RuleEngine {
     return state;
   }
 
-  /** A metric's new state: cached, and saved with the next saveStates. Call after #metricState for it. */
-  #setState(patientId: string, metric: Metric, state: MetricState): void {
+  /**
+   * Moves a metric's state on by a reading that arrived, caches it and marks it for the next saveStates;
+   * returns the state before.
+   */
+  #advance(patientId: string, metric: Metric, reading: { measuredAt: number; receivedAt: number }): MetricState | null {
+    const previous = this.#metricState(patientId, metric);
+    const state = {
+      lastReceivedAt: Math.max(previous?.lastReceivedAt ?? 0, reading.receivedAt),
+      // Capped at the arrival time: a device clock running ahead (up to the 10 minutes ingest allows)
+      // must not make the next minutes of other devices' readings look late.
+      newestMeasuredAt: Math.max(previous?.newestMeasuredAt ?? 0, Math.min(reading.measuredAt, reading.receivedAt)),
+    };
     this.#state.get(patientId)!.set(metric, state);
     inner(this.#unsaved, patientId).set(metric, state);
+    return previous;
   }
 
   /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
