@@ -7,7 +7,12 @@ import type { RateLimiter } from '../rate-limit.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** How much of a body or payload over MAX_BODY_BYTES is kept among the rejections, to show what was sent. */
-export const OVERSIZED_KEPT_BYTES = 4096;
+const OVERSIZED_KEPT_BYTES = 4096;
+
+/** The part of a body or payload over MAX_BODY_BYTES that is kept among the rejections. */
+export function oversizedHead(bytes: Buffer): string {
+  return bytes.subarray(0, OVERSIZED_KEPT_BYTES).toString('utf8');
+}
 
 export interface ReadingsRouteOptions {
   ingest: Ingest;
@@ -54,11 +59,10 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
  * @hono/node-server: the web-streams Request that c.req.text() builds cost about a twentieth of HTTP ingest.
  */
 async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLarge: string }> {
-  const head = (chunks: Buffer[]) => Buffer.concat(chunks).subarray(0, OVERSIZED_KEPT_BYTES).toString('utf8');
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (!incoming) {
     const text = await c.req.text();
-    return Buffer.byteLength(text) > MAX_BODY_BYTES ? { tooLarge: head([Buffer.from(text)]) } : { text };
+    return Buffer.byteLength(text) > MAX_BODY_BYTES ? { tooLarge: oversizedHead(Buffer.from(text)) } : { text };
   }
   if (incoming.readableEnded) return { text: '' }; // read by someone else already: nothing left to read
   const declaredTooLarge = Number(c.req.header('content-length')) > MAX_BODY_BYTES;
@@ -75,11 +79,11 @@ async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLar
       chunks.push(chunk);
       size += chunk.length;
       if (size > MAX_BODY_BYTES || (declaredTooLarge && size >= OVERSIZED_KEPT_BYTES)) {
-        settle({ tooLarge: head(chunks) });
+        settle({ tooLarge: oversizedHead(Buffer.concat(chunks)) });
         incoming.resume();
       }
     };
-    const onEnd = () => settle(declaredTooLarge ? { tooLarge: head(chunks) } : { text: Buffer.concat(chunks, size).toString('utf8') });
+    const onEnd = () => settle(declaredTooLarge ? { tooLarge: oversizedHead(Buffer.concat(chunks)) } : { text: Buffer.concat(chunks, size).toString('utf8') });
     // Closed before its end: the client went away mid-body.
     const onClose = () => reject(new Error('the request was closed before its body ended'));
     incoming.on('data', onData).once('end', onEnd).once('error', reject).once('close', onClose);

@@ -1,13 +1,13 @@
 import type { DeviceIdentity } from '../auth/device-directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Ingest } from './handle-readings.ts';
-import { MAX_BODY_BYTES, OVERSIZED_KEPT_BYTES } from './http.ts';
+import { MAX_BODY_BYTES, oversizedHead } from './http.ts';
 import type { RateLimiter } from '../rate-limit.ts';
 
 
 /** The text kept among the rejections: all of it, or the head of a payload over the size limit. */
 export function payloadToKeep(payload: Buffer): string {
-  return (payload.length > MAX_BODY_BYTES ? payload.subarray(0, OVERSIZED_KEPT_BYTES) : payload).toString('utf8');
+  return payload.length > MAX_BODY_BYTES ? oversizedHead(payload) : payload.toString('utf8');
 }
 
 export interface DeviceMessageOptions {
