@@ -9,11 +9,15 @@
  *   3. Reading → push latency at a steady rate with a few breaching readings (bench-push.ts).
  *   4. Memory with many connected idle devices.
  *   5. A 90-day bucketed trend query for a patient with a year of readings.
+ * Beside each ingest figure, the CPU used per reading (Linux /proc): by the service and its main thread,
+ * by the baseline, and by the load generator. With everything on the same cores, that says more about a
+ * change than readings/s, which move with the machine's speed from one minute to the next.
  * Prints a table, then one JSON line with every figure. Counts only acknowledged readings.
  * Options: --quick (smaller runs), --profile DIR (V8 CPU profiles of the services of 1 and 2),
  * --only mqtt,http,push,memory,trend (just those measures; the table shows the others as -).
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -67,6 +71,39 @@ interface MqttRun {
   perSecond: number;
   /** The load generator's (this process's) CPU while measuring, % of one core: near 100, it is the limit. */
   generatorCpu: number;
+  /** The load generator's CPU µs per reading. */
+  generatorMicros: number;
+  server: ServerCpu;
+}
+
+/** The CPU a server (the service or a baseline) used while measuring. */
+interface ServerCpu {
+  /** Of all its threads, µs per reading. */
+  micros: number;
+  /** Of its main thread, µs per reading, and % of one core. */
+  mainMicros: number;
+  mainCpu: number;
+}
+
+/** CPU seconds used so far (Linux /proc, 100 ticks a second) by a process, or by one of its threads. */
+async function cpuSeconds(pid: number, tid?: number): Promise<number> {
+  const stat = await readFile(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
+  // The fields after the command name, which is in parentheses and may hold spaces: utime, then stime.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** Starts counting a server's CPU; the function returned gives what it has used since, per reading. */
+async function countServerCpu(pid: number): Promise<(readings: number, seconds: number) => Promise<ServerCpu>> {
+  const [all, main] = await Promise.all([cpuSeconds(pid), cpuSeconds(pid, pid)]);
+  return async (readings, seconds) => {
+    const [allNow, mainNow] = await Promise.all([cpuSeconds(pid), cpuSeconds(pid, pid)]);
+    return {
+      micros: Math.round(((allNow - all) / readings) * 1e6),
+      mainMicros: Math.round(((mainNow - main) / readings) * 1e6),
+      mainCpu: Math.round(((mainNow - main) / seconds) * 100),
+    };
+  };
 }
 
 /**
@@ -74,7 +111,8 @@ interface MqttRun {
  * before sending the next): MQTT_WARMUP readings each, not counted, then MQTT_MESSAGES each, measured.
  * Readings are numbered from `first`, so that runs against the same service are new readings, not duplicates.
  */
-async function mqttLoad(url: string, devices: Array<{ id: string; token: string }>, inFlight: number, first = 0): Promise<MqttRun> {
+async function mqttLoad(server: { url: string; pid: number }, devices: Array<{ id: string; token: string }>, inFlight: number, first = 0): Promise<MqttRun> {
+  const { url } = server;
   const clients = await Promise.all(devices.map((d) => BenchDevice.connect(url, d.id, d.id, d.token)));
   const start = Date.now() - 60 * DAY;
   const publish = (from: number, count: number) =>
@@ -91,24 +129,32 @@ async function mqttLoad(url: string, devices: Array<{ id: string; token: string 
       ),
     );
   await publish(first, MQTT_WARMUP);
+  const serverCpu = await countServerCpu(server.pid);
   const cpu = process.cpuUsage();
   const started = performance.now();
   await publish(first + MQTT_WARMUP, MQTT_MESSAGES);
   const seconds = (performance.now() - started) / 1000;
   const { user, system } = process.cpuUsage(cpu);
+  const readings = devices.length * MQTT_MESSAGES;
+  const serverUsed = await serverCpu(readings, seconds);
   await Promise.all(clients.map((c) => c.end()));
-  return { perSecond: Math.round((devices.length * MQTT_MESSAGES) / seconds), generatorCpu: Math.round((user + system) / 1e4 / seconds) };
+  return {
+    perSecond: Math.round(readings / seconds),
+    generatorCpu: Math.round((user + system) / 1e4 / seconds),
+    generatorMicros: Math.round((user + system) / readings),
+    server: serverUsed,
+  };
 }
 
 /** The live load, then the backlog load, against the broker at `url`. */
-async function mqttLoads(url: string, devices: Array<{ id: string; token: string }>): Promise<{ live: MqttRun; backlog: MqttRun }> {
-  const live = await mqttLoad(url, devices, 1);
-  const backlog = await mqttLoad(url, devices, MQTT_BACKLOG_IN_FLIGHT, MQTT_WARMUP + MQTT_MESSAGES);
+async function mqttLoads(server: { url: string; pid: number }, devices: Array<{ id: string; token: string }>): Promise<{ live: MqttRun; backlog: MqttRun }> {
+  const live = await mqttLoad(server, devices, 1);
+  const backlog = await mqttLoad(server, devices, MQTT_BACKLOG_IN_FLIGHT, MQTT_WARMUP + MQTT_MESSAGES);
   return { live, backlog };
 }
 
 /** HTTP_CONCURRENCY senders post batches of HTTP_BATCH readings: HTTP_WARMUP_BATCHES not counted, then HTTP_BATCHES measured. */
-async function httpLoad(url: string, tokens: string[]): Promise<number> {
+async function httpLoad({ url, pid }: { url: string; pid: number }, tokens: string[]): Promise<{ perSecond: number; generatorMicros: number; server: ServerCpu }> {
   let seq = 0;
   const start = Date.now() - 300 * DAY;
   const post = (batches: number) => {
@@ -131,16 +177,21 @@ async function httpLoad(url: string, tokens: string[]): Promise<number> {
     );
   };
   await post(HTTP_WARMUP_BATCHES);
+  const serverCpu = await countServerCpu(pid);
+  const cpu = process.cpuUsage();
   const started = performance.now();
   await post(HTTP_BATCHES);
-  return Math.round((HTTP_BATCHES * HTTP_BATCH) / ((performance.now() - started) / 1000));
+  const seconds = (performance.now() - started) / 1000;
+  const { user, system } = process.cpuUsage(cpu);
+  const readings = HTTP_BATCHES * HTTP_BATCH;
+  return { perSecond: Math.round(readings / seconds), generatorMicros: Math.round((user + system) / readings), server: await serverCpu(readings, seconds) };
 }
 
 /** Runs a baseline server (scripts/bench-baselines.ts) in its own process. */
 async function startBaseline(which: 'aedes' | 'hono') {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bench-baselines.ts'), which], { stdio: ['ignore', 'pipe', 'inherit'] });
   const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port)));
-  return { port, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', r))) };
+  return { port, pid: child.pid!, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', r))) };
 }
 
 const figures: Record<string, number | string> = {
@@ -158,10 +209,10 @@ if (want('mqtt')) {
   log('1/5 MQTT ingest…');
   const svc = await startBenchService({}, profile);
   const devices = await provision(svc, MQTT_DEVICES, 'pulse_oximeter');
-  const service = await mqttLoads(svc.mqttUrl, devices);
+  const service = await mqttLoads({ url: svc.mqttUrl, pid: svc.child.pid! }, devices);
   await svc.stop();
   const aedes = await startBaseline('aedes');
-  const baseline = await mqttLoads(`mqtt://127.0.0.1:${aedes.port}`, devices);
+  const baseline = await mqttLoads({ url: `mqtt://127.0.0.1:${aedes.port}`, pid: aedes.pid }, devices);
   await aedes.stop();
   const ratio = (a: MqttRun, b: MqttRun) => Math.round((a.perSecond / b.perSecond) * 100) / 100;
   Object.assign(figures, {
@@ -170,10 +221,22 @@ if (want('mqtt')) {
     mqttBaselinePerSecond: baseline.live.perSecond,
     mqttRatio: ratio(service.live, baseline.live),
     mqttBaselineGeneratorCpu: baseline.live.generatorCpu,
+    mqttMainThreadCpu: service.live.server.mainCpu,
+    mqttCpuMicros: service.live.server.micros,
+    mqttMainThreadCpuMicros: service.live.server.mainMicros,
+    mqttGeneratorCpuMicros: service.live.generatorMicros,
+    mqttBaselineCpuMicros: baseline.live.server.micros,
+    mqttBaselineGeneratorCpuMicros: baseline.live.generatorMicros,
     mqttBacklogReadingsPerSecond: service.backlog.perSecond,
     mqttBacklogBaselinePerSecond: baseline.backlog.perSecond,
     mqttBacklogRatio: ratio(service.backlog, baseline.backlog),
     mqttBacklogBaselineGeneratorCpu: baseline.backlog.generatorCpu,
+    mqttBacklogMainThreadCpu: service.backlog.server.mainCpu,
+    mqttBacklogCpuMicros: service.backlog.server.micros,
+    mqttBacklogMainThreadCpuMicros: service.backlog.server.mainMicros,
+    mqttBacklogGeneratorCpuMicros: service.backlog.generatorMicros,
+    mqttBacklogBaselineCpuMicros: baseline.backlog.server.micros,
+    mqttBacklogBaselineGeneratorCpuMicros: baseline.backlog.generatorMicros,
   });
 }
 if (want('http')) {
@@ -181,10 +244,20 @@ if (want('http')) {
   // Not the MQTT measure's service: its checkpointer would still be copying the MQTT readings' pages.
   const svc = await startBenchService({}, profile);
   const devices = await provision(svc, HTTP_CONCURRENCY, 'pulse_oximeter');
-  figures.httpReadingsPerSecond = await httpLoad(`${svc.base}/v1/readings`, devices.map((d) => d.token));
+  const http = await httpLoad({ url: `${svc.base}/v1/readings`, pid: svc.child.pid! }, devices.map((d) => d.token));
   await svc.stop();
   const hono = await startBaseline('hono');
-  figures.httpBaselinePerSecond = await httpLoad(`http://127.0.0.1:${hono.port}/`, ['x']);
+  const honoHttp = await httpLoad({ url: `http://127.0.0.1:${hono.port}/`, pid: hono.pid }, ['x']);
+  Object.assign(figures, {
+    httpReadingsPerSecond: http.perSecond,
+    httpMainThreadCpu: http.server.mainCpu,
+    httpCpuMicros: http.server.micros,
+    httpMainThreadCpuMicros: http.server.mainMicros,
+    httpGeneratorCpuMicros: http.generatorMicros,
+    httpBaselinePerSecond: honoHttp.perSecond,
+    httpBaselineCpuMicros: honoHttp.server.micros,
+    httpBaselineGeneratorCpuMicros: honoHttp.generatorMicros,
+  });
   await hono.stop();
   figures.httpRatio = Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
 }
@@ -278,13 +351,19 @@ console.log(`
 Homewatch benchmark — ${f('machine')}, Node ${f('node')}; load generators on the same machine
 ${row('measure', 'result', 'target')}
 ${row(`MQTT QoS 1 ingest, ${f('mqttDevices')} devices, rules evaluated, live: 1 in flight each (readings/s)`, `${f('mqttReadingsPerSecond')}`, '≥ 15,000')}
+${row(`  CPU µs a reading: service ${f('mqttCpuMicros')} (its main thread ${f('mqttMainThreadCpuMicros')}, at ${f('mqttMainThreadCpu')} % of a core), load generator ${f('mqttGeneratorCpuMicros')}`, '', '')}
 ${row(`  bare aedes, no-op handler (readings/s; load generator at ${f('mqttBaselineGeneratorCpu')} % of a core)`, `${f('mqttBaselinePerSecond')}`, '')}
+${row(`  CPU µs a reading: aedes ${f('mqttBaselineCpuMicros')}, load generator ${f('mqttBaselineGeneratorCpuMicros')}`, '', '')}
 ${row('  ratio to the bare broker', `${f('mqttRatio')}`, '≥ 0.5')}
 ${row(`  backlog: ${MQTT_BACKLOG_IN_FLIGHT} in flight per device (readings/s)`, `${f('mqttBacklogReadingsPerSecond')}`, '≥ 15,000')}
+${row(`  CPU µs a reading: service ${f('mqttBacklogCpuMicros')} (its main thread ${f('mqttBacklogMainThreadCpuMicros')}, at ${f('mqttBacklogMainThreadCpu')} % of a core), load generator ${f('mqttBacklogGeneratorCpuMicros')}`, '', '')}
 ${row(`  bare aedes, same backlog (readings/s; load generator at ${f('mqttBacklogBaselineGeneratorCpu')} %)`, `${f('mqttBacklogBaselinePerSecond')}`, '')}
+${row(`  CPU µs a reading: aedes ${f('mqttBacklogBaselineCpuMicros')}, load generator ${f('mqttBacklogBaselineGeneratorCpuMicros')}`, '', '')}
 ${row('  ratio to the bare broker', `${f('mqttBacklogRatio')}`, '≥ 0.5')}
 ${row(`HTTP ingest, batches of ${HTTP_BATCH}, ${HTTP_CONCURRENCY} in flight (readings/s)`, `${f('httpReadingsPerSecond')}`, '≥ 50,000')}
+${row(`  CPU µs a reading: service ${f('httpCpuMicros')} (its main thread ${f('httpMainThreadCpuMicros')}, at ${f('httpMainThreadCpu')} % of a core), load generator ${f('httpGeneratorCpuMicros')}`, '', '')}
 ${row('  Hono hello-world with the same bodies (readings/s)', `${f('httpBaselinePerSecond')}`, '')}
+${row(`  CPU µs a reading: Hono ${f('httpBaselineCpuMicros')}, load generator ${f('httpBaselineGeneratorCpuMicros')}`, '', '')}
 ${row(`reading → push at ${f('pushRateAchieved')} readings/s after ${f('pushWarmupSeconds')} s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
 ${row(`RSS with ${f('idleDevices')} idle MQTT devices, 30 s after connecting (MB; peak ${f('rssPeakMb')}, before ${f('rssBeforeMb')})`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
 ${row(`90-day daily trend over ${f('trendReadings')} readings (p50 / p95 ms)`, `${f('trendQueryP50Ms')} / ${f('trendQueryP95Ms')}`, '≤ 20')}
