@@ -1,7 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
 import { eq } from 'drizzle-orm';
+import { drizzle } from 'drizzle-orm/better-sqlite3';
+import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupCommit, openDatabase } from './db.ts';
 import { patients } from './schema.ts';
@@ -87,5 +91,47 @@ describe('GroupCommit', () => {
     void commits.run((tx) => tx.insert(patients).values(patient('x')).run());
     await commits.drain();
     expect(db.select().from(patients).all()).toHaveLength(1);
+  });
+});
+
+describe('migrations', () => {
+  it('0007 keeps every reading and its seq, and new readings continue after the last', () => {
+    // A database as the previous release left it: migrated up to 0006, with readings in it.
+    const migrations = fileURLToPath(new URL('./migrations', import.meta.url));
+    const before = mkdtempSync(path.join(tmpdir(), 'homewatch-migrations-'));
+    dirs.push(before);
+    cpSync(migrations, before, { recursive: true });
+    const journalFile = path.join(before, 'meta', '_journal.json');
+    const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { entries: Array<{ tag: string }> };
+    const upTo = journal.entries.findIndex((entry) => entry.tag.startsWith('0007_'));
+    expect(upTo).toBeGreaterThan(0);
+    writeFileSync(journalFile, JSON.stringify({ ...journal, entries: journal.entries.slice(0, upTo) }));
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-db-'));
+    dirs.push(dataDir);
+    const old = new Database(path.join(dataDir, 'homewatch.db'));
+    migrate(drizzle(old), { migrationsFolder: before });
+    const insert = old.prepare(
+      `insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values (?, 'd1', 'p1', 'weight', ?, ?, 80, ?)`,
+    );
+    for (let i = 1; i <= 3; i++) insert.run(`r${i}`, i, i, `at:weight:${i}`);
+    old.prepare('delete from readings where seq = 2').run();
+    old.close();
+
+    const { sqlite } = open(dataDir);
+    const table = sqlite.prepare(`select sql from sqlite_master where name = 'readings'`).get() as { sql: string };
+    expect(table.sql).not.toMatch(/AUTOINCREMENT/i);
+    expect(sqlite.prepare('select seq, id from readings order by seq').all()).toEqual([
+      { seq: 1, id: 'r1' },
+      { seq: 3, id: 'r3' },
+    ]);
+    sqlite
+      .prepare(`insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r4', 'd1', 'p1', 'weight', 4, 4, 80, 'at:weight:4')`)
+      .run();
+    expect(sqlite.prepare(`select seq from readings where id = 'r4'`).get()).toEqual({ seq: 4 });
+    // The de-duplication index came back with the table.
+    expect(() =>
+      sqlite.prepare(`insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r5', 'd1', 'p1', 'weight', 3, 5, 80, 'at:weight:3')`).run(),
+    ).toThrow(/UNIQUE/);
+    sqlite.close();
   });
 });

@@ -32,8 +32,12 @@ export const devices = sqliteTable('devices', {
 export const readings = sqliteTable(
   'readings',
   {
-    /** Arrival order; the InfluxDB forwarder will track delivery by it. */
-    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    /**
+     * Arrival order; the InfluxDB forwarder and the rules' recovery track readings by it. The rowid
+     * itself, without AUTOINCREMENT (whose bookkeeping was a seventh of an insert): SQLite gives each new
+     * row the largest seq + 1, so seq only grows as long as no newest reading is deleted, and none is.
+     */
+    seq: integer('seq').primaryKey(),
     /** A UUIDv7 made here, never looked up on its own: no unique index to maintain on every insert. */
     id: text('id').notNull(),
     deviceId: text('device_id').notNull(),
