@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, lt, max, min, or, sql, type SQL } from 'drizzle-orm';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
 import { compileWrite, type Db } from './db.ts';
@@ -21,6 +21,8 @@ import {
 export class SqliteReadingStore implements ReadingStore {
   readonly #insert;
   readonly #findByKey;
+  readonly #valueBucket;
+  readonly #bloodPressureBucket;
 
   constructor(private readonly db: Db) {
     // Built once and bound per reading: the ingest hot path must not rebuild SQL for every reading.
@@ -45,6 +47,14 @@ export class SqliteReadingStore implements ReadingStore {
       .onConflictDoNothing(),
       db.$client,
     );
+    const bucket = and(
+      eq(readings.patientId, sql.placeholder('patientId')),
+      eq(readings.type, sql.placeholder('type')),
+      gte(readings.measuredAt, sql.placeholder('from')),
+      lt(readings.measuredAt, sql.placeholder('to')),
+    );
+    this.#valueBucket = db.select(valueStats).from(readings).where(bucket).prepare();
+    this.#bloodPressureBucket = db.select(bloodPressureStats).from(readings).where(bucket).prepare();
     this.#findByKey = db
       .select()
       .from(readings)
@@ -88,54 +98,51 @@ export class SqliteReadingStore implements ReadingStore {
     return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last.measuredAt, last.id) } : { readings: page };
   }
 
+  /**
+   * One aggregate query per bucket, over the readings index in time order. A single GROUP BY over the
+   * range sorted every reading into its bucket first: for a 90-day daily trend of 5-minute readings that
+   * sort was 5 of 13 ms. Past MAX_BUCKET_QUERIES buckets (hourly over months), one GROUP BY costs less.
+   */
   async buckets(query: BucketQuery): Promise<TrendBucket[]> {
+    const span = this.#span(query);
+    if (!span) return [];
+    const size = BUCKET_MS[query.bucket];
+    const offset = BUCKET_OFFSET_MS[query.bucket];
+    const first = Math.floor((span.from - offset) / size) * size + offset;
+    if ((span.to - first) / size > MAX_BUCKET_QUERIES) return this.#groupedBuckets(query);
+    const statement = query.type === 'blood_pressure' ? this.#bloodPressureBucket : this.#valueBucket;
+    const buckets: TrendBucket[] = [];
+    for (let start = first; start < span.to; start += size) {
+      const row = statement.get({ patientId: query.patientId, type: query.type, from: Math.max(start, span.from), to: Math.min(start + size, span.to) });
+      if (row?.count) buckets.push(toBucket(start, row));
+    }
+    return buckets;
+  }
+
+  /** The query's range narrowed to the readings' own first and last times; undefined when there are none. */
+  #span(query: BucketQuery): { from: number; to: number } | undefined {
+    const within = and(...rangeConditions(query));
+    // Two queries, not one: SQLite answers a lone min() or max() from one end of the index.
+    const from = query.from ?? this.db.select({ at: min(readings.measuredAt) }).from(readings).where(within).get()?.at;
+    const newest = query.to === undefined ? this.db.select({ at: max(readings.measuredAt) }).from(readings).where(within).get()?.at : undefined;
+    const to = query.to ?? (typeof newest === 'number' ? newest + 1 : undefined);
+    return typeof from === 'number' && to !== undefined && from < to ? { from, to } : undefined;
+  }
+
+  #groupedBuckets(query: BucketQuery): TrendBucket[] {
     // Constants from a fixed table, so sql.raw is safe; integer division floors positive times.
     const size = sql.raw(String(BUCKET_MS[query.bucket]));
     const offset = sql.raw(String(BUCKET_OFFSET_MS[query.bucket]));
     const start = sql<number>`((${readings.measuredAt} - ${offset}) / ${size}) * ${size} + ${offset}`;
-    const where = and(...rangeConditions(query));
-    if (query.type === 'blood_pressure') {
-      const rows = this.db
-        .select({
-          start,
-          count: sql<number>`count(*)`,
-          minSystolic: sql<number>`min(${readings.systolic})`,
-          maxSystolic: sql<number>`max(${readings.systolic})`,
-          meanSystolic: sql<number>`avg(${readings.systolic})`,
-          minDiastolic: sql<number>`min(${readings.diastolic})`,
-          maxDiastolic: sql<number>`max(${readings.diastolic})`,
-          meanDiastolic: sql<number>`avg(${readings.diastolic})`,
-          minPulse: sql<number | null>`min(${readings.pulse})`,
-          maxPulse: sql<number | null>`max(${readings.pulse})`,
-          meanPulse: sql<number | null>`avg(${readings.pulse})`,
-        })
-        .from(readings)
-        .where(where)
-        .groupBy(sql`1`)
-        .orderBy(sql`1`)
-        .all();
-      return rows.map((r) => ({
-        start: Number(r.start),
-        count: r.count,
-        min: { systolic: r.minSystolic, diastolic: r.minDiastolic, pulse: r.minPulse },
-        max: { systolic: r.maxSystolic, diastolic: r.maxDiastolic, pulse: r.maxPulse },
-        mean: { systolic: r.meanSystolic, diastolic: r.meanDiastolic, pulse: r.meanPulse },
-      }));
-    }
+    const stats = query.type === 'blood_pressure' ? bloodPressureStats : valueStats;
     return this.db
-      .select({
-        start,
-        count: sql<number>`count(*)`,
-        min: sql<number>`min(${readings.value})`,
-        max: sql<number>`max(${readings.value})`,
-        mean: sql<number>`avg(${readings.value})`,
-      })
+      .select({ start, ...stats })
       .from(readings)
-      .where(where)
+      .where(and(...rangeConditions(query)))
       .groupBy(sql`1`)
       .orderBy(sql`1`)
       .all()
-      .map((r) => ({ ...r, start: Number(r.start) }));
+      .map((row) => toBucket(Number(row.start), row));
   }
 
   async close(): Promise<void> {
@@ -165,5 +172,41 @@ function toStored(row: typeof readings.$inferSelect): StoredReading {
     pulse: row.pulse,
     value: row.value,
     unit: row.unit,
+  };
+}
+
+/** Past this many buckets in the range, `buckets` groups in one query rather than one query a bucket. */
+const MAX_BUCKET_QUERIES = 1000;
+
+const valueStats = {
+  count: sql<number>`count(*)`,
+  min: sql<number>`min(${readings.value})`,
+  max: sql<number>`max(${readings.value})`,
+  mean: sql<number>`avg(${readings.value})`,
+};
+
+const bloodPressureStats = {
+  count: sql<number>`count(*)`,
+  minSystolic: sql<number>`min(${readings.systolic})`,
+  maxSystolic: sql<number>`max(${readings.systolic})`,
+  meanSystolic: sql<number>`avg(${readings.systolic})`,
+  minDiastolic: sql<number>`min(${readings.diastolic})`,
+  maxDiastolic: sql<number>`max(${readings.diastolic})`,
+  meanDiastolic: sql<number>`avg(${readings.diastolic})`,
+  minPulse: sql<number | null>`min(${readings.pulse})`,
+  maxPulse: sql<number | null>`max(${readings.pulse})`,
+  meanPulse: sql<number | null>`avg(${readings.pulse})`,
+};
+
+type Stats<T> = { [K in keyof T]: T[K] extends SQL<infer V> ? V : never };
+
+function toBucket(start: number, row: Stats<typeof valueStats> | Stats<typeof bloodPressureStats>): TrendBucket {
+  if (!('minSystolic' in row)) return { start, count: row.count, min: row.min, max: row.max, mean: row.mean };
+  return {
+    start,
+    count: row.count,
+    min: { systolic: row.minSystolic, diastolic: row.minDiastolic, pulse: row.minPulse },
+    max: { systolic: row.maxSystolic, diastolic: row.maxDiastolic, pulse: row.maxPulse },
+    mean: { systolic: row.meanSystolic, diastolic: row.meanDiastolic, pulse: row.meanPulse },
   };
 }
