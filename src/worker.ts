@@ -1,15 +1,16 @@
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 
 /**
  * Starts `module` (a sibling module's URL, named without extension) in a worker thread: the compiled
  * JavaScript as is, or the TypeScript source (tests, `npm run dev`) through tsx's loader, registered in
- * the new thread before the module is imported.
+ * the new thread before the module is imported. `resourceLimits` size the thread's own heap (a
+ * --max-semi-space-size given to node would override them for every thread).
  */
-export function startWorker(module: URL, workerData: unknown): Worker {
-  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(`${module.href}.js`), { workerData });
+export function startWorker(module: URL, workerData: unknown, resourceLimits?: ResourceLimits): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL(`${module.href}.js`), { workerData, resourceLimits });
   const source = `${module.href}.ts`;
   const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${JSON.stringify(source)}); })`;
-  return new Worker(code, { eval: true, workerData });
+  return new Worker(code, { eval: true, workerData, resourceLimits });
 }
 
 /**
