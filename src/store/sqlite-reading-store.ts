@@ -1,4 +1,4 @@
-import { and, asc, eq, gt, gte, lt, max, min, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, eq, gt, gte, lt, max, min, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
 import { compileWrite, type Db } from './db.ts';
@@ -47,12 +47,8 @@ export class SqliteReadingStore implements ReadingStore {
       .onConflictDoNothing(),
       db.$client,
     );
-    const bucket = and(
-      eq(readings.patientId, sql.placeholder('patientId')),
-      eq(readings.type, sql.placeholder('type')),
-      gte(readings.measuredAt, sql.placeholder('from')),
-      lt(readings.measuredAt, sql.placeholder('to')),
-    );
+    const placeholder = sql.placeholder;
+    const bucket = and(...rangeConditions({ patientId: placeholder('patientId'), type: placeholder('type'), from: placeholder('from'), to: placeholder('to') }));
     this.#valueBucket = db.select(valueStats).from(readings).where(bucket).prepare();
     this.#bloodPressureBucket = db.select(bloodPressureStats).from(readings).where(bucket).prepare();
     this.#findByKey = db
@@ -150,7 +146,13 @@ export class SqliteReadingStore implements ReadingStore {
   }
 }
 
-function rangeConditions(query: { patientId: string; type?: StoredReading['type']; from?: number; to?: number }): SQL[] {
+/** The conditions of a patient's readings of a type in [from, to); values, or placeholders for a prepared query. */
+function rangeConditions(query: {
+  patientId: string | Placeholder;
+  type?: StoredReading['type'] | Placeholder;
+  from?: number | Placeholder;
+  to?: number | Placeholder;
+}): SQL[] {
   const conditions: SQL[] = [eq(readings.patientId, query.patientId)];
   if (query.type) conditions.push(eq(readings.type, query.type));
   if (query.from !== undefined) conditions.push(gte(readings.measuredAt, query.from));
