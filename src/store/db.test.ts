@@ -134,4 +134,13 @@ describe('migrations', () => {
     ).toThrow(/UNIQUE/);
     sqlite.close();
   });
+
+  it('0008 puts the key before the device in the de-duplication index, which the lookup still searches', () => {
+    const { sqlite } = open();
+    const columns = sqlite.prepare(`select name from pragma_index_info('readings_dedupe_device') order by seqno`).all();
+    expect(columns).toEqual([{ name: 'dedupe_key' }, { name: 'device_id' }]);
+    const plan = sqlite.prepare(`explain query plan select * from readings where device_id = ? and dedupe_key = ?`).all('d1', 'id:m1') as Array<{ detail: string }>;
+    expect(plan.map((step) => step.detail)).toEqual(['SEARCH readings USING INDEX readings_dedupe_device (dedupe_key=? AND device_id=?)']);
+    sqlite.close();
+  });
 });

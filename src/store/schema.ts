@@ -57,7 +57,14 @@ export const readings = sqliteTable(
     dedupeKey: text('dedupe_key').notNull(),
   },
   (t) => [
-    uniqueIndex('readings_device_dedupe').on(t.deviceId, t.dedupeKey),
+    /**
+     * The key first, then the device: ingest writes each reading's entry here, and readings arriving
+     * together from different devices carry neighbouring keys (measurement times close to now, or message
+     * ids counting alike), so a commit dirties a few pages rather than one per device as with
+     * (device, key): about a fifth of the main thread's CPU per reading under live MQTT load. The
+     * de-duplication lookup gives both columns, so either order serves it.
+     */
+    uniqueIndex('readings_dedupe_device').on(t.dedupeKey, t.deviceId),
     index('readings_patient_type_time').on(t.patientId, t.type, t.measuredAt),
   ],
 );
