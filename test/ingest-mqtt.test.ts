@@ -265,6 +265,31 @@ describe('embedded broker: authentication', () => {
     openClients.add(client);
     expect(client.connected).toBe(true);
   });
+
+  it('a connection signed in with a token rotated since stores nothing more: no PUBACK, it is closed; the new token signs in', async () => {
+    const device = await svc.provision('bp_monitor');
+    const { client, send } = await connectDevice(svc, device);
+    const reading = (minutesAgo: number) => ({ type: 'blood_pressure', measuredAt: isoAgo(minutesAgo * 60_000), systolic: 120, diastolic: 80 });
+    expect((await send(reading(3))).accepted).toBe(1);
+
+    const rotated = await svc.admin(`/v1/devices/${device.deviceId}/token`, { method: 'POST' });
+    expect(rotated.status).toBe(200);
+    const { token } = (await rotated.json()) as { token: string };
+
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
+    const outcome = client.publishAsync(readingsTopic(device.deviceId), JSON.stringify(reading(2)), { qos: 1 }).then(
+      () => 'puback',
+      () => 'no puback',
+    );
+    await closed;
+    await client.endAsync(true); // settles the unacknowledged publish
+    expect(await outcome).toBe('no puback');
+    expect((await svc.readings(device.patientId)).readings).toHaveLength(1);
+
+    const again = await connectDevice(svc, { ...device, token });
+    expect((await again.send(reading(2))).accepted).toBe(1);
+    expect((await svc.readings(device.patientId)).readings).toHaveLength(2);
+  });
 });
 
 describe('embedded broker: topic access', () => {

@@ -9,6 +9,8 @@ export interface DeviceIdentity {
   id: string;
   kind: string;
   patientId: string | null;
+  /** When its token was last rotated (ms), or null: a connection signed in before then is no longer trusted. */
+  tokenRotatedAt: number | null;
 }
 
 /** How long a lookup is trusted; a re-assignment or token rotation made by another instance is seen after this. */
@@ -29,7 +31,7 @@ export class DeviceDirectory {
   readonly #findById;
 
   constructor(db: Db) {
-    const columns = { id: devices.id, kind: devices.kind, patientId: devices.patientId };
+    const columns = { id: devices.id, kind: devices.kind, patientId: devices.patientId, tokenRotatedAt: devices.tokenRotatedAt };
     this.#findByHash = (tokenHash: string) => db.select(columns).from(devices).where(eq(devices.tokenHash, tokenHash)).get();
     this.#findById = (id: string) => db.select(columns).from(devices).where(eq(devices.id, id)).get();
   }

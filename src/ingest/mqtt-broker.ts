@@ -71,6 +71,12 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
         // Looked up again, not taken from the connection, so a re-assignment applies to the next message.
         const device = directory.byId(deviceId);
         if (!device) return answer({ id, ok: false, message: `Device ${deviceId} no longer exists` });
+        // Its token was rotated after this connection signed in with it (perhaps because it leaked): nothing
+        // more is taken from the connection, which closes; the device signs in again with its new token.
+        if (device.tokenRotatedAt !== null && message.signedInAt < device.tokenRotatedAt) {
+          log.warn({ event: 'mqtt_token_rotated', deviceId }, 'MQTT publish refused: the token this connection signed in with was rotated since');
+          return answer({ id, ok: false, message: `Device ${deviceId}'s token was rotated after this connection signed in` });
+        }
         const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
         handleDeviceMessage(options, device, payload, { throttle: true }).then(
           (body) => answer({ id, ok: true, results: message.results ? JSON.stringify(body) : undefined }),

@@ -22,8 +22,11 @@ export interface FrontOptions {
 /** Questions to the main thread, each answered by an `Answer` with the same id. */
 export type Request =
   | { type: 'authenticate'; id: number; username: string | undefined; password: string | undefined; clientId: string }
-  /** `results`: whether to answer with the results body (someone may be subscribed to it). */
-  | { type: 'store'; id: number; deviceId: string; payload: Uint8Array; results: boolean };
+  /**
+   * `results`: whether to answer with the results body (someone may be subscribed to it). `signedInAt`:
+   * when the connection asked to authenticate (ms), so a token rotated since then is refused.
+   */
+  | { type: 'store'; id: number; deviceId: string; signedInAt: number; payload: Uint8Array; results: boolean };
 
 export type Answer =
   | { id: number; ok: true; results?: string }
@@ -58,7 +61,8 @@ function ask(build: (id: number) => Request): Promise<Answer> {
   });
 }
 
-const deviceOf = new WeakMap<Client, string>();
+/** Each signed-in connection's device, and when it asked to authenticate. */
+const sessionOf = new WeakMap<Client, { deviceId: string; signedInAt: number }>();
 /**
  * Devices that subscribed below their own topics since this broker started; results are the only thing
  * published there. Subscriptions, persistent ones included, live in this thread's memory, so for a device
@@ -68,13 +72,14 @@ const listening = new Set<string>();
 
 const broker = await Aedes.createBroker({
   authenticate(client, username, password, done) {
+    const signedInAt = Date.now();
     void ask((id) => ({ type: 'authenticate', id, username, password: password?.toString('utf8'), clientId: client.id })).then((answer) => {
       if (!answer.ok) {
         const error = new Error(answer.message) as AuthenticateError;
         error.returnCode = BAD_USERNAME_OR_PASSWORD;
         return done(error, false);
       }
-      deviceOf.set(client, username!);
+      sessionOf.set(client, { deviceId: username!, signedInAt });
       done(null, true);
     });
   },
@@ -83,13 +88,14 @@ const broker = await Aedes.createBroker({
   // always means the readings are committed.
   authorizePublish(client, packet, done) {
     if (!client) return done(null); // the broker's own publishes (results)
-    const deviceId = deviceOf.get(client);
+    const session = sessionOf.get(client);
     const match = READINGS_TOPIC.exec(packet.topic);
-    if (!deviceId || match?.[1] !== deviceId) {
-      log.warn({ event: 'mqtt_publish_refused', deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
-      return done(new Error(`Device ${deviceId} may not publish to ${packet.topic}`));
+    if (!session || match?.[1] !== session.deviceId) {
+      log.warn({ event: 'mqtt_publish_refused', deviceId: session?.deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
+      return done(new Error(`Device ${session?.deviceId} may not publish to ${packet.topic}`));
     }
-    void ask((id) => ({ type: 'store', id, deviceId, payload: packet.payload as Buffer, results: listening.has(deviceId) })).then((answer) => {
+    const { deviceId, signedInAt } = session;
+    void ask((id) => ({ type: 'store', id, deviceId, signedInAt, payload: packet.payload as Buffer, results: listening.has(deviceId) })).then((answer) => {
       // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
       if (!answer.ok) return done(new Error(answer.message));
       if (answer.results !== undefined) {
@@ -100,7 +106,7 @@ const broker = await Aedes.createBroker({
   },
 
   authorizeSubscribe(client, subscription, done) {
-    const deviceId = deviceOf.get(client);
+    const deviceId = sessionOf.get(client)?.deviceId;
     const own = `rpm/devices/${deviceId}/`;
     if (deviceId && subscription.topic.startsWith(own)) {
       listening.add(deviceId);
