@@ -290,6 +290,20 @@ describe('embedded broker: authentication', () => {
     expect((await again.send(reading(2))).accepted).toBe(1);
     expect((await svc.readings(device.patientId)).readings).toHaveLength(2);
   });
+
+  it('a connection signed in with a token rotated since, only subscribed, is told no more results: it is closed', async () => {
+    const device = await svc.provision('bp_monitor');
+    const leaked = await connectDevice(svc, device);
+    const rotated = await svc.admin(`/v1/devices/${device.deviceId}/token`, { method: 'POST' });
+    const { token } = (await rotated.json()) as { token: string };
+    const closed = new Promise<void>((resolve) => leaked.client.once('close', () => resolve()));
+
+    const current = await connectDevice(svc, { ...device, token });
+    const reading = { type: 'blood_pressure', measuredAt: isoAgo(60_000), systolic: 120, diastolic: 80 };
+    expect((await current.send(reading)).accepted).toBe(1);
+    await expect(leaked.inbox.next(resultsTopic(device.deviceId), 1_000)).rejects.toThrow(/no message/);
+    await closed;
+  });
 });
 
 describe('embedded broker: topic access', () => {

@@ -79,7 +79,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
         }
         const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
         handleDeviceMessage(options, device, payload, { throttle: true }).then(
-          (body) => answer({ id, ok: true, results: message.results ? JSON.stringify(body) : undefined }),
+          (body) => answer(message.results ? { id, ok: true, results: JSON.stringify(body), tokenRotatedAt: device.tokenRotatedAt } : { id, ok: true }),
           (error: unknown) => {
             // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
             // design (the InfluxDB backlog is full) is a warning; anything else is an error.

@@ -29,7 +29,11 @@ export type Request =
   | { type: 'store'; id: number; deviceId: string; signedInAt: number; payload: Uint8Array; results: boolean };
 
 export type Answer =
-  | { id: number; ok: true; results?: string }
+  /**
+   * With `results`, `tokenRotatedAt`: when the device's token was last rotated (ms), or null, so that
+   * the results go to no connection signed in before then.
+   */
+  | { id: number; ok: true; results?: string; tokenRotatedAt?: number | null }
   | { id: number; ok: false; message: string };
 
 /** What the front tells the main thread unasked. */
@@ -69,6 +73,8 @@ const sessionOf = new WeakMap<Client, { deviceId: string; signedInAt: number }>(
  * not in here nobody would receive its results: they are neither built nor published.
  */
 const listening = new Set<string>();
+/** Each device's last token rotation (ms) that the main thread has told of, for `authorizeForward`. */
+const tokenRotatedAt = new Map<string, number>();
 
 const broker = await Aedes.createBroker({
   authenticate(client, username, password, done) {
@@ -99,10 +105,21 @@ const broker = await Aedes.createBroker({
       // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
       if (!answer.ok) return done(new Error(answer.message));
       if (answer.results !== undefined) {
+        if (answer.tokenRotatedAt) tokenRotatedAt.set(deviceId, answer.tokenRotatedAt);
         broker.publish({ cmd: 'publish', topic: resultsTopic(deviceId), payload: Buffer.from(answer.results), qos: 1, retain: false, dup: false }, () => {});
       }
       done(null);
     });
+  },
+
+  // A connection signed in with a token rotated since (perhaps leaked, and only subscribed) is told
+  // nothing more of what the device sends: it is closed instead. Its publishes the main thread refuses.
+  authorizeForward(client, packet) {
+    const session = sessionOf.get(client);
+    if (session === undefined || session.signedInAt >= (tokenRotatedAt.get(session.deviceId) ?? 0)) return packet;
+    log.warn({ event: 'mqtt_token_rotated', deviceId: session.deviceId }, 'MQTT connection closed: the token it signed in with was rotated since');
+    client.close();
+    return null;
   },
 
   authorizeSubscribe(client, subscription, done) {
