@@ -12,7 +12,7 @@
  *   npm run bench:push -- --devices 200 --rate 5000 --seconds 10 --warmup 3
  */
 import { parseArgs } from 'node:util';
-import { startWorker } from '../src/worker.ts';
+import { startWorker } from '../src/ops/worker-thread.ts';
 import { startPushReceiver } from '../test/helpers/push-receiver.ts';
 import { BENCH_ADMIN_TOKEN, buildService, quantile, startBenchService } from './bench-lib.ts';
 import type { DevicesPlan, DevicesReport } from './bench-push-devices.ts';

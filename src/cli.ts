@@ -10,8 +10,8 @@
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
 import { eq } from 'drizzle-orm';
-import { createClinician, createClinicianSchema } from './api/clinicians.ts';
-import { rotateDeviceToken } from './api/devices.ts';
+import { createClinician, createClinicianSchema } from './clinicians/routes.ts';
+import { rotateDeviceToken } from './devices/routes.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { hashPassword, PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
 import { SessionStore } from './auth/sessions.ts';

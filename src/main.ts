@@ -6,23 +6,23 @@ import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { AlertStore } from './alerts/alert-store.ts';
-import { PatientAccess } from './auth/access.ts';
-import { loadTemplates, CarePlanStore } from './rules/care-plans.ts';
+import { AlertStore } from './alerts/store.ts';
+import { PatientAccess } from './care-team/access.ts';
+import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
-import { loadVapidKeys, WebPushSender } from './notify/web-push.ts';
-import { defaultRoutingPolicy } from './routing/policy.ts';
-import { AlertRouter } from './routing/router.ts';
+import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
+import { defaultRoutingPolicy } from './delivery/policy.ts';
+import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
-import { DeviceDirectory } from './auth/device-directory.ts';
+import { DeviceDirectory } from './devices/directory.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { Ingest } from './ingest/handle-readings.ts';
+import { Ingest } from './ingest/ingest.ts';
 import { startMqttBroker } from './ingest/mqtt-broker.ts';
 import { startMqttSubscriber } from './ingest/mqtt-subscriber.ts';
-import { RateLimiter } from './rate-limit.ts';
-import { gracefulClose, listen } from './listen.ts';
-import { createLogger, type Logger } from './log.ts';
+import { RateLimiter } from './ingest/rate-limit.ts';
+import { gracefulClose, listen } from './ops/listen.ts';
+import { createLogger, type Logger } from './ops/log.ts';
 import { Metrics } from './ops/metrics.ts';
 import type { ReadinessCheck } from './ops/routes.ts';
 import { startCheckpointer } from './store/checkpointer.ts';
@@ -96,7 +96,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const outboundAgent = config.OUTBOUND_CA_FILE
       ? new HttpsAgent({ secureContext: createSecureContext({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')] }), keepAlive: true })
       : undefined;
-    const router = new AlertRouter({
+    const delivery = new AlertDelivery({
       db,
       commits,
       alerts,
@@ -111,7 +111,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
         metrics.alertEvents.inc({ event, severity: alert.severity });
         log.info({ event: `alert_${event}`, alertId: alert.id, patientId: alert.patientId, ruleId: alert.ruleId, severity: alert.severity, count: alert.count }, 'alert');
       }
-      router.kick();
+      delivery.kick();
       // A resolved missing-data alert restarts that rule's clock.
       if (changes.some((change) => change.event === 'resolved')) clock.kick();
     };
@@ -124,8 +124,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     // After ingest has stopped (its servers close first), so the next start has nothing to rebuild.
     stops.push(() => commits.run(() => engine.saveStates()));
     // Anything left in the outbox or due from before a restart is picked up here.
-    router.start();
-    stops.push(() => router.close());
+    delivery.start();
+    stops.push(() => delivery.close());
 
     const checks: ReadinessCheck[] = [
       () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { StoredReading } from '../src/domain/reading.ts';
-import { createLogger } from '../src/log.ts';
+import { createLogger } from '../src/ops/log.ts';
 import { Metrics } from '../src/ops/metrics.ts';
 import { openDatabase } from '../src/store/db.ts';
 import { InfluxForwarder } from '../src/store/influx-forwarder.ts';

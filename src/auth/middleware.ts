@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import { AppError } from '../domain/errors.ts';
-import type { DeviceDirectory, DeviceIdentity } from './device-directory.ts';
+import type { DeviceDirectory, DeviceIdentity } from '../devices/directory.ts';
 import type { ClinicianRole, SessionStore, SignedInClinician } from './sessions.ts';
 import { secretsEqual } from './tokens.ts';
 

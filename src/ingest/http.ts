@@ -2,8 +2,8 @@ import type { IncomingMessage } from 'node:http';
 import { Hono, type Context } from 'hono';
 import { requireDevice, type AppEnv } from '../auth/middleware.ts';
 import { AppError } from '../domain/errors.ts';
-import type { Ingest } from './handle-readings.ts';
-import type { RateLimiter } from '../rate-limit.ts';
+import type { Ingest } from './ingest.ts';
+import type { RateLimiter } from './rate-limit.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
 /** How much of a body or payload over MAX_BODY_BYTES is kept among the rejections, to show what was sent. */

@@ -1,10 +1,10 @@
-import type { DeviceDirectory } from '../auth/device-directory.ts';
+import type { DeviceDirectory } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../ops/log.ts';
 import type { Metrics } from '../ops/metrics.ts';
-import type { Answer, FromFront, FrontOptions, ToFront } from './mqtt-front.ts';
-import { handleDeviceMessage, type DeviceMessageOptions } from './mqtt.ts';
-import { batched, startWorker } from '../worker.ts';
+import type { Answer, FromFront, FrontOptions, ToFront } from './mqtt-broker-thread.ts';
+import { handleDeviceMessage, type DeviceMessageOptions } from './device-message.ts';
+import { batched, startWorker } from '../ops/worker-thread.ts';
 
 export interface MqttBrokerOptions extends DeviceMessageOptions {
   host: string;
@@ -29,14 +29,14 @@ export interface MqttBroker {
 const FRONT_YOUNG_GENERATION_MB = 12;
 
 /**
- * The embedded broker. Its connections live in a thread of their own (mqtt-front.ts); this side answers
+ * The embedded broker. Its connections live in a thread of their own (mqtt-broker-thread.ts); this side answers
  * what needs the database. A device connects with username = its id and password = its token, may publish
  * only to its own readings topic, and subscribe only below its own `rpm/devices/{id}/`.
  */
 export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttBroker> {
   const { directory, metrics, log } = options;
   const front = startWorker(
-    new URL('./mqtt-front', import.meta.url),
+    new URL('./mqtt-broker-thread', import.meta.url),
     { host: options.host, port: options.port, logLevel: options.logLevel } satisfies FrontOptions,
     { maxYoungGenerationSizeMb: FRONT_YOUNG_GENERATION_MB },
   );

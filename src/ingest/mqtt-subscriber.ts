@@ -1,9 +1,9 @@
 import { hostname } from 'node:os';
 import mqtt, { type MqttClient } from 'mqtt';
-import type { DeviceDirectory } from '../auth/device-directory.ts';
+import type { DeviceDirectory } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
-import type { Logger } from '../log.ts';
-import { handleDeviceMessage, payloadToKeep, type DeviceMessageOptions } from './mqtt.ts';
+import type { Logger } from '../ops/log.ts';
+import { handleDeviceMessage, payloadToKeep, type DeviceMessageOptions } from './device-message.ts';
 import { READINGS_TOPIC, resultsTopic, SHARED_READINGS_SUBSCRIPTION } from './topics.ts';
 
 export interface MqttSubscriberOptions extends DeviceMessageOptions {

@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { assignDeviceSchema, createDeviceSchema } from '../api/devices.ts';
-import { loginSchema } from '../api/auth.ts';
-import { pushSubscriptionSchema } from '../api/push.ts';
-import { createWebhookSchema } from '../api/webhooks.ts';
-import { createClinicianSchema } from '../api/clinicians.ts';
-import { careTeamSchema, createPatientSchema, readingsQuerySchema } from '../api/patients.ts';
+import { assignDeviceSchema, createDeviceSchema } from '../devices/routes.ts';
+import { loginSchema } from '../auth/routes.ts';
+import { pushSubscriptionSchema } from '../delivery/push-routes.ts';
+import { createWebhookSchema } from '../delivery/webhook-routes.ts';
+import { createClinicianSchema } from '../clinicians/routes.ts';
+import { careTeamSchema, createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 

@@ -1,13 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, gte, inArray, isNotNull, max, notInArray, sql } from 'drizzle-orm';
-import type { AlertEvent, AlertStore } from '../alerts/alert-store.ts';
+import type { AlertEvent, AlertStore } from '../alerts/store.ts';
 import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import type { Metric } from '../domain/rule.ts';
-import { bounded, inner } from '../cache.ts';
+import { bounded, inner } from '../store/cache.ts';
 import { compileWrite, type Db } from '../store/db.ts';
 import { metricState, outboxCursors, readings } from '../store/schema.ts';
-import type { CarePlan, CarePlanStore } from './care-plans.ts';
+import type { CarePlan, CarePlanStore } from '../care-plans/store.ts';
 import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
 
 /** An alert that changed, for whoever acts after the commit (metrics, logs, routing). */

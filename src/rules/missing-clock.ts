@@ -1,4 +1,4 @@
-import type { Logger } from '../log.ts';
+import type { Logger } from '../ops/log.ts';
 import type { GroupCommit } from '../store/db.ts';
 import type { AlertChange, RuleEngine } from './engine.ts';
 

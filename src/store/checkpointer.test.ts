@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, expect, it } from 'vitest';
-import { createLogger } from '../log.ts';
+import { createLogger } from '../ops/log.ts';
 import { startCheckpointer } from './checkpointer.ts';
 import { openDatabase } from './db.ts';
 import { patients } from './schema.ts';

@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import type { Logger } from '../log.ts';
-import { startWorker } from '../worker.ts';
+import type { Logger } from '../ops/log.ts';
+import { startWorker } from '../ops/worker-thread.ts';
 import type { CheckpointWorkerOptions } from './checkpoint-worker.ts';
 
 /** How often the checkpointer looks at the WAL when it has caught up. */

@@ -1,6 +1,6 @@
 import { asc, eq, gt, max, sql } from 'drizzle-orm';
 import { AppError } from '../domain/errors.ts';
-import type { Logger } from '../log.ts';
+import type { Logger } from '../ops/log.ts';
 import type { InfluxMetrics, Metrics } from '../ops/metrics.ts';
 import type { Db } from './db.ts';
 import { toLineProtocol, type InfluxReadingStore } from './influx-reading-store.ts';

@@ -1,7 +1,7 @@
 import { Hono, type Context, type MiddlewareHandler } from 'hono';
 import { getCookie } from 'hono/cookie';
 import type { JSX } from 'hono/jsx/jsx-runtime';
-import type { PatientAccess } from '../auth/access.ts';
+import type { PatientAccess } from '../care-team/access.ts';
 import { SESSION_COOKIE, type AppEnv, type Principal } from '../auth/middleware.ts';
 import { assetUrl, loadAssets } from './assets.ts';
 import { InboxPage, LoginPage, MessagePage, PatientPage, PatientsPage, type PageUser } from './pages.tsx';

@@ -1,11 +1,11 @@
 import { Hono } from 'hono';
-import { patientScope, type PatientAccess } from '../auth/access.ts';
+import { patientScope, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { AppError, plainErrors, toDetails } from '../domain/errors.ts';
 import type { Rule } from '../domain/rule.ts';
 import { carePlanInputSchema, type Template } from '../domain/rule.ts';
-import { expandCarePlan, type CarePlan, type CarePlanStore } from '../rules/care-plans.ts';
+import { expandCarePlan, type CarePlan, type CarePlanStore } from './store.ts';
 
 export interface CarePlanRouteOptions {
   access: PatientAccess;

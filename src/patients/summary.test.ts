@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { adherenceOf, localDate } from './patients-summary.ts';
+import { adherenceOf, localDate } from './summary.ts';
 
 const at = (iso: string) => Date.parse(iso);
 

@@ -1,5 +1,5 @@
 import { and, asc, desc, eq, getTableColumns, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
-import { inner } from '../cache.ts';
+import { inner } from '../store/cache.ts';
 import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import { compileWrite, type Db } from '../store/db.ts';

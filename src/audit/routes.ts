@@ -1,6 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AuditLog } from '../audit/audit-log.ts';
+import type { AuditLog } from './audit-log.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 

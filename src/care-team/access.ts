@@ -4,7 +4,7 @@ import type { AuditLog, AuditOutcome } from '../audit/audit-log.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
 import { careTeamMembers, patients } from '../store/schema.ts';
-import { isAdmin, requireUser, type AppEnv, type Principal } from './middleware.ts';
+import { isAdmin, requireUser, type AppEnv, type Principal } from '../auth/middleware.ts';
 
 /**
  * Who may see which patient, decided here and nowhere else: admins see every patient; a nurse or

@@ -3,7 +3,7 @@ import { asc, eq } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { z } from 'zod';
-import type { DeviceDirectory } from '../auth/device-directory.ts';
+import type { DeviceDirectory } from './directory.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { generateDeviceToken, hashToken } from '../auth/tokens.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { parseDuration } from '../domain/duration.ts';
 import { templateSchema, type Rule, type Template } from '../domain/rule.ts';
 import { toKg } from '../normalize/reading.ts';
-import { expandCarePlan, loadTemplates } from './care-plans.ts';
-import { compileRule, evaluate, isMissing, type Point } from './evaluate.ts';
+import { expandCarePlan, loadTemplates } from './store.ts';
+import { compileRule, evaluate, isMissing, type Point } from '../rules/evaluate.ts';
 
 /**
  * The care-plan templates in rules/: every file must load as the service loads it, and the rules a

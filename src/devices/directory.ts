@@ -1,8 +1,8 @@
 import { eq } from 'drizzle-orm';
-import { bounded } from '../cache.ts';
+import { bounded } from '../store/cache.ts';
 import type { Db } from '../store/db.ts';
 import { devices } from '../store/schema.ts';
-import { hashToken } from './tokens.ts';
+import { hashToken } from '../auth/tokens.ts';
 
 /** What ingest needs to know of a device: who it is and whose readings it sends. */
 export interface DeviceIdentity {

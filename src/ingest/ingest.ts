@@ -1,5 +1,5 @@
 import { uuidv7 } from '../domain/ids.ts';
-import type { DeviceIdentity } from '../auth/device-directory.ts';
+import type { DeviceIdentity } from '../devices/directory.ts';
 import { AppError, type ErrorDetail } from '../domain/errors.ts';
 import { dedupeKey, sameMeasurement, toStored, type StoredReading } from '../domain/reading.ts';
 import { normalizeReading, splitBody, type ItemOutcome } from '../normalize/reading.ts';

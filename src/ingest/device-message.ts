@@ -1,8 +1,8 @@
-import type { DeviceIdentity } from '../auth/device-directory.ts';
+import type { DeviceIdentity } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
-import type { Ingest } from './handle-readings.ts';
+import type { Ingest } from './ingest.ts';
 import { MAX_BODY_BYTES, oversizedHead } from './http.ts';
-import type { RateLimiter } from '../rate-limit.ts';
+import type { RateLimiter } from './rate-limit.ts';
 
 
 /** The text kept among the rejections: all of it, or the head of a payload over the size limit. */

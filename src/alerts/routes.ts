@@ -1,9 +1,9 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { AlertStore } from '../alerts/alert-store.ts';
-import { acknowledge, presentAlert, resolve, type Alert } from '../alerts/lifecycle.ts';
+import type { AlertStore } from './store.ts';
+import { acknowledge, presentAlert, resolve, type Alert } from './lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { cursorParam, encodeCursor } from '../domain/cursor.ts';
 import { parseOrThrow } from '../domain/errors.ts';

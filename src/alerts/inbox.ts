@@ -1,15 +1,15 @@
 import { eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AlertStore } from '../alerts/alert-store.ts';
-import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
+import type { AlertStore } from './store.ts';
+import { presentAlert, type Alert } from './lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
-import { presentEscalation } from './alerts.ts';
+import { presentEscalation } from './routes.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
-import { defaultRoutingPolicy } from '../routing/policy.ts';
+import { defaultRoutingPolicy } from '../delivery/policy.ts';
 import type { Db } from '../store/db.ts';
 import { careTeamMembers, clinicians, patients } from '../store/schema.ts';
 

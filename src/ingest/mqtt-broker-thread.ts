@@ -8,9 +8,9 @@
 import { createServer } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
-import { listen } from '../listen.ts';
-import { createLogger } from '../log.ts';
-import { batched } from '../worker.ts';
+import { listen } from '../ops/listen.ts';
+import { createLogger } from '../ops/log.ts';
+import { batched } from '../ops/worker-thread.ts';
 import { READINGS_TOPIC, resultsTopic } from './topics.ts';
 
 export interface FrontOptions {

@@ -2,13 +2,13 @@ import { and, asc, count, gte, inArray, lte, max, ne, sql, type SQL } from 'driz
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { recordAccess, requireVisible, type PatientAccess } from '../auth/access.ts';
+import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { alerts, patients, readings } from '../store/schema.ts';
-import { presentPatient } from './patients.ts';
+import { presentPatient } from './routes.ts';
 
 /**
  * Remote physiologic monitoring device supply (CPT 99454) is billable for a 30-day period only when

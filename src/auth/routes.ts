@@ -4,14 +4,14 @@ import { Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { requireUser, SESSION_COOKIE, type AppEnv } from '../auth/middleware.ts';
-import { verifyPassword } from '../auth/passwords.ts';
-import type { SessionStore } from '../auth/sessions.ts';
+import { requireUser, SESSION_COOKIE, type AppEnv } from './middleware.ts';
+import { verifyPassword } from './passwords.ts';
+import type { SessionStore } from './sessions.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
-import { RateLimiter } from '../rate-limit.ts';
+import { RateLimiter } from '../ingest/rate-limit.ts';
 import type { Db } from '../store/db.ts';
 import { clinicians } from '../store/schema.ts';
-import { presentClinician } from './clinicians.ts';
+import { presentClinician } from '../clinicians/routes.ts';
 
 /** Failed sign-ins allowed per account and per address in a 15-minute window, before 429. */
 const FAILURES_PER_ACCOUNT = 5;

@@ -3,7 +3,7 @@ import { asc, eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { patientScope, type PatientAccess } from '../auth/access.ts';
+import { patientScope, type PatientAccess } from '../care-team/access.ts';
 import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { cursorParam } from '../domain/cursor.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
@@ -12,7 +12,7 @@ import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import type { Db } from '../store/db.ts';
 import { BUCKET_SIZES, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
 import { careTeamMembers, clinicians, devices, patients } from '../store/schema.ts';
-import { presentDevice } from './devices.ts';
+import { presentDevice } from '../devices/routes.ts';
 
 function isTimeZone(zone: string): boolean {
   try {

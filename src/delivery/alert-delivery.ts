@@ -1,10 +1,10 @@
 import type { Agent } from 'node:https';
 import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
-import type { AlertStore } from '../alerts/alert-store.ts';
+import type { AlertStore } from '../alerts/store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
-import type { Logger } from '../log.ts';
-import type { WebPushSender } from '../notify/web-push.ts';
-import { postWebhook } from '../notify/webhook.ts';
+import type { Logger } from '../ops/log.ts';
+import type { WebPushSender } from './web-push.ts';
+import { postWebhook } from './webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhookJobs, webhooks } from '../store/schema.ts';
@@ -27,7 +27,7 @@ const DUE_BATCH = 100;
 const CURSOR = 'routing';
 const CLOSE_WAIT_MS = 2_000;
 
-export interface AlertRouterOptions {
+export interface AlertDeliveryOptions {
   db: Db;
   commits: GroupCommit;
   alerts: AlertStore;
@@ -128,7 +128,7 @@ function prepareQueries(db: Db) {
  * escalation. Every attempt is logged in `deliveries`, and a push already delivered for an alert and tier
  * is never sent again, so a restart re-sends nothing that arrived.
  */
-export class AlertRouter {
+export class AlertDelivery {
   #timer: NodeJS.Timeout | undefined;
   #running: Promise<void> | undefined;
   #again = false;
@@ -139,7 +139,7 @@ export class AlertRouter {
   readonly #escalating = new Map<string, Promise<void>>();
   readonly #queries: ReturnType<typeof prepareQueries>;
 
-  constructor(private readonly options: AlertRouterOptions) {
+  constructor(private readonly options: AlertDeliveryOptions) {
     this.#queries = prepareQueries(options.db);
   }
 
