@@ -13,13 +13,17 @@ const which = process.argv[2];
 if (which === 'aedes') {
   const broker = await Aedes.createBroker();
   const server = createServer(broker.handle);
-  server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: (server.address() as { port: number }).port })));
+  server.listen(0, '127.0.0.1', () =>
+    console.log(JSON.stringify({ port: (server.address() as { port: number }).port })),
+  );
 } else if (which === 'hono') {
   const app = new Hono().post('/', async (c) => {
     await c.req.text();
     return c.json({ ok: true });
   });
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => console.log(JSON.stringify({ port: info.port })));
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+    console.log(JSON.stringify({ port: info.port })),
+  );
   process.on('SIGTERM', () => server.close());
 } else {
   throw new Error('usage: bench-baselines.ts aedes|hono');

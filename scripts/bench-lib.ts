@@ -12,7 +12,11 @@ export interface BenchService {
   mqttUrl: string;
   child: ChildProcess;
   /** POST/PUT/GET as admin (or with `token`), JSON in and out; throws on a non-2xx answer. */
-  call(pathname: string, body?: unknown, options?: { token?: string; method?: string }): Promise<Record<string, unknown>>;
+  call(
+    pathname: string,
+    body?: unknown,
+    options?: { token?: string; method?: string },
+  ): Promise<Record<string, unknown>>;
   /** The service's resident memory, from /proc. */
   rssBytes(): Promise<number>;
   stop(): Promise<void>;
@@ -36,7 +40,10 @@ export async function startBenchService(
   dataDir?: string,
 ): Promise<BenchService> {
   dataDir ??= await mkdtemp(path.join(tmpdir(), 'homewatch-bench-'));
-  const proc = await spawnService({ DATA_DIR: dataDir, RPM_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, DEVICE_RATE_LIMIT: '1000000', ...env }, nodeArgs);
+  const proc = await spawnService(
+    { DATA_DIR: dataDir, RPM_ADMIN_TOKEN: BENCH_ADMIN_TOKEN, DEVICE_RATE_LIMIT: '1000000', ...env },
+    nodeArgs,
+  );
   const { child } = proc;
   const halt = async () => {
     child.kill('SIGTERM');

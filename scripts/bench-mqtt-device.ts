@@ -46,17 +46,30 @@ export class BenchDevice {
         }
       });
       const credentials = username === undefined ? {} : { username, password: Buffer.from(password ?? '') };
-      socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId, keepalive: 600, ...credentials }));
+      socket.write(
+        mqttPacket.generate({
+          cmd: 'connect',
+          protocolId: 'MQTT',
+          protocolVersion: 4,
+          clean: true,
+          clientId,
+          keepalive: 600,
+          ...credentials,
+        }),
+      );
     });
   }
 
   /** Publishes at QoS 1; resolves on its PUBACK, rejects if the connection fails first. */
   publish(topic: string, payload: string): Promise<void> {
     if (this.#failed) return Promise.reject(this.#failed);
-    const messageId = (this.#lastId = (this.#lastId % 65535) + 1);
+    this.#lastId = (this.#lastId % 65535) + 1;
+    const messageId = this.#lastId;
     return new Promise((resolve, reject) => {
       this.#acks.set(messageId, { resolve, reject });
-      this.#socket.write(mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false }));
+      this.#socket.write(
+        mqttPacket.generate({ cmd: 'publish', topic, payload, qos: 1, messageId, retain: false, dup: false }),
+      );
     });
   }
 

@@ -25,11 +25,14 @@ export type DevicesReport =
   | { type: 'paced'; seconds: number }
   | { type: 'stopped'; acknowledged: number };
 
-const { mqttUrl, devices, perDevicePerSecond, total, spo2BreachAt, pulseBreachAt, warmBreachAt } = workerData as DevicesPlan;
+const { mqttUrl, devices, perDevicePerSecond, total, spo2BreachAt, pulseBreachAt, warmBreachAt } =
+  workerData as DevicesPlan;
 const report = (message: DevicesReport) => parentPort!.postMessage(message);
 
 const clients: MqttClient[] = await Promise.all(
-  devices.map((d) => mqtt.connectAsync(mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 })),
+  devices.map((d) =>
+    mqtt.connectAsync(mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0 }),
+  ),
 );
 let acknowledged = 0;
 const started = performance.now();
@@ -42,9 +45,23 @@ await Promise.all(
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       const spo2 = n === spo2BreachAt[i];
       const pulse = n === pulseBreachAt[i];
-      const reading = { id: `m${n}`, type: 'spo2', measuredAt: Date.now() - 1000, value: spo2 ? 84 : 96, pulse: pulse ? 160 : n === warmBreachAt[i] ? 35 : 72 };
-      if (spo2 || pulse) report({ type: 'breach', patientId: devices[i]!.patientId, ruleId: spo2 ? 'spo2-critical' : 'pulse-critical', at: Date.now() });
-      void client.publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 }).then(() => acknowledged++);
+      const reading = {
+        id: `m${n}`,
+        type: 'spo2',
+        measuredAt: Date.now() - 1000,
+        value: spo2 ? 84 : 96,
+        pulse: pulse ? 160 : n === warmBreachAt[i] ? 35 : 72,
+      };
+      if (spo2 || pulse)
+        report({
+          type: 'breach',
+          patientId: devices[i]!.patientId,
+          ruleId: spo2 ? 'spo2-critical' : 'pulse-critical',
+          at: Date.now(),
+        });
+      void client
+        .publishAsync(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading), { qos: 1 })
+        .then(() => acknowledged++);
     }
   }),
 );

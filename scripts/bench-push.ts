@@ -47,26 +47,60 @@ export async function benchPush({
 
   // One patient per device, all with the same primary nurse, whose phone is a subscription of the receiver.
   const password = 'bench-password-0123';
-  const nurse = await call('/v1/clinicians', { name: 'Bench Nurse', email: 'nurse@bench.example', role: 'nurse', password });
+  const nurse = await call('/v1/clinicians', {
+    name: 'Bench Nurse',
+    email: 'nurse@bench.example',
+    role: 'nurse',
+    password,
+  });
   const { token: nurseToken } = await call('/v1/auth/login', { email: 'nurse@bench.example', password });
   await call('/v1/push/subscriptions', receiver.subscribe('nurse'), nurseToken!);
   const devices: Array<{ id: string; token: string; patientId: string }> = [];
   for (let i = 0; i < DEVICES; i++) {
     const patient = await call('/v1/patients', { name: `Bench Patient${i}` });
-    await call(`/v1/patients/${patient.id}/care-team`, { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }] }, undefined, 'PUT');
+    await call(
+      `/v1/patients/${patient.id}/care-team`,
+      { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }] },
+      undefined,
+      'PUT',
+    );
     await call(
       `/v1/patients/${patient.id}/care-plan`,
       {
         rules: [
-          { id: 'spo2-critical', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 below 88 %' },
-          { id: 'pulse-critical', metric: 'pulse', when: { kind: 'threshold', op: '>', value: 150 }, severity: 'critical', message: 'Pulse over 150' },
-          { id: 'warm-up', metric: 'pulse', when: { kind: 'threshold', op: '<', value: 40 }, severity: 'critical', message: 'Pulse under 40' },
+          {
+            id: 'spo2-critical',
+            metric: 'spo2',
+            when: { kind: 'threshold', op: '<', value: 88 },
+            severity: 'critical',
+            message: 'SpO2 below 88 %',
+          },
+          {
+            id: 'pulse-critical',
+            metric: 'pulse',
+            when: { kind: 'threshold', op: '>', value: 150 },
+            severity: 'critical',
+            message: 'Pulse over 150',
+          },
+          {
+            id: 'warm-up',
+            metric: 'pulse',
+            when: { kind: 'threshold', op: '<', value: 40 },
+            severity: 'critical',
+            message: 'Pulse under 40',
+          },
         ],
       },
       undefined,
       'PUT',
     );
-    devices.push((await call('/v1/devices', { kind: 'pulse_oximeter', patientId: patient.id })) as { id: string; token: string; patientId: string });
+    devices.push(
+      (await call('/v1/devices', { kind: 'pulse_oximeter', patientId: patient.id })) as {
+        id: string;
+        token: string;
+        patientId: string;
+      },
+    );
   }
 
   const perDevicePerSecond = RATE / DEVICES;
@@ -75,7 +109,9 @@ export async function benchPush({
   // Two breaches per device, at two different messages of the measured part.
   const measuredPart = total - warm;
   const spo2BreachAt = devices.map(() => warm + Math.floor(Math.random() * measuredPart));
-  const pulseBreachAt = spo2BreachAt.map((spo2) => warm + ((spo2 - warm + 1 + Math.floor(Math.random() * (measuredPart - 1))) % measuredPart));
+  const pulseBreachAt = spo2BreachAt.map(
+    (spo2) => warm + ((spo2 - warm + 1 + Math.floor(Math.random() * (measuredPart - 1))) % measuredPart),
+  );
   const plan: DevicesPlan = {
     mqttUrl: svc.mqttUrl,
     devices,
@@ -91,15 +127,23 @@ export async function benchPush({
   const published = new Map<string, number>(); // `${patient id} ${rule id}` → publish time of the breach
   const worker = startWorker(new URL('./bench-push-devices', import.meta.url), plan);
   const reports: Partial<Record<DevicesReport['type'], (report: DevicesReport) => void>> = {};
-  const next = <T extends DevicesReport['type']>(type: T) => new Promise<Extract<DevicesReport, { type: T }>>((resolve) => (reports[type] = resolve as never));
+  const next = <T extends DevicesReport['type']>(type: T) =>
+    new Promise<Extract<DevicesReport, { type: T }>>((resolve) => (reports[type] = resolve as never));
   const failed = new Promise<never>((_, reject) => worker.once('error', reject));
-  worker.on('message', (report: DevicesReport) => (report.type === 'breach' ? published.set(`${report.patientId} ${report.ruleId}`, report.at) : reports[report.type]?.(report)));
+  worker.on('message', (report: DevicesReport) =>
+    report.type === 'breach'
+      ? published.set(`${report.patientId} ${report.ruleId}`, report.at)
+      : reports[report.type]?.(report),
+  );
   const { seconds: elapsed } = await Promise.race([next('paced'), failed]);
   // Every breach must come through; wait for the last pushes.
   const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline && receiver.messages.length < measured + warmPushes) await new Promise((r) => setTimeout(r, 50));
+  while (Date.now() < deadline && receiver.messages.length < measured + warmPushes)
+    await new Promise((r) => setTimeout(r, 50));
 
-  const { alerts } = (await (await fetch(`${base}/v1/alerts?limit=1000`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })).json()) as {
+  const { alerts } = (await (
+    await fetch(`${base}/v1/alerts?limit=1000`, { headers: { authorization: `Bearer ${BENCH_ADMIN_TOKEN}` } })
+  ).json()) as {
     alerts: Array<{ id: string; patientId: string; ruleId: string }>;
   };
   const breachOf = new Map(alerts.map((a) => [a.id, `${a.patientId} ${a.ruleId}`]));
@@ -136,7 +180,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     },
   });
   buildService();
-  const result = await benchPush({ devices: Number(args.devices), rate: Number(args.rate), seconds: Number(args.seconds), warmup: Number(args.warmup) });
+  const result = await benchPush({
+    devices: Number(args.devices),
+    rate: Number(args.rate),
+    seconds: Number(args.seconds),
+    warmup: Number(args.warmup),
+  });
   console.log(`
 Reading → push latency (${result.devices} devices over MQTT, target ${result.readingsPerSecond} readings/s, achieved ${result.achievedReadingsPerSecond}/s, after ${result.warmupSeconds} s of warm-up)
   ${result.pushes} critical alerts pushed: p50 ${result.p50Ms} ms, p99 ${result.p99Ms} ms, max ${result.maxMs} ms`);

@@ -25,7 +25,9 @@ const commits = new GroupCommit(db, sqlite);
 const { rules } = expandCarePlan({ templates: ['heart-failure'], rules: [] }, loadTemplates());
 sqlite.transaction(() => {
   for (let i = 0; i < count; i++) {
-    db.insert(patients).values({ id: `p${i}`, name: `Patient ${i}`, createdAt: Date.now() }).run();
+    db.insert(patients)
+      .values({ id: `p${i}`, name: `Patient ${i}`, createdAt: Date.now() })
+      .run();
     carePlans.save(`p${i}`, ['heart-failure'], rules, 'bench', Date.now());
   }
 })();
@@ -40,5 +42,7 @@ await commits.close();
 sqlite.close();
 await rm(dataDir, { recursive: true, force: true });
 const warm = [...sweeps.slice(1)].sort((a, b) => a - b)[2]!;
-console.log(`Missing-data sweep over ${count} patients with the heart-failure plan: first ${sweeps[0]} ms, then ${warm} ms (median of 4)`);
+console.log(
+  `Missing-data sweep over ${count} patients with the heart-failure plan: first ${sweeps[0]} ms, then ${warm} ms (median of 4)`,
+);
 console.log(JSON.stringify({ patients: count, firstSweepMs: sweeps[0], warmSweepMs: warm }));

@@ -60,7 +60,12 @@ async function provision(svc: BenchService, count: number, kind: string, carePla
   const devices: Device[] = [];
   for (let i = 0; i < count; i++) {
     const patient = await svc.call('/v1/patients', { name: `Bench Patient ${i}` });
-    if (carePlan) await svc.call(`/v1/patients/${patient.id}/care-plan`, { templates: ['heart-failure', 'copd'] }, { method: 'PUT' });
+    if (carePlan)
+      await svc.call(
+        `/v1/patients/${patient.id}/care-plan`,
+        { templates: ['heart-failure', 'copd'] },
+        { method: 'PUT' },
+      );
     const device = await svc.call('/v1/devices', { kind, patientId: patient.id });
     devices.push({ id: device.id as string, token: device.token as string, patientId: patient.id as string });
   }
@@ -112,7 +117,12 @@ async function countServerCpu(pid: number): Promise<(readings: number, seconds: 
  * before sending the next): MQTT_WARMUP readings each, not counted, then MQTT_MESSAGES each, measured.
  * Readings are numbered from `first`, so that runs against the same service are new readings, not duplicates.
  */
-async function mqttLoad(server: { url: string; pid: number }, devices: Array<{ id: string; token: string }>, inFlight: number, first = 0): Promise<MqttRun> {
+async function mqttLoad(
+  server: { url: string; pid: number },
+  devices: Array<{ id: string; token: string }>,
+  inFlight: number,
+  first = 0,
+): Promise<MqttRun> {
   const { url } = server;
   const clients = await Promise.all(devices.map((d) => BenchDevice.connect(url, d.id, d.id, d.token)));
   const start = Date.now() - 60 * DAY;
@@ -122,7 +132,13 @@ async function mqttLoad(server: { url: string; pid: number }, devices: Array<{ i
         Promise.all(
           Array.from({ length: inFlight }, async (_, lane) => {
             for (let m = from + lane; m < from + count; m += inFlight) {
-              const reading = { id: `m${m}`, type: 'spo2', measuredAt: start + m * 60_000, value: 93 + (m % 6), pulse: 70 + (m % 20) };
+              const reading = {
+                id: `m${m}`,
+                type: 'spo2',
+                measuredAt: start + m * 60_000,
+                value: 93 + (m % 6),
+                pulse: 70 + (m % 20),
+              };
               await client.publish(`rpm/devices/${devices[i]!.id}/readings`, JSON.stringify(reading));
             }
           }),
@@ -148,7 +164,10 @@ async function mqttLoad(server: { url: string; pid: number }, devices: Array<{ i
 }
 
 /** The live load, then the backlog load, against the broker at `url`. */
-async function mqttLoads(server: { url: string; pid: number }, devices: Array<{ id: string; token: string }>): Promise<{ live: MqttRun; backlog: MqttRun }> {
+async function mqttLoads(
+  server: { url: string; pid: number },
+  devices: Array<{ id: string; token: string }>,
+): Promise<{ live: MqttRun; backlog: MqttRun }> {
   const live = await mqttLoad(server, devices, 1);
   const backlog = await mqttLoad(server, devices, MQTT_BACKLOG_IN_FLIGHT, MQTT_WARMUP + MQTT_MESSAGES);
   return { live, backlog };
@@ -160,23 +179,40 @@ async function mqttLoads(server: { url: string; pid: number }, devices: Array<{ 
  * kept-alive connections: building them and fetch() during the measure cost the generator 15 µs of CPU a
  * reading, CPU the service, on the same two cores, did not get.
  */
-async function httpLoad({ url, pid }: { url: string; pid: number }, tokens: string[]): Promise<{ perSecond: number; generatorMicros: number; server: ServerCpu }> {
+async function httpLoad(
+  { url, pid }: { url: string; pid: number },
+  tokens: string[],
+): Promise<{ perSecond: number; generatorMicros: number; server: ServerCpu }> {
   let seq = 0;
   const start = Date.now() - 300 * DAY;
   const bodies = (count: number) =>
     Array.from({ length: count }, () => {
-      const readings = Array.from({ length: HTTP_BATCH }, () => ({ id: `h${seq++}`, type: 'spo2', measuredAt: start + seq * 1000, value: 95, pulse: 72 }));
+      const readings = Array.from({ length: HTTP_BATCH }, () => ({
+        id: `h${seq++}`,
+        type: 'spo2',
+        measuredAt: start + seq * 1000,
+        value: 95,
+        pulse: 72,
+      }));
       return Buffer.from(JSON.stringify({ readings }));
     });
   const agent = new HttpAgent({ keepAlive: true, maxSockets: HTTP_CONCURRENCY });
   const send = (body: Buffer, token: string) =>
     new Promise<void>((resolve, reject) => {
-      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': body.length };
+      const headers = {
+        authorization: `Bearer ${token}`,
+        'content-type': 'application/json',
+        'content-length': body.length,
+      };
       const request = httpRequest(url, { method: 'POST', agent, headers }, (response) => {
         const chunks: Buffer[] = [];
         response
           .on('data', (chunk: Buffer) => chunks.push(chunk))
-          .on('end', () => (response.statusCode === 200 ? resolve() : reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks)}`))))
+          .on('end', () =>
+            response.statusCode === 200
+              ? resolve()
+              : reject(new Error(`HTTP ${response.statusCode}: ${Buffer.concat(chunks)}`)),
+          )
           .on('error', reject);
       });
       request.on('error', reject).end(body);
@@ -201,14 +237,34 @@ async function httpLoad({ url, pid }: { url: string; pid: number }, tokens: stri
   const { user, system } = process.cpuUsage(cpu);
   agent.destroy();
   const readings = HTTP_BATCHES * HTTP_BATCH;
-  return { perSecond: Math.round(readings / seconds), generatorMicros: Math.round((user + system) / readings), server: await serverCpu(readings, seconds) };
+  return {
+    perSecond: Math.round(readings / seconds),
+    generatorMicros: Math.round((user + system) / readings),
+    server: await serverCpu(readings, seconds),
+  };
 }
 
 /** Runs a baseline server (scripts/bench-baselines.ts) in its own process. */
 async function startBaseline(which: 'aedes' | 'hono') {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(import.meta.dirname, 'bench-baselines.ts'), which], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<number>((resolve) => createInterface({ input: child.stdout! }).once('line', (line) => resolve((JSON.parse(line) as { port: number }).port)));
-  return { port, pid: child.pid!, stop: () => new Promise((r) => (child.kill('SIGTERM'), child.once('exit', r))) };
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(import.meta.dirname, 'bench-baselines.ts'), which],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const port = await new Promise<number>((resolve) =>
+    createInterface({ input: child.stdout! }).once('line', (line) =>
+      resolve((JSON.parse(line) as { port: number }).port),
+    ),
+  );
+  return {
+    port,
+    pid: child.pid!,
+    stop: () =>
+      new Promise((r) => {
+        child.once('exit', r);
+        child.kill('SIGTERM');
+      }),
+  };
 }
 
 const figures: Record<string, number | string> = {
@@ -261,7 +317,10 @@ if (want('http')) {
   // Not the MQTT measure's service: its checkpointer would still be copying the MQTT readings' pages.
   const svc = await startBenchService({}, profile);
   const devices = await provision(svc, HTTP_CONCURRENCY, 'pulse_oximeter');
-  const http = await httpLoad({ url: `${svc.base}/v1/readings`, pid: svc.child.pid! }, devices.map((d) => d.token));
+  const http = await httpLoad(
+    { url: `${svc.base}/v1/readings`, pid: svc.child.pid! },
+    devices.map((d) => d.token),
+  );
   await svc.stop();
   const hono = await startBaseline('hono');
   const honoHttp = await httpLoad({ url: `http://127.0.0.1:${hono.port}/`, pid: hono.pid }, ['x']);
@@ -276,7 +335,8 @@ if (want('http')) {
     httpBaselineGeneratorCpuMicros: honoHttp.generatorMicros,
   });
   await hono.stop();
-  figures.httpRatio = Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
+  figures.httpRatio =
+    Math.round(((figures.httpReadingsPerSecond as number) / (figures.httpBaselinePerSecond as number)) * 100) / 100;
 }
 
 // 3: reading → push latency.
@@ -303,7 +363,14 @@ if (want('memory')) {
     const chunk = Math.min(200, IDLE_DEVICES - devices.length);
     devices.push(
       ...(await Promise.all(
-        Array.from({ length: chunk }, async () => (await provisioning.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as { id: string; token: string }),
+        Array.from(
+          { length: chunk },
+          async () =>
+            (await provisioning.call('/v1/devices', { kind: 'scale', patientId: patient.id })) as {
+              id: string;
+              token: string;
+            },
+        ),
       )),
     );
   }
@@ -315,7 +382,15 @@ if (want('memory')) {
   for (let i = 0; i < devices.length; i += 500) {
     clients.push(
       ...(await Promise.all(
-        devices.slice(i, i + 500).map((d) => mqtt.connectAsync(svc.mqttUrl, { username: d.id, password: d.token, clientId: d.id, reconnectPeriod: 0, keepalive: 600 })),
+        devices.slice(i, i + 500).map((d) =>
+          mqtt.connectAsync(svc.mqttUrl, {
+            username: d.id,
+            password: d.token,
+            clientId: d.id,
+            reconnectPeriod: 0,
+            keepalive: 600,
+          }),
+        ),
       )),
     );
   }
@@ -343,14 +418,20 @@ if (want('trend')) {
   // A year of SpO2 every 5 minutes: continuous home oximetry.
   const total = 365 * 288;
   for (let sent = 0; sent < total; sent += 1000) {
-    const readings = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => ({ type: 'spo2', measuredAt: now - 365 * DAY + (sent + i) * 300_000, value: 92 + ((sent + i) % 7) }));
+    const readings = Array.from({ length: Math.min(1000, total - sent) }, (_, i) => ({
+      type: 'spo2',
+      measuredAt: now - 365 * DAY + (sent + i) * 300_000,
+      value: 92 + ((sent + i) % 7),
+    }));
     await svc.call('/v1/readings', { readings }, { token: oximeter!.token });
   }
   const from = new Date(now - 90 * DAY).toISOString();
   const times: number[] = [];
   for (let i = 0; i < 50; i++) {
     const started = performance.now();
-    const { buckets } = (await svc.call(`/v1/patients/${oximeter!.patientId}/readings?type=spo2&bucket=1d&from=${from}`)) as { buckets: unknown[] };
+    const { buckets } = (await svc.call(
+      `/v1/patients/${oximeter!.patientId}/readings?type=spo2&bucket=1d&from=${from}`,
+    )) as { buckets: unknown[] };
     times.push(performance.now() - started);
     if (buckets.length < 89) throw new Error(`expected about 90 daily buckets, got ${buckets.length}`);
   }

@@ -27,7 +27,15 @@ export const KIND_OF_TYPE: Readonly<Record<ReadingType, DeviceKind>> = {
 
 /** The device protocol's reading, as sent (see the contract's "Reading"). */
 export type ReadingPayload =
-  | { id: string; type: 'blood_pressure'; measuredAt: string | number; systolic: number; diastolic: number; pulse: number; unit: 'mmHg' }
+  | {
+      id: string;
+      type: 'blood_pressure';
+      measuredAt: string | number;
+      systolic: number;
+      diastolic: number;
+      pulse: number;
+      unit: 'mmHg';
+    }
   | { id: string; type: 'weight'; measuredAt: string | number; value: number; unit: 'lb' }
   | { id: string; type: 'spo2'; measuredAt: string | number; value: number; pulse: number };
 
@@ -188,20 +196,69 @@ export function formatUtc(utcMs: number): string {
 // Patients
 
 const FIRST_NAMES = [
-  'Ada', 'Bernard', 'Carmen', 'Desmond', 'Elena', 'Farid', 'Greta', 'Hiroshi', 'Ines', 'Jonas',
-  'Kalani', 'Leonor', 'Mateo', 'Nadia', 'Oskar', 'Priya', 'Quentin', 'Rosa', 'Samuel', 'Tamsin',
-  'Ulrich', 'Vera', 'Walter', 'Ximena', 'Yusuf', 'Zofia',
+  'Ada',
+  'Bernard',
+  'Carmen',
+  'Desmond',
+  'Elena',
+  'Farid',
+  'Greta',
+  'Hiroshi',
+  'Ines',
+  'Jonas',
+  'Kalani',
+  'Leonor',
+  'Mateo',
+  'Nadia',
+  'Oskar',
+  'Priya',
+  'Quentin',
+  'Rosa',
+  'Samuel',
+  'Tamsin',
+  'Ulrich',
+  'Vera',
+  'Walter',
+  'Ximena',
+  'Yusuf',
+  'Zofia',
 ] as const;
 
 const LAST_NAMES = [
-  'Abernathy', 'Brightwater', 'Castellano', 'Dunmore', 'Eskildsen', 'Fairweather', 'Galloway',
-  'Holloway', 'Ivanova', 'Jaramillo', 'Kowalczyk', 'Lindqvist', 'Marchetti', 'Nakamura', 'Okafor',
-  'Pemberton', 'Quinlan', 'Rasmussen', 'Szabo', 'Thornbury', 'Underhill', 'Valdivia', 'Whitcombe',
+  'Abernathy',
+  'Brightwater',
+  'Castellano',
+  'Dunmore',
+  'Eskildsen',
+  'Fairweather',
+  'Galloway',
+  'Holloway',
+  'Ivanova',
+  'Jaramillo',
+  'Kowalczyk',
+  'Lindqvist',
+  'Marchetti',
+  'Nakamura',
+  'Okafor',
+  'Pemberton',
+  'Quinlan',
+  'Rasmussen',
+  'Szabo',
+  'Thornbury',
+  'Underhill',
+  'Valdivia',
+  'Whitcombe',
 ] as const;
 
 const TIME_ZONES = [
-  'America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles', 'Europe/London',
-  'Europe/Berlin', 'Asia/Kolkata', 'UTC',
+  'America/New_York',
+  'America/Chicago',
+  'America/Denver',
+  'America/Los_Angeles',
+  'Europe/London',
+  'Europe/Berlin',
+  'Asia/Kolkata',
+  'UTC',
 ] as const;
 
 /** A made-up patient with a baseline of their own. Example: `makePatientProfile(mixSeed(runSeed, 0))`. */
@@ -277,7 +334,9 @@ export function weightTrendLb(profile: PatientProfile, utcMs: number): number {
   const phaseB = drift() * 2 * Math.PI;
   const day = utcMs / DAY;
   let weight =
-    profile.weightLb + 1.2 * Math.sin((2 * Math.PI * day) / 47 + phaseA) + 0.5 * Math.sin((2 * Math.PI * day) / 11 + phaseB);
+    profile.weightLb +
+    1.2 * Math.sin((2 * Math.PI * day) / 47 + phaseA) +
+    0.5 * Math.sin((2 * Math.PI * day) / 11 + phaseB);
   // An episode lasts at most 7 + 2 + 4 = 13 days, so only the last three 10-day blocks can still matter.
   const block = Math.floor(day / EPISODE_BLOCK_DAYS);
   for (let b = block - 2; b <= block; b++) {

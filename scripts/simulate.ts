@@ -111,9 +111,8 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Simulate
     if (FALSE_WORDS.includes(word)) return '--no-live';
     throw new UsageError(`--live takes true or false, not "${match[1]}"`);
   });
-  let values;
-  try {
-    ({ values } = parseArgs({
+  const parse = () =>
+    parseArgs({
       args,
       strict: true,
       allowPositionals: false,
@@ -133,7 +132,10 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Simulate
         seed: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
-    }));
+    });
+  let values: ReturnType<typeof parse>['values'];
+  try {
+    ({ values } = parse());
   } catch (error) {
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
@@ -148,17 +150,28 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): Simulate
 
   return {
     url: urlOption('url', values.url ?? 'http://127.0.0.1:3000', ['http:', 'https:']).replace(/\/+$/, ''),
-    mqttUrl: urlOption('mqtt', values.mqtt ?? 'mqtt://127.0.0.1:1883', ['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:']),
+    mqttUrl: urlOption('mqtt', values.mqtt ?? 'mqtt://127.0.0.1:1883', [
+      'mqtt:',
+      'mqtts:',
+      'tcp:',
+      'ssl:',
+      'ws:',
+      'wss:',
+    ]),
     adminToken: values['admin-token'] || env.RPM_ADMIN_TOKEN || undefined,
     patients: numberOption('patients', values.patients, 3, { min: 1, max: 10_000, integer: true }),
     transport,
     days: numberOption('days', values.days, 30, { min: 0, max: 3650 }),
-    live: values['no-live'] ? false : true,
+    live: !values['no-live'],
     speed,
     skewMinutes: numberOption('skew-minutes', values['skew-minutes'], 0, { min: -525_600, max: 525_600 }),
     duplicates: numberOption('duplicates', values.duplicates, 0, { min: 0, max: 1 }),
     batchSize: numberOption('batch-size', values['batch-size'], 500, { min: 1, max: 1000, integer: true }),
-    seed: numberOption('seed', values.seed, randomBytes(4).readUInt32BE(0), { min: 0, max: 0xffff_ffff, integer: true }),
+    seed: numberOption('seed', values.seed, randomBytes(4).readUInt32BE(0), {
+      min: 0,
+      max: 0xffff_ffff,
+      integer: true,
+    }),
   };
 }
 
@@ -171,7 +184,8 @@ function numberOption(
   if (raw === undefined) return fallback;
   const value = Number(raw);
   if (raw.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} must be a number, not "${raw}"`);
-  if (limits.integer && !Number.isInteger(value)) throw new UsageError(`--${name} must be a whole number, not "${raw}"`);
+  if (limits.integer && !Number.isInteger(value))
+    throw new UsageError(`--${name} must be a whole number, not "${raw}"`);
   if (value < limits.min || (limits.max !== undefined && value > limits.max)) {
     const range = limits.max === undefined ? `at least ${limits.min}` : `between ${limits.min} and ${limits.max}`;
     throw new UsageError(`--${name} must be ${range}, not ${raw}`);
@@ -364,7 +378,9 @@ async function callAdmin(
     });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new SimulateError(`cannot reach the service at ${options.url} (${describeFetchError(error)}); is it running?`);
+    throw new SimulateError(
+      `cannot reach the service at ${options.url} (${describeFetchError(error)}); is it running?`,
+    );
   }
   const text = await response.text();
   const json = parseJson(text);
@@ -390,7 +406,12 @@ async function provision(options: SimulateOptions, runId: string, signal: AbortS
   const indexes = Array.from({ length: options.patients }, (_, i) => i);
   await forEachLimit(indexes, CONCURRENCY, signal, async (index) => {
     const profile = makePatientProfile(mixSeed(options.seed, index));
-    const created = await callAdmin(options, '/v1/patients', { name: profile.name, timezone: profile.timezone }, signal);
+    const created = await callAdmin(
+      options,
+      '/v1/patients',
+      { name: profile.name, timezone: profile.timezone },
+      signal,
+    );
     const template = CARE_PLAN_TEMPLATES[index % CARE_PLAN_TEMPLATES.length]!;
     const patient: SimPatient = { id: stringField(created, 'id', 'POST /v1/patients'), profile, template, devices: [] };
     // Before any reading, so that the history is judged by the plan and opens alerts.
@@ -431,7 +452,11 @@ function retryAfterMs(response: Response): number {
   return Number.isFinite(seconds) && seconds > 0 ? Math.min(seconds, 60) * 1000 : 1000;
 }
 
-function createHttpTransport(options: SimulateOptions, report: (outcome: Outcome) => void, signal: AbortSignal): DeviceTransport {
+function createHttpTransport(
+  options: SimulateOptions,
+  report: (outcome: Outcome) => void,
+  signal: AbortSignal,
+): DeviceTransport {
   return {
     async open() {},
     async send(device, body) {
@@ -474,7 +499,12 @@ interface MqttLink {
  * Waits until `done()` holds, the timeout passes or the run is aborted. The contract's results carry no
  * reference to the message they answer, so a device sends one message at a time and counts answers.
  */
-function waitUntil(link: MqttLink, done: () => boolean, timeoutMs: number, signal: AbortSignal): Promise<'done' | 'timeout' | 'aborted'> {
+function waitUntil(
+  link: MqttLink,
+  done: () => boolean,
+  timeoutMs: number,
+  signal: AbortSignal,
+): Promise<'done' | 'timeout' | 'aborted'> {
   return new Promise((resolve) => {
     const finish = (result: 'done' | 'timeout' | 'aborted') => {
       clearTimeout(timer);
@@ -494,7 +524,11 @@ function waitUntil(link: MqttLink, done: () => boolean, timeoutMs: number, signa
   });
 }
 
-function createMqttTransport(options: SimulateOptions, report: (outcome: Outcome) => void, signal: AbortSignal): DeviceTransport {
+function createMqttTransport(
+  options: SimulateOptions,
+  report: (outcome: Outcome) => void,
+  signal: AbortSignal,
+): DeviceTransport {
   const links = new Map<string, MqttLink>();
   let closed = false;
   return {
@@ -546,9 +580,15 @@ function createMqttTransport(options: SimulateOptions, report: (outcome: Outcome
         publishError = toError(error);
         for (const wake of [...link.wakers]) wake();
       });
-      const result = await waitUntil(link, () => link.answered >= expected || publishError !== undefined, RESULT_TIMEOUT_MS, signal);
+      const result = await waitUntil(
+        link,
+        () => link.answered >= expected || publishError !== undefined,
+        RESULT_TIMEOUT_MS,
+        signal,
+      );
       if (result === 'aborted') return;
-      if (publishError) report({ kind: 'failed', error: `publish failed (device ${device.id}): ${publishError.message}` });
+      if (publishError)
+        report({ kind: 'failed', error: `publish failed (device ${device.id}): ${publishError.message}` });
       else if (result === 'timeout') report({ kind: 'unanswered' });
     },
     async close() {
@@ -571,7 +611,12 @@ interface RunContext {
   signal: AbortSignal;
 }
 
-async function forEachLimit<T>(items: readonly T[], limit: number, signal: AbortSignal, fn: (item: T) => Promise<void>): Promise<void> {
+async function forEachLimit<T>(
+  items: readonly T[],
+  limit: number,
+  signal: AbortSignal,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
   let next = 0;
   const worker = async () => {
     while (next < items.length && !signal.aborted) {
@@ -594,7 +639,12 @@ function toPayloads(device: SimDevice, readings: readonly SimReading[], skewMinu
 }
 
 /** Sends readings as one message (a batch, or a bare reading when `bare` and there is one), maybe twice. */
-async function sendReadings(context: RunContext, device: SimDevice, readings: readonly SimReading[], bare: boolean): Promise<void> {
+async function sendReadings(
+  context: RunContext,
+  device: SimDevice,
+  readings: readonly SimReading[],
+  bare: boolean,
+): Promise<void> {
   const payloads = toPayloads(device, readings, context.options.skewMinutes);
   const body = JSON.stringify(bare && payloads.length === 1 ? payloads[0] : { readings: payloads });
   context.tally.messages++;
@@ -606,14 +656,24 @@ async function sendReadings(context: RunContext, device: SimDevice, readings: re
   }
 }
 
-function readingsByDevice(patient: SimPatient, readings: readonly SimReading[]): Array<{ device: SimDevice; readings: SimReading[] }> {
+function readingsByDevice(
+  patient: SimPatient,
+  readings: readonly SimReading[],
+): Array<{ device: SimDevice; readings: SimReading[] }> {
   return patient.devices
     .map((device) => ({ device, readings: readings.filter((reading) => KIND_OF_TYPE[reading.type] === device.kind) }))
     .filter((job) => job.readings.length > 0);
 }
 
-async function backfill(context: RunContext, patients: readonly SimPatient[], fromMs: number, toMs: number): Promise<void> {
-  const jobs = patients.flatMap((patient) => readingsByDevice(patient, generateReadings(patient.profile, fromMs, toMs)));
+async function backfill(
+  context: RunContext,
+  patients: readonly SimPatient[],
+  fromMs: number,
+  toMs: number,
+): Promise<void> {
+  const jobs = patients.flatMap((patient) =>
+    readingsByDevice(patient, generateReadings(patient.profile, fromMs, toMs)),
+  );
   const total = jobs.reduce((sum, job) => sum + job.readings.length, 0);
   console.log(
     `backfill: ${formatCount(total)} readings from ${formatUtc(fromMs)} to ${formatUtc(toMs)}, ` +
@@ -627,10 +687,17 @@ async function backfill(context: RunContext, patients: readonly SimPatient[], fr
   });
 }
 
-async function runLive(context: RunContext, patients: readonly SimPatient[], simStart: number, onTick: (simNow: number) => void): Promise<void> {
+async function runLive(
+  context: RunContext,
+  patients: readonly SimPatient[],
+  simStart: number,
+  onTick: (simNow: number) => void,
+): Promise<void> {
   const clock = createLiveClock({ simStart, realStart: Date.now(), speed: context.options.speed });
   let simFrom = simStart;
-  console.log(`live: ${context.options.speed} simulated minutes per second from ${formatUtc(simStart)}; Ctrl-C to stop`);
+  console.log(
+    `live: ${context.options.speed} simulated minutes per second from ${formatUtc(simStart)}; Ctrl-C to stop`,
+  );
   while (!context.signal.aborted) {
     try {
       await sleep(LIVE_TICK_MS, undefined, { signal: context.signal });
@@ -745,7 +812,9 @@ async function main(): Promise<number> {
     devices = patients.reduce((sum, patient) => sum + patient.devices.length, 0);
     for (const patient of patients) {
       const list = patient.devices.map((device) => `${device.kind} ${device.id}`).join(', ');
-      console.log(`  ${patient.profile.name} (${patient.profile.timezone}, care plan ${patient.template}) ${patient.id}: ${list}`);
+      console.log(
+        `  ${patient.profile.name} (${patient.profile.timezone}, care plan ${patient.template}) ${patient.id}: ${list}`,
+      );
     }
     if (options.transport === 'mqtt') {
       console.log(`connecting ${devices} devices to ${options.mqttUrl}`);
@@ -771,7 +840,9 @@ async function main(): Promise<number> {
     }
   } catch (error) {
     if (!controller.signal.aborted) {
-      console.error(`simulate: ${error instanceof SimulateError ? error.message : (toError(error).stack ?? String(error))}`);
+      console.error(
+        `simulate: ${error instanceof SimulateError ? error.message : (toError(error).stack ?? String(error))}`,
+      );
       exitCode = 1;
     }
     controller.abort(); // stop any sender still running

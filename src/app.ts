@@ -75,7 +75,11 @@ export function createApp(options: AppOptions) {
   app.route('/v1/inbox', inboxRoute(options));
   app.route('/v1/patients-summary', patientsSummaryRoute(options));
   app.get('/sw.js', (c) =>
-    c.body(SERVICE_WORKER, 200, { 'content-type': 'text/javascript; charset=utf-8', 'service-worker-allowed': '/', 'cache-control': 'no-cache' }),
+    c.body(SERVICE_WORKER, 200, {
+      'content-type': 'text/javascript; charset=utf-8',
+      'service-worker-allowed': '/',
+      'cache-control': 'no-cache',
+    }),
   );
   app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
   app.route('/', webRoute(options));
@@ -91,7 +95,10 @@ export function createApp(options: AppOptions) {
       return c.json(new AppError('invalid_json', 'The body is not valid JSON').toBody(), 400);
     }
     log.error({ event: 'http_error', reqId: c.get('requestId'), err: error }, 'Unexpected error');
-    return c.json(new AppError('internal', 'Something went wrong on our side; the request id is in the logs').toBody(), 500);
+    return c.json(
+      new AppError('internal', 'Something went wrong on our side; the request id is in the logs').toBody(),
+      500,
+    );
   });
   return app;
 }

@@ -64,11 +64,18 @@ export function buildCli(): Command {
     .description('create an admin clinician account (the first sign-in)')
     .requiredOption('--email <email>', 'sign-in email')
     .requiredOption('--name <name>', 'full name')
-    .option('--password <password>', `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`)
+    .option(
+      '--password <password>',
+      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
+    )
     .action(async (options: { email: string; name: string; password?: string }) => {
       const password = options.password ?? generatePassword();
       await withData(dataDir(), async ({ db, audit }) => {
-        const input = parseOrThrow(createClinicianSchema, { name: options.name, email: options.email, role: 'admin', password }, 'account');
+        const input = parseOrThrow(
+          createClinicianSchema,
+          { name: options.name, email: options.email, role: 'admin', password },
+          'account',
+        );
         const clinician = await createClinician(db, input);
         await record(audit, 'clinician.create');
         console.log(`Created admin ${clinician.email} (id ${clinician.id}).`);
@@ -80,10 +87,14 @@ export function buildCli(): Command {
     .command('reset-password')
     .description('set a new password for a clinician and sign them out everywhere')
     .requiredOption('--email <email>', 'the clinician’s sign-in email')
-    .option('--password <password>', `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`)
+    .option(
+      '--password <password>',
+      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
+    )
     .action(async (options: { email: string; password?: string }) => {
       const password = options.password ?? generatePassword();
-      if (password.length < PASSWORD_MIN_LENGTH) throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
+      if (password.length < PASSWORD_MIN_LENGTH)
+        throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
       await withData(dataDir(), async ({ db, audit, sessions }) => {
         const email = options.email.trim().toLowerCase();
         const clinician = db.select({ id: clinicians.id }).from(clinicians).where(eq(clinicians.email, email)).get();
@@ -118,8 +129,14 @@ export function buildCli(): Command {
     .action(async () => {
       await withData(dataDir(), async ({ audit }) => {
         const result = audit.verify();
-        if (!result.ok) throw new AppError('conflict', `The audit trail is broken at row ${result.brokenAt} (after ${result.checked} good rows)`);
-        console.log(`The audit trail is intact: ${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} verified.`);
+        if (!result.ok)
+          throw new AppError(
+            'conflict',
+            `The audit trail is broken at row ${result.brokenAt} (after ${result.checked} good rows)`,
+          );
+        console.log(
+          `The audit trail is intact: ${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} verified.`,
+        );
       });
     });
 
@@ -133,7 +150,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // commander has already printed its own usage errors; --help and --version end here too.
     const code = (error as { exitCode?: number }).exitCode;
     if (code !== undefined) process.exit(code);
-    const details = error instanceof AppError && error.details.length ? `: ${error.details.map((d) => `${d.path} ${d.message}`).join('; ')}` : '';
+    const details =
+      error instanceof AppError && error.details.length
+        ? `: ${error.details.map((d) => `${d.path} ${d.message}`).join('; ')}`
+        : '';
     process.stderr.write(`homewatch-admin: ${(error as Error).message}${details}\n`);
     process.exit(1);
   }

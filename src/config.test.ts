@@ -48,7 +48,14 @@ describe('loadConfig', () => {
       ESCALATION_WARNING: '',
       LOG_LEVEL: '',
     });
-    expect(config).toMatchObject({ PORT: 3000, MQTT_PORT: 1883, DATA_DIR: './data', READINGS_STORE: 'sqlite', DEVICE_RATE_LIMIT: 600, ESCALATION_CRITICAL: 900_000 });
+    expect(config).toMatchObject({
+      PORT: 3000,
+      MQTT_PORT: 1883,
+      DATA_DIR: './data',
+      READINGS_STORE: 'sqlite',
+      DEVICE_RATE_LIMIT: 600,
+      ESCALATION_CRITICAL: 900_000,
+    });
     expect(config.MQTT_URL).toBeUndefined();
     expect(config.RPM_ADMIN_TOKEN).toBeUndefined();
   });
@@ -133,7 +140,9 @@ describe('loadConfig', () => {
     expect(onlyUrl.message).toMatch(/INFLUX_URL/);
     expect(onlyUrl.message).not.toMatch(/INFLUX_DATABASE/);
 
-    expect(loadConfig({ READINGS_STORE: 'influxdb', INFLUX_URL: 'http://127.0.0.1:8181', INFLUX_DATABASE: 'rpm' })).toMatchObject({
+    expect(
+      loadConfig({ READINGS_STORE: 'influxdb', INFLUX_URL: 'http://127.0.0.1:8181', INFLUX_DATABASE: 'rpm' }),
+    ).toMatchObject({
       READINGS_STORE: 'influxdb',
       INFLUX_URL: 'http://127.0.0.1:8181',
     });

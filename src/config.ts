@@ -10,7 +10,12 @@ import { parseDuration } from './domain/duration.ts';
 // 0 asks the system for any free port (the one bound is logged); tests use it.
 const PORT_EXPECTED = 'expected a TCP port number from 0 to 65535';
 const port = (fallback: number) =>
-  z.coerce.number({ error: PORT_EXPECTED }).int(PORT_EXPECTED).min(0, PORT_EXPECTED).max(65535, PORT_EXPECTED).default(fallback);
+  z.coerce
+    .number({ error: PORT_EXPECTED })
+    .int(PORT_EXPECTED)
+    .min(0, PORT_EXPECTED)
+    .max(65535, PORT_EXPECTED)
+    .default(fallback);
 
 const duration = (fallback: string) =>
   z
@@ -45,7 +50,9 @@ export const configSchema = z
       .min(1)
       .max(128)
       .optional()
-      .describe('Client id for the external broker session; give each instance its own (default: homewatch-<hostname>)'),
+      .describe(
+        'Client id for the external broker session; give each instance its own (default: homewatch-<hostname>)',
+      ),
     MQTT_USERNAME: z.string().optional().describe('User name for the external broker'),
     MQTT_PASSWORD: z.string().optional().describe('Password for the external broker'),
     RPM_ADMIN_TOKEN: z
@@ -57,7 +64,10 @@ export const configSchema = z
       .enum(['sqlite', 'influxdb'], { error: 'expected "sqlite" or "influxdb"' })
       .default('sqlite')
       .describe('Where readings are kept: sqlite (embedded) or influxdb'),
-    INFLUX_URL: z.url({ protocol: /^https?$/, error: 'expected an http(s) URL' }).optional().describe('InfluxDB base URL'),
+    INFLUX_URL: z
+      .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+      .optional()
+      .describe('InfluxDB base URL'),
     INFLUX_TOKEN: z.string().optional().describe('InfluxDB token, sent as Authorization: Token …'),
     INFLUX_DATABASE: z.string().min(1).optional().describe('InfluxDB database (1.x) or DBRP-mapped bucket'),
     INFLUX_BACKLOG_LIMIT: z.coerce
@@ -90,18 +100,28 @@ export const configSchema = z
           .filter(Boolean),
       )
       .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
-    VAPID_PUBLIC_KEY: z.string().min(1).optional().describe('Web Push VAPID public key (base64url); generated into DATA_DIR/vapid.json when unset'),
-    VAPID_PRIVATE_KEY: z.string().min(1).optional().describe('Web Push VAPID private key (base64url), with VAPID_PUBLIC_KEY'),
+    VAPID_PUBLIC_KEY: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Web Push VAPID public key (base64url); generated into DATA_DIR/vapid.json when unset'),
+    VAPID_PRIVATE_KEY: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Web Push VAPID private key (base64url), with VAPID_PUBLIC_KEY'),
     VAPID_SUBJECT: z
       .string()
       .regex(/^(mailto:|https:)/, 'expected a mailto: or https: URI')
       .default('mailto:admin@homewatch.example')
-      .describe('Contact the push services may use about our traffic: the agency admin\'s mailto: or https: URI'),
+      .describe("Contact the push services may use about our traffic: the agency admin's mailto: or https: URI"),
     OUTBOUND_CA_FILE: z
       .string()
       .min(1)
       .optional()
-      .describe('A PEM file of extra certificate authorities trusted for push and webhook endpoints (e.g. an internal relay)'),
+      .describe(
+        'A PEM file of extra certificate authorities trusted for push and webhook endpoints (e.g. an internal relay)',
+      ),
     SESSION_IDLE_TIMEOUT: duration('30m').describe(
       'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
     ),
@@ -109,7 +129,12 @@ export const configSchema = z
     CORS_ORIGINS: z
       .string()
       .optional()
-      .transform((text) => text?.split(',').map((origin) => origin.trim()).filter(Boolean))
+      .transform((text) =>
+        text
+          ?.split(',')
+          .map((origin) => origin.trim())
+          .filter(Boolean),
+      )
       .describe('Comma-separated origins allowed to call the API from a browser (CORS is off when unset)'),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -120,11 +145,16 @@ export const configSchema = z
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.VAPID_PUBLIC_KEY) !== Boolean(env.VAPID_PRIVATE_KEY)) {
-      ctx.addIssue({ code: 'custom', path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'], message: 'is required with the other VAPID key' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'],
+        message: 'is required with the other VAPID key',
+      });
     }
     if (env.READINGS_STORE !== 'influxdb') return;
     for (const name of ['INFLUX_URL', 'INFLUX_DATABASE'] as const) {
-      if (!env[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'is required when READINGS_STORE=influxdb' });
+      if (!env[name])
+        ctx.addIssue({ code: 'custom', path: [name], message: 'is required when READINGS_STORE=influxdb' });
     }
   });
 
@@ -147,7 +177,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (result.success) return result.data;
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'configuration');
-    const value = name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})` : '';
+    const value =
+      name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})` : '';
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);

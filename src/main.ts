@@ -62,8 +62,18 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     let forwarder: InfluxForwarder | undefined;
     if (config.READINGS_STORE === 'influxdb') {
       // config.ts requires both with READINGS_STORE=influxdb.
-      const influx = new InfluxReadingStore({ url: config.INFLUX_URL!, database: config.INFLUX_DATABASE!, token: config.INFLUX_TOKEN });
-      const started = new InfluxForwarder({ db, store: influx, backlogLimit: config.INFLUX_BACKLOG_LIMIT, metrics, log });
+      const influx = new InfluxReadingStore({
+        url: config.INFLUX_URL!,
+        database: config.INFLUX_DATABASE!,
+        token: config.INFLUX_TOKEN,
+      });
+      const started = new InfluxForwarder({
+        db,
+        store: influx,
+        backlogLimit: config.INFLUX_BACKLOG_LIMIT,
+        metrics,
+        log,
+      });
       started.start();
       // Registered before the group commit's drain, so on stop it runs after the last commits and
       // before the database closes.
@@ -90,11 +100,21 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const carePlans = new CarePlanStore(db);
     const alerts = new AlertStore(db);
     const engine = new RuleEngine(db, carePlans, alerts);
-    const vapid = loadVapidKeys({ publicKey: config.VAPID_PUBLIC_KEY, privateKey: config.VAPID_PRIVATE_KEY, subject: config.VAPID_SUBJECT, dataDir: config.DATA_DIR });
+    const vapid = loadVapidKeys({
+      publicKey: config.VAPID_PUBLIC_KEY,
+      privateKey: config.VAPID_PRIVATE_KEY,
+      subject: config.VAPID_SUBJECT,
+      dataDir: config.DATA_DIR,
+    });
     // One TLS context for every outbound connection: given only `ca`, each new connection would parse
     // all the root certificates again, about 100 ms of event loop during which no reading is stored.
     const outboundAgent = config.OUTBOUND_CA_FILE
-      ? new HttpsAgent({ secureContext: createSecureContext({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')] }), keepAlive: true })
+      ? new HttpsAgent({
+          secureContext: createSecureContext({
+            ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')],
+          }),
+          keepAlive: true,
+        })
       : undefined;
     const delivery = new AlertDelivery({
       db,
@@ -109,14 +129,32 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const onAlertChanges = (changes: AlertChange[]) => {
       for (const { alert, event } of changes) {
         metrics.alertEvents.inc({ event, severity: alert.severity });
-        log.info({ event: `alert_${event}`, alertId: alert.id, patientId: alert.patientId, ruleId: alert.ruleId, severity: alert.severity, count: alert.count }, 'alert');
+        log.info(
+          {
+            event: `alert_${event}`,
+            alertId: alert.id,
+            patientId: alert.patientId,
+            ruleId: alert.ruleId,
+            severity: alert.severity,
+            count: alert.count,
+          },
+          'alert',
+        );
       }
       delivery.kick();
       // A resolved missing-data alert restarts that rule's clock.
       if (changes.some((change) => change.event === 'resolved')) clock.kick();
     };
     const admission = forwarder?.admit.bind(forwarder);
-    const ingest = new Ingest({ commits, readings: sqliteReadings, rejections, metrics, rules: engine, onAlertChanges, admission });
+    const ingest = new Ingest({
+      commits,
+      readings: sqliteReadings,
+      rejections,
+      metrics,
+      rules: engine,
+      onAlertChanges,
+      admission,
+    });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();
@@ -148,9 +186,22 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
         log,
       });
       stops.push(() => subscriber.close());
-      checks.push(() => ({ name: 'mqtt', ok: subscriber.ready(), detail: subscriber.ready() ? 'subscribed' : 'not subscribed to MQTT_URL yet' }));
+      checks.push(() => ({
+        name: 'mqtt',
+        ok: subscriber.ready(),
+        detail: subscriber.ready() ? 'subscribed' : 'not subscribed to MQTT_URL yet',
+      }));
     } else {
-      const broker = await startMqttBroker({ host: config.HOST, port: config.MQTT_PORT, directory, ingest, limiter, metrics, log, logLevel: config.LOG_LEVEL });
+      const broker = await startMqttBroker({
+        host: config.HOST,
+        port: config.MQTT_PORT,
+        directory,
+        ingest,
+        limiter,
+        metrics,
+        log,
+        logLevel: config.LOG_LEVEL,
+      });
       stops.push(() => broker.close());
       mqttPort = broker.port;
       checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));
@@ -188,7 +239,10 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const closeHttp = gracefulClose(server);
     const httpPort = await listen(server, config.PORT, config.HOST, 'PORT');
     stops.push(closeHttp);
-    log.info({ event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' }, 'Homewatch is serving');
+    log.info(
+      { event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' },
+      'Homewatch is serving',
+    );
     return { httpPort, mqttPort, stop };
   } catch (error) {
     await stop();
@@ -209,7 +263,10 @@ async function main() {
   }
   const log = createLogger(config.LOG_LEVEL);
   if (!config.RPM_ADMIN_TOKEN) {
-    log.warn({ event: 'no_admin_token' }, 'RPM_ADMIN_TOKEN is not set: provisioning endpoints refuse every request until it is');
+    log.warn(
+      { event: 'no_admin_token' },
+      'RPM_ADMIN_TOKEN is not set: provisioning endpoints refuse every request until it is',
+    );
   }
   let service: Homewatch;
   try {

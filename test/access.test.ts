@@ -9,14 +9,33 @@ import { ADMIN_TOKEN, startTestService, type TestClinician, type TestService } f
  * the login rate limit, and strict request bodies.
  */
 
-const WHO = ['admin token', 'admin clinician', 'nurse on team', 'physician on team', 'nurse off team', 'device', 'no token'] as const;
+const WHO = [
+  'admin token',
+  'admin clinician',
+  'nurse on team',
+  'physician on team',
+  'nurse off team',
+  'device',
+  'no token',
+] as const;
 type Who = (typeof WHO)[number];
 
-const ERROR_CODE: Record<number, string> = { 401: 'unauthorized', 403: 'forbidden', 404: 'not_found', 422: 'validation_failed', 429: 'rate_limited' };
+const ERROR_CODE: Record<number, string> = {
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  422: 'validation_failed',
+  429: 'rate_limited',
+};
 
 type AuditEvent = { at: string; actorId: string | null; action: string; patientId: string | null; outcome: string };
 
-const bpReading = () => ({ type: 'blood_pressure', systolic: 121, diastolic: 79, measuredAt: new Date().toISOString() });
+const bpReading = () => ({
+  type: 'blood_pressure',
+  systolic: 121,
+  diastolic: 79,
+  measuredAt: new Date().toISOString(),
+});
 const base64url = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 let svc: TestService;
@@ -53,8 +72,12 @@ async function newEvents(query: string, before: AuditEvent[]): Promise<AuditEven
 
 async function expectError(response: Response, status: number, detailPaths?: string[]) {
   expect(response.status).toBe(status);
-  const body = (await response.json()) as { error: { code: string; message: string; details: Array<{ path: string; message: string }> } };
-  expect(body).toEqual({ error: { code: ERROR_CODE[status], message: expect.any(String), details: expect.any(Array) } });
+  const body = (await response.json()) as {
+    error: { code: string; message: string; details: Array<{ path: string; message: string }> };
+  };
+  expect(body).toEqual({
+    error: { code: ERROR_CODE[status], message: expect.any(String), details: expect.any(Array) },
+  });
   expect(body.error.message.length).toBeGreaterThan(0);
   if (status === 401) expect(response.headers.get('www-authenticate')).toBe('Bearer');
   if (detailPaths) expect(body.error.details.map((d) => d.path)).toEqual(expect.arrayContaining(detailPaths));
@@ -79,7 +102,14 @@ beforeAll(async () => {
   expect((await svc.admin(`/v1/patients/${patientId}/care-team`, { method: 'PUT', body: team() })).status).toBe(200);
   // The outsider is on another patient's team: a nurse with patients, just not this one.
   const otherPatient = await svc.createPatient('Someone Else');
-  expect((await svc.admin(`/v1/patients/${otherPatient}/care-team`, { method: 'PUT', body: { members: [{ clinicianId: outsider.id, role: 'primary_nurse' }] } })).status).toBe(200);
+  expect(
+    (
+      await svc.admin(`/v1/patients/${otherPatient}/care-team`, {
+        method: 'PUT',
+        body: { members: [{ clinicianId: outsider.id, role: 'primary_nurse' }] },
+      })
+    ).status,
+  ).toBe(200);
   const [adminToken, nurseToken, physicianToken, outsiderToken] = await Promise.all(
     [admin, nurse, physician, outsider].map((c) => svc.login(c.email, c.password)),
   );
@@ -130,37 +160,124 @@ const anyClinician: Record<Who, number> = { ...patientScoped, 'nurse off team': 
 
 const ENDPOINTS: Endpoint[] = [
   {
-    name: 'POST /v1/clinicians', method: 'POST', path: () => '/v1/clinicians',
-    body: () => ({ name: 'New Nurse', email: `new-${randomUUID()}@clinic.test`, role: 'nurse', password: 'a-long-enough-password' }),
+    name: 'POST /v1/clinicians',
+    method: 'POST',
+    path: () => '/v1/clinicians',
+    body: () => ({
+      name: 'New Nurse',
+      email: `new-${randomUUID()}@clinic.test`,
+      role: 'nurse',
+      password: 'a-long-enough-password',
+    }),
     expect: adminOnly(201),
     check: (body) => expect(Object.keys(body).sort()).toEqual(['email', 'id', 'name', 'role']),
   },
   {
-    name: 'GET /v1/clinicians', method: 'GET', path: () => '/v1/clinicians',
+    name: 'GET /v1/clinicians',
+    method: 'GET',
+    path: () => '/v1/clinicians',
     expect: adminOnly(200),
     check: (body) => {
-      expect(body.clinicians.map((c: { id: string }) => c.id)).toEqual(expect.arrayContaining([nurse.id, physician.id]));
+      expect(body.clinicians.map((c: { id: string }) => c.id)).toEqual(
+        expect.arrayContaining([nurse.id, physician.id]),
+      );
       expect(JSON.stringify(body)).not.toMatch(/password|scrypt/i);
     },
   },
-  { name: 'POST /v1/patients', method: 'POST', path: () => '/v1/patients', body: () => ({ name: 'Matrix Patient' }), expect: adminOnly(201) },
+  {
+    name: 'POST /v1/patients',
+    method: 'POST',
+    path: () => '/v1/patients',
+    body: () => ({ name: 'Matrix Patient' }),
+    expect: adminOnly(201),
+  },
   { name: 'GET /v1/patients', method: 'GET', path: () => '/v1/patients', expect: anyClinician },
-  { name: 'GET /v1/patients/:id', method: 'GET', path: () => `/v1/patients/${patientId}`, expect: patientScoped, check: (body) => expect(body.id).toBe(patientId) },
-  { name: 'GET /v1/patients/:id/readings', method: 'GET', path: () => `/v1/patients/${patientId}/readings`, expect: patientScoped, check: (body) => expect(body.readings).toEqual(expect.any(Array)) },
-  { name: 'GET /v1/patients/:id/devices', method: 'GET', path: () => `/v1/patients/${patientId}/devices`, expect: patientScoped, check: (body) => expect(JSON.stringify(body)).not.toMatch(/hwd_|token/i) },
-  { name: 'GET /v1/patients/:id/care-team', method: 'GET', path: () => `/v1/patients/${patientId}/care-team`, expect: patientScoped, check: (body) => expect(body.members).toHaveLength(2) },
-  { name: 'PUT /v1/patients/:id/care-team', method: 'PUT', path: () => `/v1/patients/${patientId}/care-team`, body: team, expect: adminOnly(200), check: (body) => expect(body.members).toHaveLength(2) },
-  { name: 'POST /v1/devices', method: 'POST', path: () => '/v1/devices', body: () => ({ kind: 'scale' }), expect: adminOnly(201), check: (body) => expect(body.token).toMatch(/^hwd_/) },
+  {
+    name: 'GET /v1/patients/:id',
+    method: 'GET',
+    path: () => `/v1/patients/${patientId}`,
+    expect: patientScoped,
+    check: (body) => expect(body.id).toBe(patientId),
+  },
+  {
+    name: 'GET /v1/patients/:id/readings',
+    method: 'GET',
+    path: () => `/v1/patients/${patientId}/readings`,
+    expect: patientScoped,
+    check: (body) => expect(body.readings).toEqual(expect.any(Array)),
+  },
+  {
+    name: 'GET /v1/patients/:id/devices',
+    method: 'GET',
+    path: () => `/v1/patients/${patientId}/devices`,
+    expect: patientScoped,
+    check: (body) => expect(JSON.stringify(body)).not.toMatch(/hwd_|token/i),
+  },
+  {
+    name: 'GET /v1/patients/:id/care-team',
+    method: 'GET',
+    path: () => `/v1/patients/${patientId}/care-team`,
+    expect: patientScoped,
+    check: (body) => expect(body.members).toHaveLength(2),
+  },
+  {
+    name: 'PUT /v1/patients/:id/care-team',
+    method: 'PUT',
+    path: () => `/v1/patients/${patientId}/care-team`,
+    body: team,
+    expect: adminOnly(200),
+    check: (body) => expect(body.members).toHaveLength(2),
+  },
+  {
+    name: 'POST /v1/devices',
+    method: 'POST',
+    path: () => '/v1/devices',
+    body: () => ({ kind: 'scale' }),
+    expect: adminOnly(201),
+    check: (body) => expect(body.token).toMatch(/^hwd_/),
+  },
   { name: 'GET /v1/devices', method: 'GET', path: () => '/v1/devices', expect: adminOnly(200) },
   { name: 'GET /v1/devices/:id', method: 'GET', path: () => `/v1/devices/${deviceId}`, expect: adminOnly(200) },
-  { name: 'PUT /v1/devices/:id/patient', method: 'PUT', path: () => `/v1/devices/${deviceId}/patient`, body: () => ({ patientId }), expect: adminOnly(200), check: (body) => expect(body.patientId).toBe(patientId) },
-  { name: 'POST /v1/devices/:id/token', method: 'POST', path: () => `/v1/devices/${spareDeviceId}/token`, expect: adminOnly(200) },
-  { name: 'GET /v1/devices/:id/rejections', method: 'GET', path: () => `/v1/devices/${deviceId}/rejections`, expect: adminOnly(200), check: (body) => expect(body.rejections).toEqual(expect.any(Array)) },
-  { name: 'GET /v1/audit', method: 'GET', path: () => '/v1/audit', expect: adminOnly(200), check: (body) => expect(body.events.length).toBeGreaterThan(0) },
-  { name: 'GET /v1/audit/verify', method: 'GET', path: () => '/v1/audit/verify', expect: adminOnly(200), check: (body) => expect(body.ok).toBe(true) },
+  {
+    name: 'PUT /v1/devices/:id/patient',
+    method: 'PUT',
+    path: () => `/v1/devices/${deviceId}/patient`,
+    body: () => ({ patientId }),
+    expect: adminOnly(200),
+    check: (body) => expect(body.patientId).toBe(patientId),
+  },
+  {
+    name: 'POST /v1/devices/:id/token',
+    method: 'POST',
+    path: () => `/v1/devices/${spareDeviceId}/token`,
+    expect: adminOnly(200),
+  },
+  {
+    name: 'GET /v1/devices/:id/rejections',
+    method: 'GET',
+    path: () => `/v1/devices/${deviceId}/rejections`,
+    expect: adminOnly(200),
+    check: (body) => expect(body.rejections).toEqual(expect.any(Array)),
+  },
+  {
+    name: 'GET /v1/audit',
+    method: 'GET',
+    path: () => '/v1/audit',
+    expect: adminOnly(200),
+    check: (body) => expect(body.events.length).toBeGreaterThan(0),
+  },
+  {
+    name: 'GET /v1/audit/verify',
+    method: 'GET',
+    path: () => '/v1/audit/verify',
+    expect: adminOnly(200),
+    check: (body) => expect(body.ok).toBe(true),
+  },
   { name: 'GET /v1/auth/me', method: 'GET', path: () => '/v1/auth/me', expect: anyClinician },
   {
-    name: 'POST /v1/readings', method: 'POST', path: () => '/v1/readings',
+    name: 'POST /v1/readings',
+    method: 'POST',
+    path: () => '/v1/readings',
     body: bpReading,
     expect: {
       'admin token': 403,
@@ -175,10 +292,15 @@ const ENDPOINTS: Endpoint[] = [
 ];
 
 describe('role matrix', () => {
-  const cases = ENDPOINTS.flatMap((endpoint) => WHO.map((who) => ({ endpoint, who, status: endpoint.expect[who], label: endpoint.name })));
+  const cases = ENDPOINTS.flatMap((endpoint) =>
+    WHO.map((who) => ({ endpoint, who, status: endpoint.expect[who], label: endpoint.name })),
+  );
 
   it.each(cases)('$who: $label → $status', async ({ endpoint, who, status }) => {
-    const response = await svc.request(endpoint.path(), tokens[who], { method: endpoint.method, body: endpoint.body?.() });
+    const response = await svc.request(endpoint.path(), tokens[who], {
+      method: endpoint.method,
+      body: endpoint.body?.(),
+    });
     if (status >= 400) {
       await expectError(response, status);
     } else {
@@ -211,8 +333,14 @@ describe('care-team scoping', () => {
       expect(real.headers.get('content-type')).toBe(made.headers.get('content-type'));
     }
     // PUT care-team is admin-only: 403 whether the patient exists or not, so it tells nothing either.
-    const put = await svc.request(`/v1/patients/${patientId}/care-team`, tokens['nurse off team'], { method: 'PUT', body: team() });
-    const putGhost = await svc.request(`/v1/patients/${ghost}/care-team`, tokens['nurse off team'], { method: 'PUT', body: team() });
+    const put = await svc.request(`/v1/patients/${patientId}/care-team`, tokens['nurse off team'], {
+      method: 'PUT',
+      body: team(),
+    });
+    const putGhost = await svc.request(`/v1/patients/${ghost}/care-team`, tokens['nurse off team'], {
+      method: 'PUT',
+      body: team(),
+    });
     expect(await expectError(put, 403)).toEqual(await expectError(putGhost, 403));
 
     const fresh = await newEvents(`?actorId=${outsider.id}`, before);
@@ -220,7 +348,14 @@ describe('care-team scoping', () => {
     expect(probes).toHaveLength(PATIENT_READS.length * 2);
     for (const { action } of PATIENT_READS) {
       for (const id of [patientId, ghost]) {
-        expect(probes).toContainEqual({ at: expect.any(String), requestId: expect.any(String), actorId: outsider.id, action, patientId: id, outcome: 'denied' });
+        expect(probes).toContainEqual({
+          at: expect.any(String),
+          requestId: expect.any(String),
+          actorId: outsider.id,
+          action,
+          patientId: id,
+          outcome: 'denied',
+        });
       }
     }
     expect(probes.every((e) => e.outcome === 'denied' && e.actorId === outsider.id)).toBe(true);
@@ -228,7 +363,8 @@ describe('care-team scoping', () => {
 
   it("GET /v1/patients lists only the caller's team's patients; off the team, the patient disappears and answers 404", async () => {
     const second = await svc.createPatient('Second Patient');
-    const setTeam = (members: unknown[]) => svc.admin(`/v1/patients/${second}/care-team`, { method: 'PUT', body: { members } });
+    const setTeam = (members: unknown[]) =>
+      svc.admin(`/v1/patients/${second}/care-team`, { method: 'PUT', body: { members } });
     const listed = async (who: Who) => {
       const response = await svc.request('/v1/patients', tokens[who]);
       expect(response.status).toBe(200);
@@ -261,13 +397,28 @@ describe('care-team scoping', () => {
     }
     const bad = await svc.request(`/v1/patients/${patientId}/readings?limit=0`, tokens['nurse on team']);
     await expectError(bad, 422, ['limit']);
-    expect((await auditEvents(`?actorId=${nurse.id}`))[0]).toMatchObject({ action: 'readings.read', patientId, outcome: 'failure' });
+    expect((await auditEvents(`?actorId=${nurse.id}`))[0]).toMatchObject({
+      action: 'readings.read',
+      patientId,
+      outcome: 'failure',
+    });
 
-    const put = await svc.request(`/v1/patients/${patientId}/care-team`, tokens['admin clinician'], { method: 'PUT', body: team() });
+    const put = await svc.request(`/v1/patients/${patientId}/care-team`, tokens['admin clinician'], {
+      method: 'PUT',
+      body: team(),
+    });
     expect(put.status).toBe(200);
-    expect((await auditEvents(`?actorId=${admin.id}`))[0]).toMatchObject({ action: 'care_team.update', patientId, outcome: 'success' });
+    expect((await auditEvents(`?actorId=${admin.id}`))[0]).toMatchObject({
+      action: 'care_team.update',
+      patientId,
+      outcome: 'success',
+    });
     expect((await svc.admin(`/v1/patients/${patientId}/devices`)).status).toBe(200);
-    expect((await auditEvents('?actorId=admin-token'))[0]).toMatchObject({ action: 'devices.read', patientId, outcome: 'success' });
+    expect((await auditEvents('?actorId=admin-token'))[0]).toMatchObject({
+      action: 'devices.read',
+      patientId,
+      outcome: 'success',
+    });
   });
 });
 
@@ -299,13 +450,20 @@ describe('tokens', () => {
   });
 
   it('the admin token counts only as a bearer token, not as a session cookie', async () => {
-    await expectError(await fetch(`${svc.url}/v1/patients`, { headers: { cookie: `homewatch_session=${ADMIN_TOKEN}` } }), 401);
+    await expectError(
+      await fetch(`${svc.url}/v1/patients`, { headers: { cookie: `homewatch_session=${ADMIN_TOKEN}` } }),
+      401,
+    );
   });
 
   it('the session cookie alone authenticates; login sets it HttpOnly and SameSite=Strict; logout revokes the session and clears the cookie', async () => {
     const login = await svc.loginResponse(nurse.email, nurse.password);
     expect(login.status).toBe(200);
-    const { token, expiresAt, clinician } = (await login.json()) as { token: string; expiresAt: string; clinician: unknown };
+    const { token, expiresAt, clinician } = (await login.json()) as {
+      token: string;
+      expiresAt: string;
+      clinician: unknown;
+    };
     expect(token).toMatch(/^hws_[A-Za-z0-9_-]{43}$/);
     expect(Date.parse(expiresAt)).toBeGreaterThan(Date.now());
     expect(clinician).toEqual({ id: nurse.id, name: nurse.name, email: nurse.email, role: 'nurse' });
@@ -316,11 +474,14 @@ describe('tokens', () => {
     expect(setCookie).toMatch(/;\s*SameSite=Strict(;|$)/i);
     expect(setCookie).toMatch(/;\s*Path=\/(;|$)/i);
 
-    const withCookie = (path: string, method = 'GET') => fetch(`${svc.url}${path}`, { method, headers: { cookie: `homewatch_session=${token}` } });
+    const withCookie = (path: string, method = 'GET') =>
+      fetch(`${svc.url}${path}`, { method, headers: { cookie: `homewatch_session=${token}` } });
     const list = await withCookie('/v1/patients');
     expect(list.status).toBe(200);
     expect(((await list.json()) as { patients: Array<{ id: string }> }).patients.map((p) => p.id)).toContain(patientId);
-    expect(((await (await withCookie('/v1/auth/me')).json()) as { clinician: { id: string } }).clinician.id).toBe(nurse.id);
+    expect(((await (await withCookie('/v1/auth/me')).json()) as { clinician: { id: string } }).clinician.id).toBe(
+      nurse.id,
+    );
 
     const logout = await withCookie('/v1/auth/logout', 'POST');
     expect(logout.status).toBe(204);
@@ -328,7 +489,11 @@ describe('tokens', () => {
     expect(cleared).toMatch(/^homewatch_session=;/);
     expect(cleared).toMatch(/Max-Age=0/i);
 
-    expect((await auditEvents(`?actorId=${nurse.id}`))[0]).toMatchObject({ action: 'logout', outcome: 'success', patientId: null });
+    expect((await auditEvents(`?actorId=${nurse.id}`))[0]).toMatchObject({
+      action: 'logout',
+      outcome: 'success',
+      patientId: null,
+    });
 
     await expectError(await withCookie('/v1/patients'), 401);
     await expectError(await svc.request('/v1/patients', token), 401);
@@ -390,7 +555,9 @@ describe('login', () => {
     expect(await expectError(wrong, 401)).toEqual(unknownBody);
     expect(unknown.headers.get('set-cookie')).toBeNull();
     expect(wrong.headers.get('set-cookie')).toBeNull();
-    expect(await newEvents(`?actorId=${outsider.id}`, before)).toEqual([expect.objectContaining({ action: 'login', outcome: 'failure', patientId: null })]);
+    expect(await newEvents(`?actorId=${outsider.id}`, before)).toEqual([
+      expect.objectContaining({ action: 'login', outcome: 'failure', patientId: null }),
+    ]);
   });
 
   it('after 5 wrong passwords the account answers 429 with Retry-After, even to the right password; another account still signs in', async () => {
@@ -426,7 +593,9 @@ describe('login', () => {
     const other = await startTestService();
     try {
       const victim = await other.createClinician('nurse');
-      const answers = await Promise.all(Array.from({ length: 12 }, (_, i) => other.loginResponse(victim.email, `concurrent-guess-${i}`)));
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, i) => other.loginResponse(victim.email, `concurrent-guess-${i}`)),
+      );
       const statuses = answers.map((r) => r.status).sort();
       // 5 guesses may be checked; the other 7 must be refused with 429 without being tried.
       expect(statuses.filter((s) => s === 401).length, `statuses: ${statuses.join(',')}`).toBeLessThanOrEqual(5);
@@ -443,10 +612,24 @@ describe('strict request bodies (no mass assignment)', () => {
   it('POST /v1/clinicians refuses unknown fields such as isAdmin, naming them, and creates nobody', async () => {
     const email = `sneaky-${randomUUID()}@clinic.test`;
     const body = { name: 'Sneaky', email, role: 'nurse', password: 'a-long-enough-password' };
-    await expectError(await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, isAdmin: true } }), 422, ['isAdmin']);
-    await expectError(await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, passwordHash: 'scrypt$1$1$1$x$y' } }), 422, ['passwordHash']);
-    await expectError(await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, role: 'superuser' } }), 422, ['role']);
-    await expectError(await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, password: 'short-11ch' } }), 422, ['password']);
+    await expectError(await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, isAdmin: true } }), 422, [
+      'isAdmin',
+    ]);
+    await expectError(
+      await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, passwordHash: 'scrypt$1$1$1$x$y' } }),
+      422,
+      ['passwordHash'],
+    );
+    await expectError(
+      await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, role: 'superuser' } }),
+      422,
+      ['role'],
+    );
+    await expectError(
+      await svc.admin('/v1/clinicians', { method: 'POST', body: { ...body, password: 'short-11ch' } }),
+      422,
+      ['password'],
+    );
     const list = (await (await svc.admin('/v1/clinicians')).json()) as { clinicians: Array<{ email: string }> };
     expect(list.clinicians.map((c) => c.email)).not.toContain(email);
   });
@@ -456,36 +639,81 @@ describe('strict request bodies (no mass assignment)', () => {
     const response = await svc.admin('/v1/patients', { method: 'POST', body: { name: 'Chosen Id', id: chosen } });
     const body = await expectError(response, 422, ['id']);
     expect(body.error.details).toContainEqual({ path: 'id', message: 'is not a known field' });
-    await expectError(await svc.admin('/v1/patients', { method: 'POST', body: { name: 'With Team', careTeam: [nurse.id] } }), 422, ['careTeam']);
+    await expectError(
+      await svc.admin('/v1/patients', { method: 'POST', body: { name: 'With Team', careTeam: [nurse.id] } }),
+      422,
+      ['careTeam'],
+    );
     expect((await svc.admin(`/v1/patients/${chosen}`)).status).toBe(404);
   });
 
   it('POST /v1/auth/login and the device endpoints refuse unknown fields', async () => {
-    await expectError(await svc.request('/v1/auth/login', undefined, { method: 'POST', body: { email: nurse.email, password: nurse.password, role: 'admin' } }), 422, ['role']);
-    await expectError(await svc.admin('/v1/devices', { method: 'POST', body: { kind: 'scale', token: 'hwd_chosen-by-the-caller' } }), 422, ['token']);
-    await expectError(await svc.admin(`/v1/devices/${deviceId}/patient`, { method: 'PUT', body: { patientId, kind: 'scale' } }), 422, ['kind']);
+    await expectError(
+      await svc.request('/v1/auth/login', undefined, {
+        method: 'POST',
+        body: { email: nurse.email, password: nurse.password, role: 'admin' },
+      }),
+      422,
+      ['role'],
+    );
+    await expectError(
+      await svc.admin('/v1/devices', { method: 'POST', body: { kind: 'scale', token: 'hwd_chosen-by-the-caller' } }),
+      422,
+      ['token'],
+    );
+    await expectError(
+      await svc.admin(`/v1/devices/${deviceId}/patient`, { method: 'PUT', body: { patientId, kind: 'scale' } }),
+      422,
+      ['kind'],
+    );
   });
 
   it('PUT care-team refuses unknown fields, a role the clinician cannot hold, and a second primary_nurse; the team is unchanged', async () => {
     const put = (body: unknown) => svc.admin(`/v1/patients/${patientId}/care-team`, { method: 'PUT', body });
     await expectError(await put({ ...team(), notify: true }), 422, ['notify']);
-    await expectError(await put({ members: [{ clinicianId: nurse.id, role: 'primary_nurse', isAdmin: true }] }), 422, ['members.0.isAdmin']);
+    await expectError(await put({ members: [{ clinicianId: nurse.id, role: 'primary_nurse', isAdmin: true }] }), 422, [
+      'members.0.isAdmin',
+    ]);
 
-    const mismatch = await expectError(await put({ members: [{ clinicianId: physician.id, role: 'primary_nurse' }] }), 422);
+    const mismatch = await expectError(
+      await put({ members: [{ clinicianId: physician.id, role: 'primary_nurse' }] }),
+      422,
+    );
     expect(mismatch.error.details).toEqual([{ path: 'members.0.role', message: expect.stringMatching(/nurse/) }]);
-    const nurseAsPcp = await expectError(await put({ members: [{ clinicianId: nurse.id, role: 'primary_nurse' }, { clinicianId: nurse2.id, role: 'pcp' }] }), 422);
+    const nurseAsPcp = await expectError(
+      await put({
+        members: [
+          { clinicianId: nurse.id, role: 'primary_nurse' },
+          { clinicianId: nurse2.id, role: 'pcp' },
+        ],
+      }),
+      422,
+    );
     expect(nurseAsPcp.error.details.map((d) => d.path)).toEqual(['members.1.role']);
     await expectError(await put({ members: [{ clinicianId: admin.id, role: 'specialist' }] }), 422, ['members.0.role']);
-    await expectError(await put({ members: [{ clinicianId: randomUUID(), role: 'backup_nurse' }] }), 422, ['members.0.clinicianId']);
+    await expectError(await put({ members: [{ clinicianId: randomUUID(), role: 'backup_nurse' }] }), 422, [
+      'members.0.clinicianId',
+    ]);
 
     const twoPrimaries = await expectError(
-      await put({ members: [{ clinicianId: nurse.id, role: 'primary_nurse' }, { clinicianId: nurse2.id, role: 'primary_nurse' }] }),
+      await put({
+        members: [
+          { clinicianId: nurse.id, role: 'primary_nurse' },
+          { clinicianId: nurse2.id, role: 'primary_nurse' },
+        ],
+      }),
       422,
     );
     expect(twoPrimaries.error.details).toEqual([{ path: 'members', message: expect.stringMatching(/primary_nurse/) }]);
 
-    const current = (await (await svc.admin(`/v1/patients/${patientId}/care-team`)).json()) as { members: Array<{ clinicianId: string; role: string }> };
-    expect(current.members.map((m) => [m.clinicianId, m.role]).sort()).toEqual(team().members.map((m) => [m.clinicianId, m.role]).sort());
+    const current = (await (await svc.admin(`/v1/patients/${patientId}/care-team`)).json()) as {
+      members: Array<{ clinicianId: string; role: string }>;
+    };
+    expect(current.members.map((m) => [m.clinicianId, m.role]).sort()).toEqual(
+      team()
+        .members.map((m) => [m.clinicianId, m.role])
+        .sort(),
+    );
   });
 });
 
@@ -494,7 +722,10 @@ describe('strict request bodies (no mass assignment)', () => {
 describe('device and clinician tokens stay in their lanes', () => {
   it('a device token opens no clinician endpoint (403)', async () => {
     for (const endpoint of ENDPOINTS.filter((e) => e.path() !== '/v1/readings')) {
-      const response = await svc.request(endpoint.path(), tokens.device, { method: endpoint.method, body: endpoint.body?.() });
+      const response = await svc.request(endpoint.path(), tokens.device, {
+        method: endpoint.method,
+        body: endpoint.body?.(),
+      });
       await expectError(response, 403);
     }
   });

@@ -26,7 +26,12 @@ type AuditRow = {
   hash: string;
 };
 
-const bpReading = () => ({ type: 'blood_pressure', systolic: 118, diastolic: 76, measuredAt: new Date().toISOString() });
+const bpReading = () => ({
+  type: 'blood_pressure',
+  systolic: 118,
+  diastolic: 76,
+  measuredAt: new Date().toISOString(),
+});
 
 async function events(svc: TestService, query = ''): Promise<AuditEvent[]> {
   const response = await svc.admin(`/v1/audit${query}`);
@@ -71,7 +76,14 @@ describe('hash chain', () => {
     expect((await svc.admin(`/v1/patients/${device.patientId}/devices`)).status).toBe(200);
     expect((await svc.admin(`/v1/patients/${randomUUID()}`)).status).toBe(404);
     expect((await svc.admin('/v1/patients')).status).toBe(200);
-    expect((await svc.admin(`/v1/devices/${device.deviceId}/patient`, { method: 'PUT', body: { patientId: device.patientId } })).status).toBe(200);
+    expect(
+      (
+        await svc.admin(`/v1/devices/${device.deviceId}/patient`, {
+          method: 'PUT',
+          body: { patientId: device.patientId },
+        })
+      ).status,
+    ).toBe(200);
   });
 
   afterAll(async () => {
@@ -90,7 +102,10 @@ describe('hash chain', () => {
     const { target, before } = await offline((db) => {
       const all = rows(db);
       const row = middle(all);
-      db.prepare('update audit_events set outcome = ? where seq = ?').run(row.outcome === 'success' ? 'denied' : 'success', row.seq);
+      db.prepare('update audit_events set outcome = ? where seq = ?').run(
+        row.outcome === 'success' ? 'denied' : 'success',
+        row.seq,
+      );
       return { target: row, before: all.indexOf(row) };
     });
     expect(await verify(svc)).toEqual({ ok: false, checked: before, brokenAt: target.seq });
@@ -98,7 +113,9 @@ describe('hash chain', () => {
     expect((await svc.admin('/v1/patients')).status).toBe(200);
     expect(await verify(svc)).toMatchObject({ ok: false, brokenAt: target.seq });
 
-    await offline((db) => db.prepare('update audit_events set outcome = ? where seq = ?').run(target.outcome, target.seq));
+    await offline((db) =>
+      db.prepare('update audit_events set outcome = ? where seq = ?').run(target.outcome, target.seq),
+    );
     expect(await verify(svc)).toMatchObject({ ok: true });
   });
 
@@ -109,20 +126,37 @@ describe('hash chain', () => {
       return row;
     });
     expect(await verify(svc)).toMatchObject({ ok: false, brokenAt: target.seq });
-    await offline((db) => db.prepare('update audit_events set actor_id = ? where seq = ?').run(target.actor_id, target.seq));
+    await offline((db) =>
+      db.prepare('update audit_events set actor_id = ? where seq = ?').run(target.actor_id, target.seq),
+    );
     expect(await verify(svc)).toMatchObject({ ok: true });
   });
 
-  it("detects a changed row whose own hash was recomputed, at the next row (the link no longer matches)", async () => {
+  it('detects a changed row whose own hash was recomputed, at the next row (the link no longer matches)', async () => {
     const { target, next } = await offline((db) => {
       const all = rows(db);
       const row = middle(all);
-      const forged = { at: row.at, actorId: 'someone-else', action: row.action, patientId: row.patient_id, outcome: row.outcome as 'success', requestId: row.request_id };
-      db.prepare('update audit_events set actor_id = ?, hash = ? where seq = ?').run(forged.actorId, chainHash(row.prev_hash, forged), row.seq);
+      const forged = {
+        at: row.at,
+        actorId: 'someone-else',
+        action: row.action,
+        patientId: row.patient_id,
+        outcome: row.outcome as 'success',
+        requestId: row.request_id,
+      };
+      db.prepare('update audit_events set actor_id = ?, hash = ? where seq = ?').run(
+        forged.actorId,
+        chainHash(row.prev_hash, forged),
+        row.seq,
+      );
       return { target: row, next: all[all.indexOf(row) + 1]! };
     });
     expect(await verify(svc)).toMatchObject({ ok: false, brokenAt: next.seq });
-    await offline((db) => db.prepare('update audit_events set actor_id = ?, hash = ? where seq = ?').run(target.actor_id, target.hash, target.seq));
+    await offline((db) =>
+      db
+        .prepare('update audit_events set actor_id = ?, hash = ? where seq = ?')
+        .run(target.actor_id, target.hash, target.seq),
+    );
     expect(await verify(svc)).toMatchObject({ ok: true });
   });
 
@@ -136,8 +170,20 @@ describe('hash chain', () => {
     expect(await verify(svc)).toMatchObject({ ok: false, brokenAt: next.seq });
     await offline((db) =>
       db
-        .prepare('insert into audit_events (seq, at, actor_id, action, patient_id, outcome, request_id, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(removed.seq, removed.at, removed.actor_id, removed.action, removed.patient_id, removed.outcome, removed.request_id, removed.prev_hash, removed.hash),
+        .prepare(
+          'insert into audit_events (seq, at, actor_id, action, patient_id, outcome, request_id, prev_hash, hash) values (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+        )
+        .run(
+          removed.seq,
+          removed.at,
+          removed.actor_id,
+          removed.action,
+          removed.patient_id,
+          removed.outcome,
+          removed.request_id,
+          removed.prev_hash,
+          removed.hash,
+        ),
     );
     expect(await verify(svc)).toMatchObject({ ok: true });
   });
@@ -156,7 +202,14 @@ describe('GET /v1/audit', () => {
     patientA = await svc.createPatient('Patient A');
     patientB = await svc.createPatient('Patient B');
     await svc.provision('scale', patientA);
-    expect((await svc.admin(`/v1/patients/${patientA}/care-team`, { method: 'PUT', body: { members: [{ clinicianId: nurseId, role: 'primary_nurse' }] } })).status).toBe(200);
+    expect(
+      (
+        await svc.admin(`/v1/patients/${patientA}/care-team`, {
+          method: 'PUT',
+          body: { members: [{ clinicianId: nurseId, role: 'primary_nurse' }] },
+        })
+      ).status,
+    ).toBe(200);
     const token = await svc.login(nurse.email, nurse.password);
     expect((await svc.request(`/v1/patients/${patientA}`, token)).status).toBe(200);
     expect((await svc.request(`/v1/patients/${patientA}/readings`, token)).status).toBe(200);
@@ -168,7 +221,7 @@ describe('GET /v1/audit', () => {
 
   const summary = (list: AuditEvent[]) => list.map((e) => [e.actorId, e.action, e.patientId, e.outcome]);
 
-  it("filters by patientId, newest first, with {at, actorId, action, patientId, outcome}", async () => {
+  it('filters by patientId, newest first, with {at, actorId, action, patientId, outcome}', async () => {
     const list = await events(svc, `?patientId=${patientA}`);
     expect(summary(list)).toEqual([
       ['admin-token', 'devices.read', patientA, 'success'],
@@ -179,7 +232,13 @@ describe('GET /v1/audit', () => {
       ['admin-token', 'patient.create', patientA, 'success'],
     ]);
     for (const event of list) {
-      expect(event).toMatchObject({ at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/), actorId: expect.any(String), action: expect.any(String), patientId: patientA, outcome: expect.any(String) });
+      expect(event).toMatchObject({
+        at: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/),
+        actorId: expect.any(String),
+        action: expect.any(String),
+        patientId: patientA,
+        outcome: expect.any(String),
+      });
     }
     const times = list.map((e) => Date.parse(e.at));
     expect([...times].sort((a, b) => b - a)).toEqual(times);
@@ -210,7 +269,13 @@ describe('GET /v1/audit', () => {
     expect(await events(svc, '?limit=2')).toEqual(all.slice(0, 2));
     const response = await svc.admin('/v1/audit?actor=someone');
     expect(response.status).toBe(422);
-    expect(await response.json()).toEqual({ error: { code: 'validation_failed', message: expect.any(String), details: [{ path: 'actor', message: 'is not a known field' }] } });
+    expect(await response.json()).toEqual({
+      error: {
+        code: 'validation_failed',
+        message: expect.any(String),
+        details: [{ path: 'actor', message: 'is not a known field' }],
+      },
+    });
   });
 });
 
@@ -230,14 +295,18 @@ describe('secrets at rest', () => {
 
   /** Every byte SQLite keeps: the database file and, when present, its write-ahead log. */
   function storedBytes(): Buffer {
-    const files = ['homewatch.db', 'homewatch.db-wal'].map((name) => path.join(dataDir, name)).filter((file) => existsSync(file));
+    const files = ['homewatch.db', 'homewatch.db-wal']
+      .map((name) => path.join(dataDir, name))
+      .filter((file) => existsSync(file));
     expect(files).toContain(path.join(dataDir, 'homewatch.db'));
     return Buffer.concat(files.map((file) => readFileSync(file)));
   }
 
   it('keeps no password, device token or session token in clear, in the database or its WAL', async () => {
     const passwords = ['correct horse battery staple', `Pässwörd-${randomUUID()}`];
-    const [first, second] = await Promise.all(passwords.map((password, i) => svc.createClinician(i ? 'physician' : 'nurse', { password })));
+    const [first, second] = await Promise.all(
+      passwords.map((password, i) => svc.createClinician(i ? 'physician' : 'nurse', { password })),
+    );
     const sessions = await Promise.all([first!, second!].map((c) => svc.login(c.email, c.password)));
     const wrongGuess = `wrong-guess-${randomUUID()}`;
     expect((await svc.loginResponse(first!.email, wrongGuess)).status).toBe(401);
@@ -249,7 +318,16 @@ describe('secrets at rest', () => {
     const rotated = await svc.admin(`/v1/devices/${devices[1]!.deviceId}/token`, { method: 'POST' });
     expect(rotated.status).toBe(200);
     deviceTokens.push(((await rotated.json()) as { token: string }).token);
-    expect((await svc.postReadings(deviceTokens[2]!, { type: 'weight', value: 80, unit: 'kg', measuredAt: new Date().toISOString() })).status).toBe(200);
+    expect(
+      (
+        await svc.postReadings(deviceTokens[2]!, {
+          type: 'weight',
+          value: 80,
+          unit: 'kg',
+          measuredAt: new Date().toISOString(),
+        })
+      ).status,
+    ).toBe(200);
 
     const secrets = [
       ...passwords,

@@ -28,8 +28,15 @@ const HOUR = 3_600_000;
 const base = Date.now() - 10 * 24 * HOUR;
 const spo2 = (hours: number, value: number) => ({ type: 'spo2', measuredAt: base + hours * HOUR, value });
 
-const rule = (id: string, metric: string, when: Record<string, unknown>, severity = 'warning') => ({ id, metric, when, severity, message: `${id} fired` });
-const spo2Below = (id: string, value: number, severity = 'warning') => rule(id, 'spo2', { kind: 'threshold', op: '<', value }, severity);
+const rule = (id: string, metric: string, when: Record<string, unknown>, severity = 'warning') => ({
+  id,
+  metric,
+  when,
+  severity,
+  message: `${id} fired`,
+});
+const spo2Below = (id: string, value: number, severity = 'warning') =>
+  rule(id, 'spo2', { kind: 'threshold', op: '<', value }, severity);
 
 let svc: TestService;
 let nurse: TestClinician;
@@ -46,7 +53,9 @@ beforeAll(async () => {
     svc.createClinician('nurse'),
     svc.createClinician('physician'),
   ]);
-  const [n, p, on, op] = await Promise.all([nurse, physician, otherNurse, otherPhysician].map((c) => svc.login(c.email, c.password)));
+  const [n, p, on, op] = await Promise.all(
+    [nurse, physician, otherNurse, otherPhysician].map((c) => svc.login(c.email, c.password)),
+  );
   Object.assign(tokens, { nurse: n, physician: p, otherNurse: on, otherPhysician: op });
 });
 afterAll(() => svc.stop());
@@ -57,7 +66,12 @@ async function teamPatient(team: 'ours' | 'theirs' = 'ours') {
   const [n, p] = team === 'ours' ? [nurse, physician] : [otherNurse, otherPhysician];
   const response = await svc.admin(`/v1/patients/${device.patientId}/care-team`, {
     method: 'PUT',
-    body: { members: [{ clinicianId: n.id, role: 'primary_nurse' }, { clinicianId: p.id, role: 'pcp' }] },
+    body: {
+      members: [
+        { clinicianId: n.id, role: 'primary_nurse' },
+        { clinicianId: p.id, role: 'pcp' },
+      ],
+    },
   });
   expect(response.status).toBe(200);
   return device;
@@ -65,7 +79,9 @@ async function teamPatient(team: 'ours' | 'theirs' = 'ours') {
 
 function putPlan(patientId: string, plan: unknown, token?: string) {
   const path = `/v1/patients/${patientId}/care-plan`;
-  return token ? svc.request(path, token, { method: 'PUT', body: plan }) : svc.admin(path, { method: 'PUT', body: plan });
+  return token
+    ? svc.request(path, token, { method: 'PUT', body: plan })
+    : svc.admin(path, { method: 'PUT', body: plan });
 }
 
 async function setPlan(patientId: string, plan: unknown, token?: string): Promise<PlanBody> {
@@ -102,7 +118,9 @@ describe('care-plan API', () => {
   it('lists the templates, every rule with its source', async () => {
     const response = await svc.request('/v1/care-plan-templates', tokens.nurse);
     expect(response.status).toBe(200);
-    const { templates } = (await response.json()) as { templates: Array<{ name: string; title: string; rules: Array<{ id: string; source: string }> }> };
+    const { templates } = (await response.json()) as {
+      templates: Array<{ name: string; title: string; rules: Array<{ id: string; source: string }> }>;
+    };
     expect(templates.map((t) => t.name).sort()).toEqual(['copd', 'heart-failure', 'hypertension']);
     const prefix: Record<string, string> = { 'heart-failure': 'hf-', hypertension: 'htn-', copd: 'copd-' };
     for (const template of templates) {
@@ -117,8 +135,11 @@ describe('care-plan API', () => {
   it('expands templates; a per-patient rule with a template rule id overrides it; GET returns the same', async () => {
     const { patientId } = await teamPatient();
     expect(await getPlan(patientId)).toMatchObject({ version: 0, rules: [] });
-    const templates = ((await (await svc.admin('/v1/care-plan-templates')).json()) as { templates: Array<{ name: string; rules: Array<{ id: string }> }> })
-      .templates;
+    const templates = (
+      (await (await svc.admin('/v1/care-plan-templates')).json()) as {
+        templates: Array<{ name: string; rules: Array<{ id: string }> }>;
+      }
+    ).templates;
     const hf = templates.find((t) => t.name === 'heart-failure')!;
     const override = spo2Below('hf-spo2-low', 92);
     const own = rule('pulse-high', 'pulse', { kind: 'consecutive', op: '>', value: 110, count: 2 });
@@ -138,7 +159,9 @@ describe('care-plan API', () => {
     // In force: 91 breaches the override (< 92) although the template says < 90.
     const { token } = await svc.provision('pulse_oximeter', patientId);
     await postOne(svc, token, spo2(0, 91));
-    expect((await listAlerts(`?patientId=${patientId}`)).alerts).toMatchObject([{ ruleId: 'hf-spo2-low', carePlanVersion: 1 }]);
+    expect((await listAlerts(`?patientId=${patientId}`)).alerts).toMatchObject([
+      { ruleId: 'hf-spo2-low', carePlanVersion: 1 },
+    ]);
   });
 
   it('every PUT makes a new version; the versions say who changed the plan and when', async () => {
@@ -153,7 +176,9 @@ describe('care-plan API', () => {
 
     const response = await svc.request(`/v1/patients/${patientId}/care-plan/versions`, tokens.nurse);
     expect(response.status).toBe(200);
-    const { versions } = (await response.json()) as { versions: Array<{ version: number; updatedAt: string; updatedBy: string }> };
+    const { versions } = (await response.json()) as {
+      versions: Array<{ version: number; updatedAt: string; updatedBy: string }>;
+    };
     expect(versions.map((v) => [v.version, v.updatedBy])).toEqual([
       [3, physician.id],
       [2, physician.id],
@@ -174,14 +199,38 @@ describe('care-plan API', () => {
       ['unknown metric', { rules: [{ ...good, metric: 'temperature' }] }, ['rules.0.metric']],
       ['unknown kind', { rules: [{ ...good, when: { kind: 'trend', op: '<', value: 90 } }] }, ['rules.0.when.kind']],
       ['bad op', { rules: [{ ...good, when: { kind: 'threshold', op: '=>', value: 90 } }] }, ['rules.0.when.op']],
-      ['duplicate ids', { rules: [good, { ...good, when: { kind: 'threshold', op: '<', value: 85 } }] }, ['rules.1.id']],
-      ['count 0', { rules: [{ ...good, when: { kind: 'consecutive', op: '<', value: 90, count: 0 } }] }, ['rules.0.when.count']],
-      ['negative count', { rules: [{ ...good, when: { kind: 'average', op: '<', value: 90, count: -3 } }] }, ['rules.0.when.count']],
-      ['window 0h', { rules: [rule('w', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '0h' })] }, ['rules.0.when.within']],
-      ['window -1d', { rules: [rule('w', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '-1d' })] }, ['rules.0.when.within']],
+      [
+        'duplicate ids',
+        { rules: [good, { ...good, when: { kind: 'threshold', op: '<', value: 85 } }] },
+        ['rules.1.id'],
+      ],
+      [
+        'count 0',
+        { rules: [{ ...good, when: { kind: 'consecutive', op: '<', value: 90, count: 0 } }] },
+        ['rules.0.when.count'],
+      ],
+      [
+        'negative count',
+        { rules: [{ ...good, when: { kind: 'average', op: '<', value: 90, count: -3 } }] },
+        ['rules.0.when.count'],
+      ],
+      [
+        'window 0h',
+        { rules: [rule('w', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '0h' })] },
+        ['rules.0.when.within'],
+      ],
+      [
+        'window -1d',
+        { rules: [rule('w', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '-1d' })] },
+        ['rules.0.when.within'],
+      ],
       ['missing for 0s', { rules: [rule('w', 'weight', { kind: 'missing', for: '0s' })] }, ['rules.0.when.for']],
       ['unknown template', { templates: ['diabetes'], rules: [] }, ['templates.0']],
-      ['weight in mmHg', { rules: [rule('w', 'weight', { kind: 'threshold', op: '>', value: 200, unit: 'mmHg' })] }, ['rules.0.when.unit']],
+      [
+        'weight in mmHg',
+        { rules: [rule('w', 'weight', { kind: 'threshold', op: '>', value: 200, unit: 'mmHg' })] },
+        ['rules.0.when.unit'],
+      ],
       ['unknown severity', { rules: [{ ...good, severity: 'urgent' }] }, ['rules.0.severity']],
       [
         'several problems at once',
@@ -194,7 +243,11 @@ describe('care-plan API', () => {
         },
         ['rules.0.metric', 'rules.2.when.op', 'rules.2.when.count'],
       ],
-      ['an unknown template and a duplicate id', { templates: ['copd', 'nope'], rules: [good, good] }, ['templates.1', 'rules.1.id']],
+      [
+        'an unknown template and a duplicate id',
+        { templates: ['copd', 'nope'], rules: [good, good] },
+        ['templates.1', 'rules.1.id'],
+      ],
     ];
 
     let patientId: string;
@@ -214,18 +267,28 @@ describe('care-plan API', () => {
 
     it('a refused PUT leaves the previous version in force', async () => {
       // Would lower the threshold to 85 if it were taken in part.
-      const refused = await putPlan(patientId, { rules: [spo2Below('spo2-low', 85), { ...good, id: 'x', metric: 'temperature' }] });
+      const refused = await putPlan(patientId, {
+        rules: [spo2Below('spo2-low', 85), { ...good, id: 'x', metric: 'temperature' }],
+      });
       expect(refused.status).toBe(422);
       expect(await getPlan(patientId)).toEqual(before);
-      const versions = (await (await svc.admin(`/v1/patients/${patientId}/care-plan/versions`)).json()) as { versions: unknown[] };
+      const versions = (await (await svc.admin(`/v1/patients/${patientId}/care-plan/versions`)).json()) as {
+        versions: unknown[];
+      };
       expect(versions.versions).toHaveLength(1);
       await postOne(svc, token, spo2(0, 88)); // < 90 (in force), not < 85
-      expect((await listAlerts(`?patientId=${patientId}`)).alerts).toMatchObject([{ ruleId: 'spo2-low', carePlanVersion: before.version }]);
+      expect((await listAlerts(`?patientId=${patientId}`)).alerts).toMatchObject([
+        { ruleId: 'spo2-low', carePlanVersion: before.version },
+      ]);
     });
 
     it('a plan that fails several stages reports every problem at once', async () => {
       // An unknown template (found when expanding) and an unknown metric (found when parsing), in one PUT.
-      const body = await expectError(await putPlan(patientId, { templates: ['nope'], rules: [{ ...good, metric: 'temperature' }] }), 422, 'validation_failed');
+      const body = await expectError(
+        await putPlan(patientId, { templates: ['nope'], rules: [{ ...good, metric: 'temperature' }] }),
+        422,
+        'validation_failed',
+      );
       expect(body.error.details.map((d) => d.path).sort()).toEqual(['rules.0.metric', 'templates.0']);
     });
   });
@@ -299,7 +362,8 @@ describe('alerts API', () => {
 
   it('lists newest first', () => {
     expect(all.map((a) => a.ruleId)).toEqual(['lt-91', 'lt-92', 'lt-93', 'lt-94', 'lt-95']);
-    for (let i = 1; i < all.length; i++) expect(Date.parse(all[i - 1]!.openedAt)).toBeGreaterThan(Date.parse(all[i]!.openedAt));
+    for (let i = 1; i < all.length; i++)
+      expect(Date.parse(all[i - 1]!.openedAt)).toBeGreaterThan(Date.parse(all[i]!.openedAt));
     expect(all.map((a) => a.count)).toEqual([1, 2, 3, 4, 5]);
   });
 
@@ -344,8 +408,13 @@ describe('alerts API', () => {
   });
 
   it('filters by severity, patient and status', async () => {
-    expect((await listAlerts(`?patientId=${ours.patientId}&severity=critical`)).alerts.map((a) => a.ruleId)).toEqual(['lt-91', 'lt-92']);
-    expect((await listAlerts(`?patientId=${ours.patientId}&severity=info`)).alerts.map((a) => a.ruleId)).toEqual(['lt-95']);
+    expect((await listAlerts(`?patientId=${ours.patientId}&severity=critical`)).alerts.map((a) => a.ruleId)).toEqual([
+      'lt-91',
+      'lt-92',
+    ]);
+    expect((await listAlerts(`?patientId=${ours.patientId}&severity=info`)).alerts.map((a) => a.ruleId)).toEqual([
+      'lt-95',
+    ]);
     const theirsOnly = (await listAlerts(`?patientId=${theirs.patientId}`)).alerts;
     expect(theirsOnly.map((a) => [a.patientId, a.ruleId])).toEqual([[theirs.patientId, 'lt-95']]);
 
@@ -358,8 +427,11 @@ describe('alerts API', () => {
     await postOne(svc, token, spo2(0, 92)); // lt-95, lt-94, lt-93
     const [a1, a2] = (await listAlerts(`?patientId=${patientId}`)).alerts;
     expect((await svc.request(`/v1/alerts/${a1!.id}/acknowledge`, tokens.nurse, { method: 'POST' })).status).toBe(200);
-    expect((await svc.request(`/v1/alerts/${a2!.id}/resolve`, tokens.nurse, { method: 'POST', body: {} })).status).toBe(200);
-    const byStatus = async (status: string) => (await listAlerts(`?patientId=${patientId}&status=${status}`)).alerts.map((a) => a.id);
+    expect((await svc.request(`/v1/alerts/${a2!.id}/resolve`, tokens.nurse, { method: 'POST', body: {} })).status).toBe(
+      200,
+    );
+    const byStatus = async (status: string) =>
+      (await listAlerts(`?patientId=${patientId}&status=${status}`)).alerts.map((a) => a.id);
     expect(await byStatus('acknowledged')).toEqual([a1!.id]);
     expect(await byStatus('resolved')).toEqual([a2!.id]);
     expect(await byStatus('open')).toHaveLength(1);
@@ -384,7 +456,12 @@ describe('alerts API', () => {
     const ack = await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.nurse, { method: 'POST' });
     expect(ack.status).toBe(200);
     const acknowledged = (await ack.json()) as AlertBody;
-    expect(acknowledged).toEqual({ ...alert, status: 'acknowledged', acknowledgedBy: nurse.id, acknowledgedAt: expect.any(String) });
+    expect(acknowledged).toEqual({
+      ...alert,
+      status: 'acknowledged',
+      acknowledgedBy: nurse.id,
+      acknowledgedAt: expect.any(String),
+    });
     expect(Date.parse(acknowledged.acknowledgedAt!)).toBeGreaterThanOrEqual(started - 5);
     expect(Date.parse(acknowledged.acknowledgedAt!)).toBeLessThanOrEqual(Date.now());
 
@@ -393,7 +470,10 @@ describe('alerts API', () => {
     expect(again.status).toBe(200);
     expect(await again.json()).toEqual(acknowledged);
 
-    const res = await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.physician, { method: 'POST', body: { note: 'Called patient; probe on a cold finger, 95% on recheck.' } });
+    const res = await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.physician, {
+      method: 'POST',
+      body: { note: 'Called patient; probe on a cold finger, 95% on recheck.' },
+    });
     expect(res.status).toBe(200);
     const resolved = (await res.json()) as AlertBody;
     expect(resolved).toEqual({
@@ -406,8 +486,16 @@ describe('alerts API', () => {
     expect(Date.parse(resolved.resolvedAt!)).toBeGreaterThanOrEqual(Date.parse(acknowledged.acknowledgedAt!));
     expect(await (await svc.request(`/v1/alerts/${alert!.id}`, tokens.nurse)).json()).toEqual(resolved);
 
-    await expectError(await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.nurse, { method: 'POST', body: { note: 'again' } }), 409, 'conflict');
-    await expectError(await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.nurse, { method: 'POST' }), 409, 'conflict');
+    await expectError(
+      await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.nurse, { method: 'POST', body: { note: 'again' } }),
+      409,
+      'conflict',
+    );
+    await expectError(
+      await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.nurse, { method: 'POST' }),
+      409,
+      'conflict',
+    );
     expect(await (await svc.request(`/v1/alerts/${alert!.id}`, tokens.nurse)).json()).toEqual(resolved);
   });
 
@@ -418,7 +506,12 @@ describe('alerts API', () => {
     const [alert] = (await listAlerts(`?patientId=${patientId}`)).alerts;
     const res = await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.nurse, { method: 'POST' });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'resolved', acknowledgedBy: nurse.id, resolvedBy: nurse.id, note: null });
+    expect(await res.json()).toMatchObject({
+      status: 'resolved',
+      acknowledgedBy: nurse.id,
+      resolvedBy: nurse.id,
+      note: null,
+    });
   });
 
   it('a clinician off the care team cannot see, acknowledge or resolve the alert (404), nor list it', async () => {
@@ -429,9 +522,17 @@ describe('alerts API', () => {
       ['POST', '/resolve'],
     ] as const) {
       const body = method === 'POST' && suffix === '/resolve' ? { note: 'not mine' } : undefined;
-      await expectError(await svc.request(`/v1/alerts/${alert.id}${suffix}`, tokens.otherNurse, { method, body }), 404, 'not_found');
+      await expectError(
+        await svc.request(`/v1/alerts/${alert.id}${suffix}`, tokens.otherNurse, { method, body }),
+        404,
+        'not_found',
+      );
     }
-    expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({ status: 'open', acknowledgedBy: null, resolvedBy: null });
+    expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({
+      status: 'open',
+      acknowledgedBy: null,
+      resolvedBy: null,
+    });
 
     expect((await listAlerts(`?patientId=${ours.patientId}`, tokens.otherNurse)).alerts).toEqual([]);
     const visible = (await listAlerts('?limit=1000', tokens.otherNurse)).alerts;
@@ -448,21 +549,36 @@ describe('alerts API', () => {
     await setPlan(patientId, { rules: [spo2Below('spo2-low', 90)] });
     await postOne(svc, token, spo2(0, 88));
     const [alert] = (await listAlerts(`?patientId=${patientId}`)).alerts;
-    expect((await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.otherNurse, { method: 'POST' })).status).toBe(404);
-    expect((await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.nurse, { method: 'POST' })).status).toBe(200);
-    expect((await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.physician, { method: 'POST', body: { note: 'ok' } })).status).toBe(200);
+    expect(
+      (await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.otherNurse, { method: 'POST' })).status,
+    ).toBe(404);
+    expect((await svc.request(`/v1/alerts/${alert!.id}/acknowledge`, tokens.nurse, { method: 'POST' })).status).toBe(
+      200,
+    );
+    expect(
+      (await svc.request(`/v1/alerts/${alert!.id}/resolve`, tokens.physician, { method: 'POST', body: { note: 'ok' } }))
+        .status,
+    ).toBe(200);
 
     type AuditEvent = { at: string; actorId: string; action: string; patientId: string | null; outcome: string };
     const events = async (actorId: string) =>
-      ((await (await svc.admin(`/v1/audit?actorId=${actorId}`)).json()) as { events: AuditEvent[] }).events.filter((e) => e.patientId === patientId);
+      ((await (await svc.admin(`/v1/audit?actorId=${actorId}`)).json()) as { events: AuditEvent[] }).events.filter(
+        (e) => e.patientId === patientId,
+      );
     expect(await events(nurse.id)).toEqual(
-      expect.arrayContaining([expect.objectContaining({ actorId: nurse.id, action: 'alert.acknowledge', patientId, outcome: 'success' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ actorId: nurse.id, action: 'alert.acknowledge', patientId, outcome: 'success' }),
+      ]),
     );
     expect(await events(physician.id)).toEqual(
-      expect.arrayContaining([expect.objectContaining({ actorId: physician.id, action: 'alert.resolve', patientId, outcome: 'success' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ actorId: physician.id, action: 'alert.resolve', patientId, outcome: 'success' }),
+      ]),
     );
     expect(await events(otherNurse.id)).toEqual(
-      expect.arrayContaining([expect.objectContaining({ actorId: otherNurse.id, action: 'alert.acknowledge', patientId, outcome: 'denied' })]),
+      expect.arrayContaining([
+        expect.objectContaining({ actorId: otherNurse.id, action: 'alert.acknowledge', patientId, outcome: 'denied' }),
+      ]),
     );
   });
 });

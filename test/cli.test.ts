@@ -13,10 +13,14 @@ const ROOT = path.resolve(import.meta.dirname, '..');
 /** Runs `npm run admin -- …` the way an administrator would (node + tsx, against a data folder). */
 async function admin(dataDir: string, ...args: string[]) {
   try {
-    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'src/cli.ts', '--data-dir', dataDir, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH },
-    });
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'src/cli.ts', '--data-dir', dataDir, ...args],
+      {
+        cwd: ROOT,
+        env: { PATH: process.env.PATH },
+      },
+    );
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };
@@ -25,7 +29,11 @@ async function admin(dataDir: string, ...args: string[]) {
 }
 
 async function login(url: string, email: string, password: string) {
-  return fetch(`${url}/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ email, password }) });
+  return fetch(`${url}/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  });
 }
 
 describe('homewatch-admin (npm run admin)', () => {
@@ -52,7 +60,14 @@ describe('homewatch-admin (npm run admin)', () => {
     expect(clinician).toMatchObject({ email: 'ann@agency.example', role: 'admin' });
     expect((await svc.request('/v1/clinicians', token)).status).toBe(200);
 
-    const reset = await admin(dataDir, 'reset-password', '--email', 'ann@agency.example', '--password', 'a-brand-new-passphrase');
+    const reset = await admin(
+      dataDir,
+      'reset-password',
+      '--email',
+      'ann@agency.example',
+      '--password',
+      'a-brand-new-passphrase',
+    );
     expect(reset.code).toBe(0);
     expect((await svc.request('/v1/clinicians', token)).status).toBe(401); // signed out everywhere
     expect((await login(svc.url, 'ann@agency.example', password)).status).toBe(401);
@@ -60,9 +75,24 @@ describe('homewatch-admin (npm run admin)', () => {
     await svc.stop();
 
     const missing = await admin(dataDir, 'reset-password', '--email', 'nobody@agency.example');
-    expect(missing).toMatchObject({ code: 1, stderr: expect.stringContaining('No clinician signs in as nobody@agency.example') });
-    const weak = await admin(dataDir, 'create-admin', '--email', 'x@agency.example', '--name', 'X', '--password', 'short');
-    expect(weak).toMatchObject({ code: 1, stderr: expect.stringContaining('password must have at least 12 characters') });
+    expect(missing).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('No clinician signs in as nobody@agency.example'),
+    });
+    const weak = await admin(
+      dataDir,
+      'create-admin',
+      '--email',
+      'x@agency.example',
+      '--name',
+      'X',
+      '--password',
+      'short',
+    );
+    expect(weak).toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('password must have at least 12 characters'),
+    });
 
     svc = await startTestService({}, dataDir);
     try {

@@ -47,7 +47,10 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string | (() => 
   return Promise.race([
     promise,
     new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${typeof what === 'string' ? what : what()}: not within ${ms} ms`)), ms);
+      timer = setTimeout(
+        () => reject(new Error(`${typeof what === 'string' ? what : what()}: not within ${ms} ms`)),
+        ms,
+      );
     }),
   ]).finally(() => clearTimeout(timer));
 }
@@ -67,7 +70,14 @@ const BASE = Date.now() - 7 * 86_400_000;
 let serial = 0;
 function bp(tag: string) {
   const n = serial++;
-  return { id: `${tag}-${n}`, type: 'blood_pressure', measuredAt: BASE + n * 1000, systolic: 100 + (n % 100), diastolic: 70, pulse: 60 + (n % 40) };
+  return {
+    id: `${tag}-${n}`,
+    type: 'blood_pressure',
+    measuredAt: BASE + n * 1000,
+    systolic: 100 + (n % 100),
+    diastolic: 70,
+    pulse: 60 + (n % 40),
+  };
 }
 function batch(tag: string, size: number) {
   return { readings: Array.from({ length: size }, () => bp(tag)) };
@@ -231,7 +241,7 @@ describe('SIGKILL right after an acknowledgement loses nothing', () => {
   });
 });
 
-describe('SIGKILL between two saves of the rules\' metric states', () => {
+describe("SIGKILL between two saves of the rules' metric states", () => {
   // Metric states (the newest measurement time, the last arrival) are saved about once a second, not
   // with every reading; a start rebuilds what a kill left unsaved from the readings stored after the
   // last save. Were it not rebuilt, the late reading below would count as a new breach of the alert.
@@ -239,21 +249,41 @@ describe('SIGKILL between two saves of the rules\' metric states', () => {
     const dataDir = newDataDir();
     const first = await spawn(dataDir);
     const device = await first.provision('pulse_oximeter');
-    const plan = { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 90 }, severity: 'warning', message: 'SpO2 low' }] };
-    expect((await first.admin(`/v1/patients/${device.patientId}/care-plan`, { method: 'PUT', body: plan })).status).toBe(200);
+    const plan = {
+      rules: [
+        {
+          id: 'spo2-low',
+          metric: 'spo2',
+          when: { kind: 'threshold', op: '<', value: 90 },
+          severity: 'warning',
+          message: 'SpO2 low',
+        },
+      ],
+    };
+    expect(
+      (await first.admin(`/v1/patients/${device.patientId}/care-plan`, { method: 'PUT', body: plan })).status,
+    ).toBe(200);
     const hour = 3_600_000;
     const alertOf = async (proc: ServiceProcess) =>
-      ((await (await proc.admin(`/v1/alerts?patientId=${device.patientId}`)).json()) as { alerts: Array<{ count: number; reading: { id: string } }> }).alerts;
+      (
+        (await (await proc.admin(`/v1/alerts?patientId=${device.patientId}`)).json()) as {
+          alerts: Array<{ count: number; reading: { id: string } }>;
+        }
+      ).alerts;
     // The first reading's state is saved at once; the second, newer one, within the second after it, is not.
     expect((await first.postReadings(device.token, { type: 'spo2', measuredAt: BASE, value: 85 })).status).toBe(200);
-    const newest = (await (await first.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 48 * hour, value: 86 })).json()) as IngestBody;
+    const newest = (await (
+      await first.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 48 * hour, value: 86 })
+    ).json()) as IngestBody;
     first.child.kill('SIGKILL');
     await first.exited;
     const [before] = await alertOf(await spawn(dataDir));
     expect(before).toMatchObject({ count: 2, reading: { id: newest.results[0]!.readingId } });
 
     const second = processes.at(-1)!;
-    expect((await second.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 24 * hour, value: 95 })).status).toBe(200);
+    expect(
+      (await second.postReadings(device.token, { type: 'spo2', measuredAt: BASE + 24 * hour, value: 95 })).status,
+    ).toBe(200);
     expect(await alertOf(second)).toEqual([before]);
   });
 });
@@ -368,11 +398,14 @@ describe('SIGTERM drains in-flight work and closes cleanly', () => {
       }
     })();
     try {
-      expect(await withDeadline(
+      expect(
+        await withDeadline(
           first.exited,
           8_000,
-          () => `exit after SIGTERM (requests sent after SIGTERM on the kept-alive connection were answered: ${lateStatuses.join(',')})`,
-        )).toEqual({
+          () =>
+            `exit after SIGTERM (requests sent after SIGTERM on the kept-alive connection were answered: ${lateStatuses.join(',')})`,
+        ),
+      ).toEqual({
         code: 0,
         signal: null,
       });
@@ -397,7 +430,12 @@ describe('SIGTERM drains in-flight work and closes cleanly', () => {
     });
     client.on('error', () => {});
     try {
-      const response = await first.postReadings(device.token, { type: 'weight', measuredAt: BASE, value: 80, unit: 'kg' });
+      const response = await first.postReadings(device.token, {
+        type: 'weight',
+        measuredAt: BASE,
+        value: 80,
+        unit: 'kg',
+      });
       expect(response.status).toBe(200);
       await response.json();
       await client.publishAsync(

@@ -9,7 +9,16 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killOnExit, mosquittoAvailable, mosquittoPath, requireBinary, startMosquitto, tail, terminate, type RunningMosquitto } from './helpers/mosquitto.ts';
+import {
+  killOnExit,
+  mosquittoAvailable,
+  mosquittoPath,
+  requireBinary,
+  startMosquitto,
+  tail,
+  terminate,
+  type RunningMosquitto,
+} from './helpers/mosquitto.ts';
 import { freePort, waitForPort } from './helpers/ports.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 
@@ -18,7 +27,12 @@ const readingsTopic = (deviceId: string) => `rpm/devices/${deviceId}/readings`;
 const resultsTopic = (deviceId: string) => `rpm/devices/${deviceId}/results`;
 
 /** Calls `probe` until it returns something other than undefined, or throws with the last state after `timeoutMs`. */
-async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 5_000, intervalMs = 50): Promise<T> {
+async function poll<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs = 5_000,
+  intervalMs = 50,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -28,28 +42,40 @@ async function poll<T>(what: string, probe: () => Promise<T | undefined>, timeou
     } catch (error) {
       last = error;
     }
-    if (Date.now() >= deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+    if (Date.now() >= deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
 
 async function readyz(svc: TestService) {
   const response = await fetch(`${svc.url}/readyz`);
-  return { status: response.status, body: (await response.json()) as { status: string; checks: Array<{ name: string; ok: boolean; detail?: string }> } };
+  return {
+    status: response.status,
+    body: (await response.json()) as { status: string; checks: Array<{ name: string; ok: boolean; detail?: string }> },
+  };
 }
 
 const untilReady = (svc: TestService, timeoutMs = 5_000) =>
-  poll('/readyz 200', async () => {
-    const r = await readyz(svc);
-    return r.status === 200 ? r : undefined;
-  }, timeoutMs);
+  poll(
+    '/readyz 200',
+    async () => {
+      const r = await readyz(svc);
+      return r.status === 200 ? r : undefined;
+    },
+    timeoutMs,
+  );
 
 /** Polls the patient's readings until there are `count`. */
 const untilReadings = (svc: TestService, patientId: string, count: number, timeoutMs = 5_000) =>
-  poll(`${count} reading(s) for patient ${patientId}`, async () => {
-    const { readings } = await svc.readings(patientId);
-    return readings.length >= count ? readings : undefined;
-  }, timeoutMs);
+  poll(
+    `${count} reading(s) for patient ${patientId}`,
+    async () => {
+      const { readings } = await svc.readings(patientId);
+      return readings.length >= count ? readings : undefined;
+    },
+    timeoutMs,
+  );
 
 async function acceptedMqttReadings(svc: TestService): Promise<number> {
   const text = await (await fetch(`${svc.url}/metrics`)).text();
@@ -63,7 +89,7 @@ async function mosquittoOnPort(port: number): Promise<{ stop(): Promise<void> }>
   const conf = path.join(dir, 'mosquitto.conf');
   const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'log_dest stderr'];
   if (process.getuid?.() === 0) lines.push('user root');
-  await writeFile(conf, lines.join('\n') + '\n');
+  await writeFile(conf, `${lines.join('\n')}\n`);
   const output = tail();
   const child = spawn(mosquittoPath()!, ['-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
@@ -74,7 +100,9 @@ async function mosquittoOnPort(port: number): Promise<{ stop(): Promise<void> }>
     await rm(dir, { recursive: true, force: true });
   };
   try {
-    await waitForPort(port, { abort: () => (child.exitCode !== null ? new Error(`mosquitto exited: ${output.text()}`) : undefined) });
+    await waitForPort(port, {
+      abort: () => (child.exitCode !== null ? new Error(`mosquitto exited: ${output.text()}`) : undefined),
+    });
   } catch (error) {
     await stop();
     throw error;
@@ -90,7 +118,11 @@ afterEach(async () => {
 
 /** A device (or anything) talking to Mosquitto directly, anonymously. */
 async function connectAnonymous(url: string) {
-  const client = await mqtt.connectAsync(url, { clientId: `device-${randomUUID()}`, reconnectPeriod: 0, connectTimeout: 5_000 });
+  const client = await mqtt.connectAsync(url, {
+    clientId: `device-${randomUUID()}`,
+    reconnectPeriod: 0,
+    connectTimeout: 5_000,
+  });
   openClients.add(client);
   return client;
 }
@@ -133,7 +165,10 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('external bro
 
   it('is ready once subscribed; a reading published on Mosquitto is stored and answered on the results topic', async () => {
     const ready = await untilReady(svc);
-    expect(ready.body).toMatchObject({ status: 'ready', checks: expect.arrayContaining([expect.objectContaining({ name: 'mqtt', ok: true })]) });
+    expect(ready.body).toMatchObject({
+      status: 'ready',
+      checks: expect.arrayContaining([expect.objectContaining({ name: 'mqtt', ok: true })]),
+    });
     expect(svc.service.mqttPort).toBeUndefined(); // no embedded broker in this mode
 
     const device = await svc.provision('bp_monitor');
@@ -149,9 +184,21 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('external bro
 
     const readings = await untilReadings(svc, device.patientId, 1);
     expect(readings).toEqual([
-      expect.objectContaining({ deviceId: device.deviceId, type: 'blood_pressure', measuredAt, systolic: 141, diastolic: 90, pulse: 70 }),
+      expect.objectContaining({
+        deviceId: device.deviceId,
+        type: 'blood_pressure',
+        measuredAt,
+        systolic: 141,
+        diastolic: 90,
+        pulse: 70,
+      }),
     ]);
-    expect(await result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: readings[0]!.id }] });
+    expect(await result).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: readings[0]!.id }],
+    });
   });
 
   it('a message for an unknown device id is kept among its rejections as unknown_device, and nothing is stored', async () => {
@@ -176,7 +223,9 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('external bro
     await untilReady(svc);
     const unknownId = randomUUID();
     const client = await connectAnonymous(broker.url);
-    await client.publishAsync(readingsTopic(unknownId), JSON.stringify({ junk: 'x'.repeat(2 * 1024 * 1024) }), { qos: 1 });
+    await client.publishAsync(readingsTopic(unknownId), JSON.stringify({ junk: 'x'.repeat(2 * 1024 * 1024) }), {
+      qos: 1,
+    });
     const [rejection] = await poll('the unknown_device rejection', async () => {
       const list = await svc.rejections(unknownId);
       return list.length ? list : undefined;
@@ -191,7 +240,13 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('external bro
     await svc.stop();
 
     const client = await connectAnonymous(broker.url);
-    const sent = [1, 2, 3].map((n) => ({ id: `offline-${n}`, type: 'weight', measuredAt: ago(60_000 * (4 - n)), value: 80 + n, unit: 'kg' }));
+    const sent = [1, 2, 3].map((n) => ({
+      id: `offline-${n}`,
+      type: 'weight',
+      measuredAt: ago(60_000 * (4 - n)),
+      value: 80 + n,
+      unit: 'kg',
+    }));
     for (const reading of sent) {
       await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify(reading), { qos: 1 });
     }
@@ -205,7 +260,10 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('external bro
 
   it('an unreachable broker: the service starts, /readyz is 503 naming mqtt, /healthz is 200; ready once the broker is up', async () => {
     const port = await freePort();
-    const down = await startTestService({ MQTT_URL: `mqtt://127.0.0.1:${port}`, MQTT_CLIENT_ID: `homewatch-test-${randomUUID().slice(0, 8)}` });
+    const down = await startTestService({
+      MQTT_URL: `mqtt://127.0.0.1:${port}`,
+      MQTT_CLIENT_ID: `homewatch-test-${randomUUID().slice(0, 8)}`,
+    });
     let late: { stop(): Promise<void> } | undefined;
     try {
       const notReady = await readyz(down);

@@ -37,7 +37,15 @@ describe.skipIf(!requireBinary('influxd', influxdAvailable()))('InfluxDB forward
     const database = `never_created_${randomUUID().replaceAll('-', '')}`;
     const store = new InfluxReadingStore({ url: influx.url, database });
     const metrics = new Metrics();
-    const forwarder = new InfluxForwarder({ db, store, backlogLimit: 1000, metrics, log: createLogger('silent'), batchSize: 7, intervalMs: 50 });
+    const forwarder = new InfluxForwarder({
+      db,
+      store,
+      backlogLimit: 1000,
+      metrics,
+      log: createLogger('silent'),
+      batchSize: 7,
+      intervalMs: 50,
+    });
     try {
       const patientId = randomUUID();
       const at = Date.parse('2026-03-02T08:00:00Z');

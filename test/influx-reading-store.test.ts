@@ -54,7 +54,16 @@ describe.skipIf(!requireBinary('influxd', influxdAvailable()))('InfluxDB reading
 
   it('writes the documented schema: a measurement per type, patient and device tags, ms timestamps', () => {
     const line = toLineProtocol(
-      reading('p 1', { type: 'blood_pressure', systolic: 142, diastolic: 91, pulse: null, value: null, unit: 'mmHg', messageId: 'm"1', deviceId: 'd,1' }),
+      reading('p 1', {
+        type: 'blood_pressure',
+        systolic: 142,
+        diastolic: 91,
+        pulse: null,
+        value: null,
+        unit: 'mmHg',
+        messageId: 'm"1',
+        deviceId: 'd,1',
+      }),
     );
     expect(line).toMatch(/^blood_pressure,device_id=d\\,1,patient_id=p\\ 1 /);
     expect(line).toContain('diastolic=91,');
@@ -87,28 +96,54 @@ describe.skipIf(!requireBinary('influxd', influxdAvailable()))('InfluxDB reading
     try {
       // A seeded generator, so a failure can be replayed.
       let seed = 42;
-      const random = () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
+      const random = () => {
+        seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+        return seed / 2 ** 31;
+      };
       const patient = randomUUID();
       const T0 = Date.parse('2026-03-01T22:00:00Z'); // a Sunday evening: buckets cross a week boundary
       const rows: StoredReading[] = [];
       for (let i = 0; i < 400; i++) {
         const type = (['blood_pressure', 'weight', 'spo2'] as const)[Math.floor(random() * 3)]!;
         // Clustered times: many readings share a millisecond (one group of 40), across devices.
-        const at = i < 40 ? T0 + 3_600_000 : T0 + Math.floor(random() * 60) * 3_600_000 * 0.25 + (random() < 0.3 ? 0 : Math.floor(random() * 1000));
-        const base = { type, measuredAt: at, deviceId: `d${i}`, receivedAt: at + 500, messageId: random() < 0.5 ? `m${i}` : null };
+        const at =
+          i < 40
+            ? T0 + 3_600_000
+            : T0 + Math.floor(random() * 60) * 3_600_000 * 0.25 + (random() < 0.3 ? 0 : Math.floor(random() * 1000));
+        const base = {
+          type,
+          measuredAt: at,
+          deviceId: `d${i}`,
+          receivedAt: at + 500,
+          messageId: random() < 0.5 ? `m${i}` : null,
+        };
         if (type === 'blood_pressure') {
           const systolic = 100 + Math.floor(random() * 60);
-          rows.push(reading(patient, { ...base, systolic, diastolic: systolic - 40, pulse: random() < 0.3 ? null : 60 + Math.floor(random() * 30), value: null, unit: 'mmHg' }));
+          rows.push(
+            reading(patient, {
+              ...base,
+              systolic,
+              diastolic: systolic - 40,
+              pulse: random() < 0.3 ? null : 60 + Math.floor(random() * 30),
+              value: null,
+              unit: 'mmHg',
+            }),
+          );
         } else if (type === 'weight') {
           rows.push(reading(patient, { ...base, value: 70 + random() * 20, unit: random() < 0.5 ? 'lb' : 'kg' }));
         } else {
-          rows.push(reading(patient, { ...base, value: 88 + Math.floor(random() * 12), pulse: random() < 0.5 ? null : 70 }));
+          rows.push(
+            reading(patient, { ...base, value: 88 + Math.floor(random() * 12), pulse: random() < 0.5 ? null : 70 }),
+          );
         }
       }
       await influxStore.append(rows);
       await sqliteStore.append(rows);
 
-      const pages = async (store: ReadingStore, q: { type?: ReadingType; from?: number; to?: number; limit: number }) => {
+      const pages = async (
+        store: ReadingStore,
+        q: { type?: ReadingType; from?: number; to?: number; limit: number },
+      ) => {
         const all: StoredReading[][] = [];
         let after: string | undefined;
         do {
@@ -126,7 +161,8 @@ describe.skipIf(!requireBinary('influxd', influxdAvailable()))('InfluxDB reading
         { limit: 5, type: 'blood_pressure' as const, from: T0 + 3_600_000, to: T0 + 10 * 3_600_000 },
         { limit: 50, type: 'spo2' as const, from: T0 + 3_600_000 + 1 },
       ];
-      for (const q of queries) expect(await pages(influxStore, q), JSON.stringify(q)).toEqual(await pages(sqliteStore, q));
+      for (const q of queries)
+        expect(await pages(influxStore, q), JSON.stringify(q)).toEqual(await pages(sqliteStore, q));
 
       for (const type of ['blood_pressure', 'weight', 'spo2'] as const) {
         for (const bucket of ['1h', '1d', '1w'] as BucketSize[]) {
@@ -143,8 +179,10 @@ describe.skipIf(!requireBinary('influxd', influxdAvailable()))('InfluxDB reading
 
   it('answers 503 unavailable when InfluxDB cannot be reached', async () => {
     const store = new InfluxReadingStore({ url: 'http://127.0.0.1:9', database: 'x', timeoutMs: 2000 });
-    await expect(store.list({ patientId: 'p', limit: 1 })).rejects.toMatchObject({ code: 'unavailable', retryAfter: 30 });
+    await expect(store.list({ patientId: 'p', limit: 1 })).rejects.toMatchObject({
+      code: 'unavailable',
+      retryAfter: 30,
+    });
     expect(await store.writeLines(['spo2 value=1 1'])).toMatchObject({ ok: false });
   });
 });
-

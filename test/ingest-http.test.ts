@@ -17,7 +17,12 @@ describe('POST /v1/readings accepts each reading type', () => {
     const response = await svc.postReadings(device.token, sample('bp_monitor', 'valid'));
     expect(response.status).toBe(200);
     const body = await response.json();
-    expect(body).toMatchObject({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted' }] });
+    expect(body).toMatchObject({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted' }],
+    });
     const { readings } = await svc.readings(device.patientId, '?type=blood_pressure');
     expect(readings).toEqual([
       {
@@ -96,14 +101,26 @@ describe('bad readings are refused with the field named, and kept', () => {
     ['systolic as a string', { systolic: '120' }, 'systolic', 'must be a number, not a string'],
     ['measuredAt missing', { measuredAt: undefined }, 'measuredAt', 'is required'],
     ['measuredAt before 2020', { measuredAt: '2019-12-31T23:59:59Z' }, 'measuredAt', 'must not be before 2020-01-01'],
-    ['measuredAt 11 minutes ahead', { measuredAt: Date.now() + 11 * 60_000 }, 'measuredAt', 'must not be more than 10 minutes after'],
+    [
+      'measuredAt 11 minutes ahead',
+      { measuredAt: Date.now() + 11 * 60_000 },
+      'measuredAt',
+      'must not be more than 10 minutes after',
+    ],
     ['measuredAt without offset', { measuredAt: '2026-11-20T07:58:00' }, 'measuredAt', 'RFC 3339'],
     ['measuredAt as fractional epoch', { measuredAt: 1763816280000.5 }, 'measuredAt', 'RFC 3339'],
   ];
   for (const [what, change, path, message] of bounds) {
     it(`blood pressure: ${what}`, async () => {
       const device = await svc.provision('bp_monitor');
-      const reading = { type: 'blood_pressure', measuredAt: minutesAgo(5), systolic: 120, diastolic: 80, pulse: 70, ...change };
+      const reading = {
+        type: 'blood_pressure',
+        measuredAt: minutesAgo(5),
+        systolic: 120,
+        diastolic: 80,
+        pulse: 70,
+        ...change,
+      };
       const response = await svc.postReadings(device.token, reading);
       expect(response.status).toBe(422);
       const body = await response.json();
@@ -124,7 +141,10 @@ describe('bad readings are refused with the field named, and kept', () => {
       const device = await svc.provision('scale');
       const response = await svc.postReadings(device.token, { measuredAt: minutesAgo(5), ...reading });
       expect(response.status).toBe(422);
-      expect((await response.json()).results[0].errors).toContainEqual({ path, message: expect.stringContaining(message) });
+      expect((await response.json()).results[0].errors).toContainEqual({
+        path,
+        message: expect.stringContaining(message),
+      });
     });
   }
 
@@ -138,7 +158,11 @@ describe('bad readings are refused with the field named, and kept', () => {
     const body = await response.json();
     expect(body).toMatchObject({ accepted: 2, duplicates: 0, rejected: 1 });
     expect(body.results.map((r: { status: string }) => r.status)).toEqual(['accepted', 'rejected', 'accepted']);
-    expect(body.results[1]).toEqual({ index: 1, status: 'rejected', errors: [{ path: 'systolic', message: 'must be at most 300' }] });
+    expect(body.results[1]).toEqual({
+      index: 1,
+      status: 'rejected',
+      errors: [{ path: 'systolic', message: 'must be at most 300' }],
+    });
     expect((await svc.readings(device.patientId)).readings).toHaveLength(2);
   });
 });
@@ -150,7 +174,11 @@ describe('duplicates', () => {
     const first = await (await svc.postReadings(device.token, reading)).json();
     const second = await svc.postReadings(device.token, reading);
     expect(second.status).toBe(200);
-    expect(await second.json()).toMatchObject({ accepted: 0, duplicates: 1, results: [{ status: 'duplicate', readingId: first.results[0].readingId }] });
+    expect(await second.json()).toMatchObject({
+      accepted: 0,
+      duplicates: 1,
+      results: [{ status: 'duplicate', readingId: first.results[0].readingId }],
+    });
     expect((await svc.readings(device.patientId)).readings).toHaveLength(1);
     expect(await svc.rejections(device.deviceId)).toEqual([]);
   });
@@ -160,7 +188,9 @@ describe('duplicates', () => {
     const at = minutesAgo(4);
     const reading = { type: 'blood_pressure', measuredAt: at, systolic: 120, diastolic: 80 };
     // The same instant written two ways is the same measurement.
-    const body = await (await svc.postReadings(device.token, { readings: [reading, { ...reading, measuredAt: Date.parse(at) }] })).json();
+    const body = await (
+      await svc.postReadings(device.token, { readings: [reading, { ...reading, measuredAt: Date.parse(at) }] })
+    ).json();
     expect(body).toMatchObject({ accepted: 1, duplicates: 1 });
     expect(body.results[1].readingId).toBe(body.results[0].readingId);
   });
@@ -191,7 +221,11 @@ describe('whole-message errors', () => {
   it('401 without a token, with an unknown token, and with a revoked (rotated) token', async () => {
     const device = await svc.provision('bp_monitor');
     const reading = sample('bp_monitor', 'valid');
-    const none = await fetch(`${svc.url}/v1/readings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const none = await fetch(`${svc.url}/v1/readings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(none.status).toBe(401);
     expect((await none.json()).error.code).toBe('unauthorized');
     expect((await svc.postReadings('hwd_not-a-token', reading)).status).toBe(401);
@@ -208,7 +242,11 @@ describe('whole-message errors', () => {
     const device = await svc.provision('bp_monitor');
     const response = await svc.postReadings(device.token, '{"type": "blood_pressure", systolic: 120');
     expect(response.status).toBe(400);
-    expect((await response.json()).error).toMatchObject({ code: 'invalid_json', message: expect.any(String), details: [expect.any(Object)] });
+    expect((await response.json()).error).toMatchObject({
+      code: 'invalid_json',
+      message: expect.any(String),
+      details: [expect.any(Object)],
+    });
     const [rejection] = await svc.rejections(device.deviceId);
     expect(rejection).toMatchObject({ reason: 'malformed', rawPayload: '{"type": "blood_pressure", systolic: 120' });
   });
@@ -230,7 +268,9 @@ describe('whole-message errors', () => {
     const reading = { type: 'blood_pressure', measuredAt: minutesAgo(5), systolic: 120, diastolic: 80 };
     const tooMany = await svc.postReadings(device.token, { readings: Array.from({ length: 1001 }, () => reading) });
     expect(tooMany.status).toBe(413);
-    expect((await tooMany.json()).error.details).toEqual([{ path: 'readings', message: 'must have at most 1000 items, got 1001' }]);
+    expect((await tooMany.json()).error.details).toEqual([
+      { path: 'readings', message: 'must have at most 1000 items, got 1001' },
+    ]);
     const huge = await svc.postReadings(device.token, { readings: [{ ...reading, id: 'x'.repeat(1024 * 1024) }] });
     expect(huge.status).toBe(413);
     expect((await huge.json()).error.code).toBe('payload_too_large');
@@ -261,14 +301,26 @@ describe('whole-message errors', () => {
     const { hostname, port } = new URL(svc.url);
     const post = (body: string) =>
       new Promise<{ status: number; reusedSocket: boolean }>((resolve, reject) => {
-        const headers = { authorization: `Bearer ${device.token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-        const request = http.request({ hostname, port, method: 'POST', path: '/v1/readings', agent, headers }, (response) => {
-          response.resume().on('end', () => resolve({ status: response.statusCode!, reusedSocket: request.reusedSocket }));
-        });
+        const headers = {
+          authorization: `Bearer ${device.token}`,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        };
+        const request = http.request(
+          { hostname, port, method: 'POST', path: '/v1/readings', agent, headers },
+          (response) => {
+            response
+              .resume()
+              .on('end', () => resolve({ status: response.statusCode!, reusedSocket: request.reusedSocket }));
+          },
+        );
         request.on('error', reject).end(body);
       });
     const reading = { type: 'blood_pressure', measuredAt: minutesAgo(5), systolic: 120, diastolic: 80 };
-    expect(await post(JSON.stringify({ readings: [{ ...reading, id: 'z'.repeat(2 * 1024 * 1024) }] }))).toEqual({ status: 413, reusedSocket: false });
+    expect(await post(JSON.stringify({ readings: [{ ...reading, id: 'z'.repeat(2 * 1024 * 1024) }] }))).toEqual({
+      status: 413,
+      reusedSocket: false,
+    });
     expect(await post(JSON.stringify(reading))).toEqual({ status: 200, reusedSocket: true });
   });
 
@@ -295,7 +347,12 @@ describe('rate limit', () => {
     try {
       const device = await limited.provision('bp_monitor');
       const batch = {
-        readings: [0, 1, 2, 3, 4].map((i) => ({ type: 'blood_pressure', measuredAt: minutesAgo(10 + i), systolic: 120, diastolic: 80 })),
+        readings: [0, 1, 2, 3, 4].map((i) => ({
+          type: 'blood_pressure',
+          measuredAt: minutesAgo(10 + i),
+          systolic: 120,
+          diastolic: 80,
+        })),
       };
       for (let i = 0; i < 3; i++) expect((await limited.postReadings(device.token, batch)).status).toBe(200);
       const refused = await limited.postReadings(device.token, batch);
@@ -313,7 +370,10 @@ describe('rate limit', () => {
 
 describe('provisioning', () => {
   it('refuses unknown fields and bad values with the field named', async () => {
-    const response = await svc.admin('/v1/patients', { method: 'POST', body: { name: '', timezone: 'Mars/Olympus', ssn: '1' } });
+    const response = await svc.admin('/v1/patients', {
+      method: 'POST',
+      body: { name: '', timezone: 'Mars/Olympus', ssn: '1' },
+    });
     expect(response.status).toBe(422);
     const { error } = await response.json();
     expect(error.code).toBe('validation_failed');
@@ -330,8 +390,16 @@ describe('provisioning', () => {
 
   it('returns the device token once and never again', async () => {
     const patientId = await svc.createPatient();
-    const created = await (await svc.admin('/v1/devices', { method: 'POST', body: { kind: 'scale', serial: 'SN-1', patientId } })).json();
-    expect(created).toMatchObject({ id: expect.any(String), token: expect.stringMatching(/^hwd_/), kind: 'scale', serial: 'SN-1', patientId });
+    const created = await (
+      await svc.admin('/v1/devices', { method: 'POST', body: { kind: 'scale', serial: 'SN-1', patientId } })
+    ).json();
+    expect(created).toMatchObject({
+      id: expect.any(String),
+      token: expect.stringMatching(/^hwd_/),
+      kind: 'scale',
+      serial: 'SN-1',
+      patientId,
+    });
     const fetched = await (await svc.admin(`/v1/devices/${created.id}`)).json();
     expect(fetched).not.toHaveProperty('token');
     expect(JSON.stringify(fetched)).not.toContain(created.token);
@@ -340,7 +408,10 @@ describe('provisioning', () => {
   it('re-assigning a device sends its next readings to the new patient', async () => {
     const device = await svc.provision('scale');
     const other = await svc.createPatient('Other');
-    const moved = await svc.admin(`/v1/devices/${device.deviceId}/patient`, { method: 'PUT', body: { patientId: other } });
+    const moved = await svc.admin(`/v1/devices/${device.deviceId}/patient`, {
+      method: 'PUT',
+      body: { patientId: other },
+    });
     expect(await moved.json()).toMatchObject({ id: device.deviceId, patientId: other });
     await svc.postReadings(device.token, sample('scale', 'valid'));
     expect((await svc.readings(other)).readings).toHaveLength(1);

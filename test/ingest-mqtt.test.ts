@@ -73,7 +73,11 @@ async function connectDevice(svc: TestService, device: ProvisionedDevice) {
   expect(grant?.qos).toBe(1);
   /** Publishes (QoS 1, resolves on PUBACK) and returns the answer from the results topic. */
   const send = async (payload: unknown) => {
-    await client.publishAsync(readingsTopic(device.deviceId), typeof payload === 'string' ? payload : JSON.stringify(payload), { qos: 1 });
+    await client.publishAsync(
+      readingsTopic(device.deviceId),
+      typeof payload === 'string' ? payload : JSON.stringify(payload),
+      { qos: 1 },
+    );
     return inbox.next(resultsTopic(device.deviceId));
   };
   return { client, inbox, send };
@@ -100,13 +104,26 @@ describe('embedded broker: PUBACK means committed, the answer comes on the resul
     const measuredAt = isoAgo(60_000);
     await client.publishAsync(
       readingsTopic(device.deviceId),
-      JSON.stringify({ id: 'bp-1', type: 'blood_pressure', measuredAt, systolic: 142, diastolic: 91, pulse: 72, unit: 'mmHg' }),
+      JSON.stringify({
+        id: 'bp-1',
+        type: 'blood_pressure',
+        measuredAt,
+        systolic: 142,
+        diastolic: 91,
+        pulse: 72,
+        unit: 'mmHg',
+      }),
       { qos: 1 },
     );
     // PUBACK received: no waiting, the reading must already be there.
     const { readings } = await svc.readings(device.patientId);
     const result = await inbox.next(resultsTopic(device.deviceId));
-    expect(result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
+    expect(result).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }],
+    });
     expect(readings).toEqual([
       {
         id: result.results[0].readingId,
@@ -126,10 +143,19 @@ describe('embedded broker: PUBACK means committed, the answer comes on the resul
     const device = await svc.provision('scale');
     const { client, inbox } = await connectDevice(svc, device);
     const measuredAt = ago(120_000);
-    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'w-1', type: 'weight', measuredAt, value: 181.5, unit: 'lb' }), { qos: 1 });
+    await client.publishAsync(
+      readingsTopic(device.deviceId),
+      JSON.stringify({ id: 'w-1', type: 'weight', measuredAt, value: 181.5, unit: 'lb' }),
+      { qos: 1 },
+    );
     const { readings } = await svc.readings(device.patientId);
     const result = await inbox.next(resultsTopic(device.deviceId));
-    expect(result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
+    expect(result).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }],
+    });
     expect(readings).toHaveLength(1);
     expect(readings[0]).toMatchObject({
       id: result.results[0].readingId,
@@ -146,12 +172,30 @@ describe('embedded broker: PUBACK means committed, the answer comes on the resul
     const device = await svc.provision('pulse_oximeter');
     const { client, inbox } = await connectDevice(svc, device);
     const measuredAt = isoAgo(30_000);
-    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'o-1', type: 'spo2', measuredAt, value: 94, pulse: 80 }), { qos: 1 });
+    await client.publishAsync(
+      readingsTopic(device.deviceId),
+      JSON.stringify({ id: 'o-1', type: 'spo2', measuredAt, value: 94, pulse: 80 }),
+      { qos: 1 },
+    );
     const { readings } = await svc.readings(device.patientId);
     const result = await inbox.next(resultsTopic(device.deviceId));
-    expect(result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
+    expect(result).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }],
+    });
     expect(readings).toEqual([
-      { id: result.results[0].readingId, deviceId: device.deviceId, type: 'spo2', measuredAt, receivedAt: expect.any(String), value: 94, pulse: 80, unit: '%' },
+      {
+        id: result.results[0].readingId,
+        deviceId: device.deviceId,
+        type: 'spo2',
+        measuredAt,
+        receivedAt: expect.any(String),
+        value: 94,
+        pulse: 80,
+        unit: '%',
+      },
     ]);
   });
 });
@@ -162,14 +206,27 @@ describe('embedded broker: results only to a device that subscribed, from then o
     const client = await connect(svc.mqttUrl, device.deviceId, device.token);
     openClients.add(client);
     const inbox = new Inbox(client);
-    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'quiet-1', type: 'spo2', measuredAt: isoAgo(120_000), value: 95 }), { qos: 1 });
+    await client.publishAsync(
+      readingsTopic(device.deviceId),
+      JSON.stringify({ id: 'quiet-1', type: 'spo2', measuredAt: isoAgo(120_000), value: 95 }),
+      { qos: 1 },
+    );
     expect((await svc.readings(device.patientId)).readings).toHaveLength(1);
 
     const [grant] = await client.subscribeAsync(`rpm/devices/${device.deviceId}/#`, { qos: 1 });
     expect(grant?.qos).toBe(1);
-    await client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: 'heard-2', type: 'spo2', measuredAt: isoAgo(60_000), value: 96 }), { qos: 1 });
+    await client.publishAsync(
+      readingsTopic(device.deviceId),
+      JSON.stringify({ id: 'heard-2', type: 'spo2', measuredAt: isoAgo(60_000), value: 96 }),
+      { qos: 1 },
+    );
     const result = await inbox.next(resultsTopic(device.deviceId));
-    expect(result).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
+    expect(result).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }],
+    });
     expect((await svc.readings(device.patientId)).readings).toHaveLength(2);
   });
 });
@@ -209,8 +266,18 @@ describe('embedded broker: batches, duplicates, bad payloads', () => {
     const message = { id: 'dup-1', type: 'blood_pressure', measuredAt: isoAgo(60_000), systolic: 135, diastolic: 88 };
     const first = await send(message);
     const second = await send(message);
-    expect(first).toEqual({ accepted: 1, duplicates: 0, rejected: 0, results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }] });
-    expect(second).toEqual({ accepted: 0, duplicates: 1, rejected: 0, results: [{ index: 0, status: 'duplicate', readingId: first.results[0].readingId }] });
+    expect(first).toEqual({
+      accepted: 1,
+      duplicates: 0,
+      rejected: 0,
+      results: [{ index: 0, status: 'accepted', readingId: expect.any(String) }],
+    });
+    expect(second).toEqual({
+      accepted: 0,
+      duplicates: 1,
+      rejected: 0,
+      results: [{ index: 0, status: 'duplicate', readingId: first.results[0].readingId }],
+    });
     const { readings } = await svc.readings(device.patientId);
     expect(readings.map((r) => r.id)).toEqual([first.results[0].readingId]);
     expect(await svc.rejections(device.deviceId)).toEqual([]); // identical content: not a conflict
@@ -269,7 +336,12 @@ describe('embedded broker: authentication', () => {
   it('a connection signed in with a token rotated since stores nothing more: no PUBACK, it is closed; the new token signs in', async () => {
     const device = await svc.provision('bp_monitor');
     const { client, send } = await connectDevice(svc, device);
-    const reading = (minutesAgo: number) => ({ type: 'blood_pressure', measuredAt: isoAgo(minutesAgo * 60_000), systolic: 120, diastolic: 80 });
+    const reading = (minutesAgo: number) => ({
+      type: 'blood_pressure',
+      measuredAt: isoAgo(minutesAgo * 60_000),
+      systolic: 120,
+      diastolic: 80,
+    });
     expect((await send(reading(3))).accepted).toBe(1);
 
     const rotated = await svc.admin(`/v1/devices/${device.deviceId}/token`, { method: 'POST' });
@@ -362,7 +434,11 @@ describe('embedded broker: rate limit', () => {
       const started = Date.now();
       await Promise.all(
         Array.from({ length: total }, (_, n) =>
-          client.publishAsync(readingsTopic(device.deviceId), JSON.stringify({ id: `r-${n}`, type: 'spo2', measuredAt: ago(3_600_000 - n * 100), value: 95 }), { qos: 1 }),
+          client.publishAsync(
+            readingsTopic(device.deviceId),
+            JSON.stringify({ id: `r-${n}`, type: 'spo2', measuredAt: ago(3_600_000 - n * 100), value: 95 }),
+            { qos: 1 },
+          ),
         ),
       );
       expect(Date.now() - started).toBeGreaterThanOrEqual(900);
@@ -370,7 +446,9 @@ describe('embedded broker: rate limit', () => {
       expect((await limited.readings(device.patientId, '?limit=100')).readings).toHaveLength(total);
       expect(await limited.rejections(device.deviceId)).toEqual([]);
       const metrics = await (await fetch(`${limited.url}/metrics`)).text();
-      const slowed = Number(/homewatch_messages_refused_total\{[^}]*reason="rate_limited"[^}]*\} (\d+)/.exec(metrics)?.[1]);
+      const slowed = Number(
+        /homewatch_messages_refused_total\{[^}]*reason="rate_limited"[^}]*\} (\d+)/.exec(metrics)?.[1],
+      );
       expect(slowed).toBeGreaterThan(0);
     } finally {
       await Promise.all([...openClients].map((c) => c.endAsync(true).catch(() => {})));
@@ -388,7 +466,10 @@ describe('embedded broker: re-assignment', () => {
     expect(before).toMatchObject({ accepted: 1 });
 
     const newPatient = await svc.createPatient('New Patient');
-    const response = await svc.admin(`/v1/devices/${device.deviceId}/patient`, { method: 'PUT', body: { patientId: newPatient } });
+    const response = await svc.admin(`/v1/devices/${device.deviceId}/patient`, {
+      method: 'PUT',
+      body: { patientId: newPatient },
+    });
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ id: device.deviceId, patientId: newPatient });
 

@@ -38,7 +38,8 @@ function parseMetrics(text: string): Sample[] {
       const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)/.exec(line);
       if (!match) throw new Error(`not a Prometheus sample line: ${line}`);
       const labels: Record<string, string> = {};
-      for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) labels[key!] = value!;
+      for (const [, key, value] of (match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g))
+        labels[key!] = value!;
       return { name: match[1]!, labels, value: Number(match[3]) };
     });
 }
@@ -95,9 +96,12 @@ describe('/metrics', () => {
   it('counts readings accepted, duplicate and rejected by transport, and times ingest', async () => {
     const device = await svc.provision('bp_monitor');
     const before = await metrics();
-    const count = (samples: Sample[], transport: string, outcome: string) => sample(samples, 'homewatch_readings_total', { transport, outcome }) ?? 0;
-    const httpIngests = (samples: Sample[]) => sample(samples, 'homewatch_ingest_duration_seconds_count', { transport: 'http' }) ?? 0;
-    const mqttIngests = (samples: Sample[]) => sample(samples, 'homewatch_ingest_duration_seconds_count', { transport: 'mqtt' }) ?? 0;
+    const count = (samples: Sample[], transport: string, outcome: string) =>
+      sample(samples, 'homewatch_readings_total', { transport, outcome }) ?? 0;
+    const httpIngests = (samples: Sample[]) =>
+      sample(samples, 'homewatch_ingest_duration_seconds_count', { transport: 'http' }) ?? 0;
+    const mqttIngests = (samples: Sample[]) =>
+      sample(samples, 'homewatch_ingest_duration_seconds_count', { transport: 'mqtt' }) ?? 0;
 
     const at = measuredAt();
     const response = await svc.postReadings(device.token, {
@@ -111,7 +115,11 @@ describe('/metrics', () => {
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ accepted: 2, duplicates: 1, rejected: 1 });
 
-    const client = await mqtt.connectAsync(svc.mqttUrl, { username: device.deviceId, password: device.token, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(svc.mqttUrl, {
+      username: device.deviceId,
+      password: device.token,
+      reconnectPeriod: 0,
+    });
     try {
       await client.publishAsync(
         `rpm/devices/${device.deviceId}/readings`,
@@ -137,7 +145,9 @@ describe('/metrics', () => {
     expect(mqttIngests(after) - mqttIngests(before)).toBe(2);
 
     // The histogram: cumulative buckets per transport, ending in +Inf equal to the count.
-    const buckets = after.filter((s) => s.name === 'homewatch_ingest_duration_seconds_bucket' && s.labels.transport === 'http');
+    const buckets = after.filter(
+      (s) => s.name === 'homewatch_ingest_duration_seconds_bucket' && s.labels.transport === 'http',
+    );
     expect(buckets.length).toBeGreaterThan(1);
     expect(buckets.at(-1)!.labels.le).toBe('+Inf');
     expect(buckets.at(-1)!.value).toBe(httpIngests(after));
@@ -151,7 +161,11 @@ describe('/metrics', () => {
     await until('no device connected', async () => ((await gauge()) === 0 ? true : undefined));
 
     const device = await svc.provision('scale');
-    const client = await mqtt.connectAsync(svc.mqttUrl, { username: device.deviceId, password: device.token, reconnectPeriod: 0 });
+    const client = await mqtt.connectAsync(svc.mqttUrl, {
+      username: device.deviceId,
+      password: device.token,
+      reconnectPeriod: 0,
+    });
     try {
       await until('the gauge at 1', async () => ((await gauge()) === 1 ? true : undefined));
     } finally {
@@ -160,7 +174,11 @@ describe('/metrics', () => {
     await until('the gauge back at 0', async () => ((await gauge()) === 0 ? true : undefined));
 
     // A refused connection is not a connected device.
-    const refused = mqtt.connectAsync(svc.mqttUrl, { username: device.deviceId, password: 'hwd_wrong', reconnectPeriod: 0 });
+    const refused = mqtt.connectAsync(svc.mqttUrl, {
+      username: device.deviceId,
+      password: 'hwd_wrong',
+      reconnectPeriod: 0,
+    });
     await expect(refused).rejects.toThrow();
     expect(await gauge()).toBe(0);
   });
@@ -178,11 +196,21 @@ describe('/openapi.json', () => {
     };
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.paths['/v1/readings']).toHaveProperty('post');
-    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(['/v1/patients', '/v1/patients/{id}/readings', '/v1/devices', '/healthz', '/readyz', '/metrics']));
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/patients',
+        '/v1/patients/{id}/readings',
+        '/v1/devices',
+        '/healthz',
+        '/readyz',
+        '/metrics',
+      ]),
+    );
 
     const reading = JSON.stringify(doc.components.schemas.Reading);
     for (const type of ['blood_pressure', 'weight', 'spo2']) expect(reading).toContain(`"${type}"`);
-    for (const field of ['systolic', 'diastolic', 'pulse', 'measuredAt', 'value', 'unit']) expect(reading).toContain(`"${field}"`);
+    for (const field of ['systolic', 'diastolic', 'pulse', 'measuredAt', 'value', 'unit'])
+      expect(reading).toContain(`"${field}"`);
     // Plausibility bounds come from the zod schema, not a hand-written copy.
     expect(reading).toMatch(/"maximum":300/);
 
@@ -235,7 +263,11 @@ describe('errors have the contract shape', () => {
     expect(notAReading.status).toBe(400);
     expect((await notAReading.json()) as object).toHaveProperty('error.code');
 
-    const noToken = await fetch(`${svc.url}/v1/readings`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    const noToken = await fetch(`${svc.url}/v1/readings`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{}',
+    });
     expect(noToken.status).toBe(401);
     expect(noToken.headers.get('www-authenticate')).toMatch(/^Bearer/);
     expectErrorShape(await noToken.json(), 'unauthorized');

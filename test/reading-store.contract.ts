@@ -7,7 +7,10 @@ import type { ReadingStore } from '../src/store/reading-store.ts';
  * What every ReadingStore must do, written once and run against each implementation (SQLite here,
  * InfluxDB in its own file), so the API answers the same whichever store an agency runs.
  */
-export function describeReadingStoreContract(name: string, open: () => Promise<{ store: ReadingStore; close(): Promise<void> }>) {
+export function describeReadingStoreContract(
+  name: string,
+  open: () => Promise<{ store: ReadingStore; close(): Promise<void> }>,
+) {
   describe(`ReadingStore contract: ${name}`, () => {
     let store: ReadingStore;
     let close: () => Promise<void>;
@@ -20,7 +23,12 @@ export function describeReadingStoreContract(name: string, open: () => Promise<{
     const H = 3_600_000;
     const D = 24 * H;
 
-    function reading(patientId: string, type: ReadingType, measuredAt: number, fields: Partial<StoredReading>): StoredReading {
+    function reading(
+      patientId: string,
+      type: ReadingType,
+      measuredAt: number,
+      fields: Partial<StoredReading>,
+    ): StoredReading {
       return {
         id: randomUUID(),
         deviceId: `device-${patientId}`,
@@ -37,13 +45,18 @@ export function describeReadingStoreContract(name: string, open: () => Promise<{
         ...fields,
       };
     }
-    const weight = (patientId: string, at: number, kg: number) => reading(patientId, 'weight', at, { value: kg, unit: 'kg' });
+    const weight = (patientId: string, at: number, kg: number) =>
+      reading(patientId, 'weight', at, { value: kg, unit: 'kg' });
     const bp = (patientId: string, at: number, systolic: number, diastolic: number, pulse: number | null) =>
       reading(patientId, 'blood_pressure', at, { systolic, diastolic, pulse, unit: 'mmHg' });
 
     it('lists a patient’s readings oldest first, filtered by type and a [from, to) range', async () => {
       const patient = randomUUID();
-      const rows = [weight(patient, T0 + 2 * H, 80), weight(patient, T0 + H, 81), bp(patient, T0 + 90 * 60_000, 120, 80, 60)];
+      const rows = [
+        weight(patient, T0 + 2 * H, 80),
+        weight(patient, T0 + H, 81),
+        bp(patient, T0 + 90 * 60_000, 120, 80, 60),
+      ];
       await store.append([...rows, weight(randomUUID(), T0 + H, 99)]);
       const all = await store.list({ patientId: patient, limit: 100 });
       expect(all.readings.map((r) => r.measuredAt)).toEqual([T0 + H, T0 + 90 * 60_000, T0 + 2 * H]);
@@ -119,7 +132,11 @@ export function describeReadingStoreContract(name: string, open: () => Promise<{
 
     it('buckets blood pressure per component; pulse statistics skip readings without a pulse', async () => {
       const patient = randomUUID();
-      await store.append([bp(patient, T0 + H, 120, 80, 60), bp(patient, T0 + 2 * H, 150, 95, null), bp(patient, T0 + 3 * H, 141, 86, 70)]);
+      await store.append([
+        bp(patient, T0 + H, 120, 80, 60),
+        bp(patient, T0 + 2 * H, 150, 95, null),
+        bp(patient, T0 + 3 * H, 141, 86, 70),
+      ]);
       const [day] = await store.buckets({ patientId: patient, type: 'blood_pressure', bucket: '1d' });
       expect(day).toEqual({
         start: T0,

@@ -23,25 +23,51 @@ afterAll(async () => {
 });
 
 it('a pending escalation survives SIGKILL and restart, and what was delivered is not pushed again', async () => {
-  const env = { DATA_DIR: dataDir, PUSH_ENDPOINT_HOSTS: receiver.host, OUTBOUND_CA_FILE: receiver.caFile, ESCALATION_CRITICAL: '3s', LOG_LEVEL: 'info' };
+  const env = {
+    DATA_DIR: dataDir,
+    PUSH_ENDPOINT_HOSTS: receiver.host,
+    OUTBOUND_CA_FILE: receiver.caFile,
+    ESCALATION_CRITICAL: '3s',
+    LOG_LEVEL: 'info',
+  };
   const first = await spawnService(env);
   running.push(first);
 
   const team: Record<string, string> = {};
-  for (const [name, role] of [['primary', 'nurse'], ['backup', 'nurse']] as const) {
+  for (const [name, role] of [
+    ['primary', 'nurse'],
+    ['backup', 'nurse'],
+  ] as const) {
     const clinician = await first.createClinician(role);
     team[name] = clinician.id;
     const token = await first.login(clinician.email, clinician.password);
-    expect((await first.request('/v1/push/subscriptions', token, { method: 'POST', body: receiver.subscribe(name) })).status).toBe(201);
+    expect(
+      (await first.request('/v1/push/subscriptions', token, { method: 'POST', body: receiver.subscribe(name) })).status,
+    ).toBe(201);
   }
   const patientId = await first.createPatient('Grace Hopper');
   await first.admin(`/v1/patients/${patientId}/care-team`, {
     method: 'PUT',
-    body: { members: [{ clinicianId: team.primary, role: 'primary_nurse' }, { clinicianId: team.backup, role: 'backup_nurse' }] },
+    body: {
+      members: [
+        { clinicianId: team.primary, role: 'primary_nurse' },
+        { clinicianId: team.backup, role: 'backup_nurse' },
+      ],
+    },
   });
   await first.admin(`/v1/patients/${patientId}/care-plan`, {
     method: 'PUT',
-    body: { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 low' }] },
+    body: {
+      rules: [
+        {
+          id: 'spo2-low',
+          metric: 'spo2',
+          when: { kind: 'threshold', op: '<', value: 88 },
+          severity: 'critical',
+          message: 'SpO2 low',
+        },
+      ],
+    },
   });
   const device = await first.provision('pulse_oximeter', patientId);
   await first.postReadings(device.token, { type: 'spo2', measuredAt: Date.now() - 30_000, value: 84 });
@@ -62,11 +88,18 @@ it('a pending escalation survives SIGKILL and restart, and what was delivered is
 
   const second = await spawnService(env);
   running.push(second);
-  const toBackup = await receiver.waitFor((m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alertId, 8_000);
+  const toBackup = await receiver.waitFor(
+    (m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alertId,
+    8_000,
+  );
   expect(toBackup.receivedAt - toPrimary.receivedAt).toBeGreaterThanOrEqual(2_900);
   // Give the restarted service time to (wrongly) re-send to the primary nurse: it must not.
   await new Promise((r) => setTimeout(r, 500));
-  expect(receiver.messages.filter((m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId === alertId)).toHaveLength(1);
+  expect(
+    receiver.messages.filter(
+      (m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId === alertId,
+    ),
+  ).toHaveLength(1);
   const { alerts } = await (await second.admin(`/v1/alerts?patientId=${patientId}`)).json();
   expect(alerts).toHaveLength(1);
   expect(alerts[0]).toMatchObject({ id: alertId, status: 'open', count: 1 });
@@ -80,21 +113,36 @@ it('a webhook delivery that failed survives a restart and is made after it', asy
   const env = { OUTBOUND_CA_FILE: caFile };
   let svc = await startTestService(env, dir);
   try {
-    await svc.admin('/v1/webhooks', { method: 'POST', body: { url: webhook.url, secret: 'webhook-secret-0123456789' } });
+    await svc.admin('/v1/webhooks', {
+      method: 'POST',
+      body: { url: webhook.url, secret: 'webhook-secret-0123456789' },
+    });
     const patientId = await svc.createPatient();
     await svc.admin(`/v1/patients/${patientId}/care-plan`, {
       method: 'PUT',
-      body: { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'info', message: 'SpO2 low' }] },
+      body: {
+        rules: [
+          {
+            id: 'spo2-low',
+            metric: 'spo2',
+            when: { kind: 'threshold', op: '<', value: 88 },
+            severity: 'info',
+            message: 'SpO2 low',
+          },
+        ],
+      },
     });
     const device = await svc.provision('pulse_oximeter', patientId);
     webhook.respondWith(503);
     await svc.postReadings(device.token, { type: 'spo2', measuredAt: Date.now() - 30_000, value: 84 });
-    for (const deadline = Date.now() + 3_000; webhook.calls.length === 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 3_000; webhook.calls.length === 0 && Date.now() < deadline; )
+      await new Promise((r) => setTimeout(r, 20));
     expect(webhook.calls.map((c) => c.status)).toEqual([503]);
     await svc.stop();
 
     svc = await startTestService(env, dir);
-    for (const deadline = Date.now() + 5_000; webhook.calls.length < 2 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 5_000; webhook.calls.length < 2 && Date.now() < deadline; )
+      await new Promise((r) => setTimeout(r, 20));
     expect(webhook.calls.map((c) => c.status)).toEqual([503, 204]);
     expect(webhook.calls[1]!.body).toBe(webhook.calls[0]!.body);
     expect(JSON.parse(webhook.calls[1]!.body).event).toBe('alert.opened');

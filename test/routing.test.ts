@@ -28,7 +28,11 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
       ESCALATION_CRITICAL: `${ESCALATION_MS / 1000}s`,
       ESCALATION_WARNING: '1h',
     });
-    for (const [name, role] of [['primary', 'nurse'], ['backup', 'nurse'], ['pcp', 'physician']] as const) {
+    for (const [name, role] of [
+      ['primary', 'nurse'],
+      ['backup', 'nurse'],
+      ['pcp', 'physician'],
+    ] as const) {
       const clinician = await svc.createClinician(role);
       const token = await svc.login(clinician.email, clinician.password);
       clinicians[name] = { id: clinician.id, token };
@@ -44,11 +48,32 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   });
 
   /** A patient named Ada Lovelace with a care team and an SpO2 < 88 critical rule, and their oximeter. */
-  async function patientWithTeam(team: Array<[string, string]> = [['primary', 'primary_nurse'], ['backup', 'backup_nurse'], ['pcp', 'pcp']], severity = 'critical') {
-    const patientId = (await (await svc.admin('/v1/patients', { method: 'POST', body: { name: 'Ada Lovelace' } })).json()).id as string;
+  async function patientWithTeam(
+    team: Array<[string, string]> = [
+      ['primary', 'primary_nurse'],
+      ['backup', 'backup_nurse'],
+      ['pcp', 'pcp'],
+    ],
+    severity = 'critical',
+  ) {
+    const patientId = (
+      await (await svc.admin('/v1/patients', { method: 'POST', body: { name: 'Ada Lovelace' } })).json()
+    ).id as string;
     const members = team.map(([who, role]) => ({ clinicianId: clinicians[who]!.id, role }));
-    expect((await svc.admin(`/v1/patients/${patientId}/care-team`, { method: 'PUT', body: { members } })).status).toBe(200);
-    const plan = { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity, message: 'SpO2 below 88 %: call the patient' }] };
+    expect((await svc.admin(`/v1/patients/${patientId}/care-team`, { method: 'PUT', body: { members } })).status).toBe(
+      200,
+    );
+    const plan = {
+      rules: [
+        {
+          id: 'spo2-low',
+          metric: 'spo2',
+          when: { kind: 'threshold', op: '<', value: 88 },
+          severity,
+          message: 'SpO2 below 88 %: call the patient',
+        },
+      ],
+    };
     expect((await svc.admin(`/v1/patients/${patientId}/care-plan`, { method: 'PUT', body: plan })).status).toBe(200);
     const device = await svc.provision('pulse_oximeter', patientId);
     return { patientId, device };
@@ -75,7 +100,9 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   }
 
   const pushesFor = (alertId: string, name?: string) =>
-    receiver.messages.filter((m) => (m.payload as { alertId?: string })?.alertId === alertId && (!name || m.subscriptionName === name));
+    receiver.messages.filter(
+      (m) => (m.payload as { alertId?: string })?.alertId === alertId && (!name || m.subscriptionName === name),
+    );
 
   it('pushes a critical alert to the primary nurse within a second, with initials, urgency high and a per-alert topic', async () => {
     const { patientId, device } = await patientWithTeam();
@@ -84,7 +111,13 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     const message = await receiver.waitFor((m) => m.subscriptionName === 'primary', 1_000);
     expect(message.receivedAt - sent).toBeLessThan(1_000);
     const alert = await openAlertOf(patientId);
-    expect(message.payload).toMatchObject({ alertId: alert.id, severity: 'critical', message: 'SpO2 below 88 %: call the patient', patientInitials: 'A. L.', url: `/alerts/${alert.id}` });
+    expect(message.payload).toMatchObject({
+      alertId: alert.id,
+      severity: 'critical',
+      message: 'SpO2 below 88 %: call the patient',
+      patientInitials: 'A. L.',
+      url: `/alerts/${alert.id}`,
+    });
     expect(message.text).not.toContain('Lovelace');
     expect(message.urgency).toBe('high');
     expect(message.topic).toBe(alert.id.replaceAll('-', ''));
@@ -99,14 +132,24 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     expect(pushesFor(alert.id)).toHaveLength(1);
 
     // Unacknowledged: the backup nurse after the delay, then the pcp after the same delay again.
-    const backup = await receiver.waitFor((m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id, ESCALATION_MS * 3);
+    const backup = await receiver.waitFor(
+      (m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id,
+      ESCALATION_MS * 3,
+    );
     expect(backup.receivedAt - message.receivedAt).toBeGreaterThanOrEqual(ESCALATION_MS - 100);
-    const pcp = await receiver.waitFor((m) => m.subscriptionName === 'pcp' && (m.payload as { alertId: string }).alertId === alert.id, ESCALATION_MS * 3);
+    const pcp = await receiver.waitFor(
+      (m) => m.subscriptionName === 'pcp' && (m.payload as { alertId: string }).alertId === alert.id,
+      ESCALATION_MS * 3,
+    );
     expect(pcp.receivedAt - backup.receivedAt).toBeGreaterThanOrEqual(ESCALATION_MS - 100);
 
     const { escalation, deliveries } = await (await svc.admin(`/v1/alerts/${alert.id}/deliveries`)).json();
     expect(escalation).toMatchObject({ state: 'done', reachedAnyone: true, unreachable: false });
-    expect(deliveries.filter((d: { status: string }) => d.status === 'delivered').map((d: { tier: number; clinicianId: string }) => [d.tier, d.clinicianId])).toEqual([
+    expect(
+      deliveries
+        .filter((d: { status: string }) => d.status === 'delivered')
+        .map((d: { tier: number; clinicianId: string }) => [d.tier, d.clinicianId]),
+    ).toEqual([
       [0, clinicians.primary!.id],
       [1, clinicians.backup!.id],
       [2, clinicians.pcp!.id],
@@ -132,9 +175,17 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   it('stops escalating once the alert is acknowledged', async () => {
     const { patientId, device } = await patientWithTeam();
     await breach(device.token);
-    await receiver.waitFor((m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId !== undefined && Date.now() - m.receivedAt < 1_000, 2_000);
+    await receiver.waitFor(
+      (m) =>
+        m.subscriptionName === 'primary' &&
+        (m.payload as { alertId: string }).alertId !== undefined &&
+        Date.now() - m.receivedAt < 1_000,
+      2_000,
+    );
     const alert = await openAlertOf(patientId);
-    expect((await svc.request(`/v1/alerts/${alert.id}/acknowledge`, clinicians.primary!.token, { method: 'POST' })).status).toBe(200);
+    expect(
+      (await svc.request(`/v1/alerts/${alert.id}/acknowledge`, clinicians.primary!.token, { method: 'POST' })).status,
+    ).toBe(200);
     await new Promise((r) => setTimeout(r, ESCALATION_MS * 1.5));
     expect(pushesFor(alert.id, 'backup')).toHaveLength(0);
     const { escalation } = await (await svc.admin(`/v1/alerts/${alert.id}/deliveries`)).json();
@@ -149,20 +200,35 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     clinicians.gone = { id: nurse.id, token };
     receiver.respondWith(gone, [{ status: 410 }]);
 
-    const { patientId, device } = await patientWithTeam([['gone', 'primary_nurse'], ['backup', 'backup_nurse']]);
+    const { patientId, device } = await patientWithTeam([
+      ['gone', 'primary_nurse'],
+      ['backup', 'backup_nurse'],
+    ]);
     const sent = Date.now();
     await breach(device.token);
     const alert = await openAlertOf(patientId);
-    const backup = await receiver.waitFor((m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id, 2_000);
+    const backup = await receiver.waitFor(
+      (m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id,
+      2_000,
+    );
     expect(backup.receivedAt - sent).toBeLessThan(1_000);
     const { deliveries } = await (await svc.admin(`/v1/alerts/${alert.id}/deliveries`)).json();
     expect(deliveries[0]).toMatchObject({ tier: 0, clinicianId: nurse.id, status: 'gone', httpStatus: 410 });
 
     // The subscription is gone: the next alert for that nurse does not even try it.
     const attemptsBefore = receiver.attempts.filter((a) => a.endpoint === gone.endpoint).length;
-    await svc.request(`/v1/alerts/${alert.id}/resolve`, clinicians.backup!.token, { method: 'POST', body: { note: 'called' } });
+    await svc.request(`/v1/alerts/${alert.id}/resolve`, clinicians.backup!.token, {
+      method: 'POST',
+      body: { note: 'called' },
+    });
     await breach(device.token);
-    await receiver.waitFor((m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId !== alert.id && m.receivedAt > backup.receivedAt, 2_000);
+    await receiver.waitFor(
+      (m) =>
+        m.subscriptionName === 'backup' &&
+        (m.payload as { alertId: string }).alertId !== alert.id &&
+        m.receivedAt > backup.receivedAt,
+      2_000,
+    );
     expect(receiver.attempts.filter((a) => a.endpoint === gone.endpoint)).toHaveLength(attemptsBefore);
   });
 
@@ -207,7 +273,10 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     const sent = Date.now();
     await breach(noPrimary.device.token);
     const alert = await openAlertOf(noPrimary.patientId);
-    const message = await receiver.waitFor((m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id, 2_000);
+    const message = await receiver.waitFor(
+      (m) => m.subscriptionName === 'backup' && (m.payload as { alertId: string }).alertId === alert.id,
+      2_000,
+    );
     expect(message.receivedAt - sent).toBeLessThan(1_000);
 
     const nobody = await patientWithTeam([]);
@@ -227,14 +296,31 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     await breach(device.token);
     const alert = await openAlertOf(patientId);
     expect((await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).severity).toBe('info');
-    const plan = { rules: [{ id: 'spo2-low', metric: 'spo2', when: { kind: 'threshold', op: '<', value: 88 }, severity: 'critical', message: 'SpO2 below 88 %: call now' }] };
+    const plan = {
+      rules: [
+        {
+          id: 'spo2-low',
+          metric: 'spo2',
+          when: { kind: 'threshold', op: '<', value: 88 },
+          severity: 'critical',
+          message: 'SpO2 below 88 %: call now',
+        },
+      ],
+    };
     expect((await svc.admin(`/v1/patients/${patientId}/care-plan`, { method: 'PUT', body: plan })).status).toBe(200);
     const sent = Date.now();
     await breach(device.token);
-    const pushed = await receiver.waitFor((m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId === alert.id, 2_000);
+    const pushed = await receiver.waitFor(
+      (m) => m.subscriptionName === 'primary' && (m.payload as { alertId: string }).alertId === alert.id,
+      2_000,
+    );
     expect(pushed.receivedAt - sent).toBeLessThan(1_000);
     expect(pushed.payload).toMatchObject({ severity: 'critical', message: 'SpO2 below 88 %: call now' });
-    expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({ severity: 'critical', count: 2, carePlanVersion: 1 });
+    expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({
+      severity: 'critical',
+      count: 2,
+      carePlanVersion: 1,
+    });
   });
 
   it('does not push info alerts', async () => {
@@ -248,7 +334,13 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
   it('refuses push endpoints outside PUSH_ENDPOINT_HOSTS (SSRF guard) and plain http', async () => {
     const token = clinicians.primary!.token;
     const keys = subs.primary!.keys;
-    for (const endpoint of ['https://169.254.169.254/latest/meta-data', 'https://127.0.0.1:1/push/x', 'https://localhost/push/x', `http://${receiver.host}/push/x`, 'https://evil.example/push']) {
+    for (const endpoint of [
+      'https://169.254.169.254/latest/meta-data',
+      'https://127.0.0.1:1/push/x',
+      'https://localhost/push/x',
+      `http://${receiver.host}/push/x`,
+      'https://evil.example/push',
+    ]) {
       const response = await svc.request('/v1/push/subscriptions', token, { method: 'POST', body: { endpoint, keys } });
       expect(response.status, endpoint).toBe(422);
       expect((await response.json()).error.details[0].path).toBe('endpoint');
@@ -267,8 +359,12 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     const alert = await openAlertOf(patientId);
     await svc.request(`/v1/alerts/${alert.id}/acknowledge`, clinicians.primary!.token, { method: 'POST' });
     const events = async () =>
-      webhook.calls.map((call) => JSON.parse(call.body)).filter((b: { alert: { id: string } }) => b.alert.id === alert.id).map((b: { event: string }) => b.event);
-    for (const deadline = Date.now() + 3_000; Date.now() < deadline && (await events()).length < 2; ) await new Promise((r) => setTimeout(r, 50));
+      webhook.calls
+        .map((call) => JSON.parse(call.body))
+        .filter((b: { alert: { id: string } }) => b.alert.id === alert.id)
+        .map((b: { event: string }) => b.event);
+    for (const deadline = Date.now() + 3_000; Date.now() < deadline && (await events()).length < 2; )
+      await new Promise((r) => setTimeout(r, 50));
     expect(await events()).toEqual(['alert.opened', 'alert.acknowledged']);
     for (const call of webhook.calls) {
       const timestamp = call.headers['homewatch-timestamp'] as string;
@@ -276,9 +372,13 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
       expect(call.headers['homewatch-signature']).toBe(expected);
       expect(Math.abs(Date.now() / 1000 - Number(timestamp))).toBeLessThan(60);
     }
-    const forged = createHmac('sha256', 'another-secret').update(`${webhook.calls[0]!.headers['homewatch-timestamp']}.${webhook.calls[0]!.body}`).digest('hex');
+    const forged = createHmac('sha256', 'another-secret')
+      .update(`${webhook.calls[0]!.headers['homewatch-timestamp']}.${webhook.calls[0]!.body}`)
+      .digest('hex');
     expect(webhook.calls[0]!.headers['homewatch-signature']).not.toBe(`v1=${forged}`);
-    expect((await svc.admin('/v1/webhooks', { method: 'POST', body: { url: 'http://127.0.0.1/hook' } })).status).toBe(422);
+    expect((await svc.admin('/v1/webhooks', { method: 'POST', body: { url: 'http://127.0.0.1/hook' } })).status).toBe(
+      422,
+    );
   });
 
   it('serves the service worker and counts pushes and latency in /metrics', async () => {

@@ -25,7 +25,12 @@ const at = (hours: number) => base + hours * HOUR;
 
 const spo2 = (hours: number, value: number) => ({ type: 'spo2', measuredAt: at(hours), value });
 const weightLb = (hours: number, value: number) => ({ type: 'weight', measuredAt: at(hours), value, unit: 'lb' });
-const bp = (hours: number, systolic: number, diastolic: number) => ({ type: 'blood_pressure', measuredAt: at(hours), systolic, diastolic });
+const bp = (hours: number, systolic: number, diastolic: number) => ({
+  type: 'blood_pressure',
+  measuredAt: at(hours),
+  systolic,
+  diastolic,
+});
 
 const rule = (id: string, metric: string, when: Record<string, unknown>, severity = 'warning') => ({
   id,
@@ -35,7 +40,11 @@ const rule = (id: string, metric: string, when: Record<string, unknown>, severit
   message: `${id} fired`,
 });
 
-async function setPlan(client: ServiceClient, patientId: string, plan: Plan): Promise<{ version: number; rules: Array<Record<string, unknown>> }> {
+async function setPlan(
+  client: ServiceClient,
+  patientId: string,
+  plan: Plan,
+): Promise<{ version: number; rules: Array<Record<string, unknown>> }> {
   const response = await client.admin(`/v1/patients/${patientId}/care-plan`, { method: 'PUT', body: plan });
   expect(response.status, await response.clone().text()).toBe(200);
   return (await response.json()) as { version: number; rules: Array<Record<string, unknown>> };
@@ -48,7 +57,11 @@ async function alertsOf(client: ServiceClient, patientId: string): Promise<Alert
 }
 
 /** Posts one reading (or a batch, evaluated in array order); every reading must be accepted. Returns the reading ids. */
-async function post(client: ServiceClient, token: string, ...readings: Array<Record<string, unknown>>): Promise<string[]> {
+async function post(
+  client: ServiceClient,
+  token: string,
+  ...readings: Array<Record<string, unknown>>
+): Promise<string[]> {
   const response = await client.postReadings(token, readings.length === 1 ? readings[0] : { readings });
   const body = (await response.json()) as { accepted: number; results: Array<{ status: string; readingId: string }> };
   expect(response.status, JSON.stringify(body)).toBe(200);
@@ -57,7 +70,10 @@ async function post(client: ServiceClient, token: string, ...readings: Array<Rec
 }
 
 async function resolveAlert(client: ServiceClient, id: string, note?: string): Promise<AlertBody> {
-  const response = await client.admin(`/v1/alerts/${id}/resolve`, { method: 'POST', body: note === undefined ? {} : { note } });
+  const response = await client.admin(`/v1/alerts/${id}/resolve`, {
+    method: 'POST',
+    body: note === undefined ? {} : { note },
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as AlertBody;
 }
@@ -88,7 +104,9 @@ describe('reading-driven rules', () => {
   afterAll(() => svc.stop());
 
   it('threshold: fires on the first reading past the value, not at or above it', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     await post(svc, p.token, spo2(0, 92));
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
     await post(svc, p.token, spo2(24, 90));
@@ -117,7 +135,9 @@ describe('reading-driven rules', () => {
   });
 
   it('consecutive <90 count 2: 89, 95, 88, 87 posted one by one fires only on 87', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })],
+    });
     await post(svc, p.token, spo2(0, 89));
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
     await post(svc, p.token, spo2(24, 95));
@@ -132,7 +152,9 @@ describe('reading-driven rules', () => {
 
   it('consecutive <90 count 2: the same readings in one batch, right after the plan was set, fire once, on 87', async () => {
     // The first batch after a plan change: the rule's history is loaded while the whole batch is already stored.
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })],
+    });
     const ids = await post(svc, p.token, spo2(0, 89), spo2(24, 95), spo2(48, 88), spo2(72, 87));
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(1);
@@ -141,15 +163,24 @@ describe('reading-driven rules', () => {
 
   it('threshold: a breach followed by a normal reading in one batch, right after the plan was set, opens an (inactive) alert', async () => {
     // The breach must be judged on its own value, not on the newest reading of the batch.
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     const ids = await post(svc, p.token, spo2(0, 85), spo2(24, 95));
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ ruleId: 'spo2-low', count: 1, active: false, reading: { id: ids[0], value: 85 } });
+    expect(alerts[0]).toMatchObject({
+      ruleId: 'spo2-low',
+      count: 1,
+      active: false,
+      reading: { id: ids[0], value: 85 },
+    });
   });
 
   it('consecutive <90 count 2: the same batch after an earlier reading fires once, on 87', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })],
+    });
     await post(svc, p.token, spo2(0, 96));
     const ids = await post(svc, p.token, spo2(24, 89), spo2(48, 95), spo2(72, 88), spo2(96, 87));
     const alerts = await alertsOf(svc, p.patientId);
@@ -166,7 +197,12 @@ describe('reading-driven rules', () => {
     const [third] = await post(svc, p.token, bp(24, 120, 80)); // mean (240 + 250 + 120) / 3 = 203.3
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ ruleId: 'sys-avg', count: 1, active: true, reading: { id: third, systolic: 120 } });
+    expect(alerts[0]).toMatchObject({
+      ruleId: 'sys-avg',
+      count: 1,
+      active: true,
+      reading: { id: third, systolic: 120 },
+    });
 
     // A sliding window: 150, 150, 110 → 136.7 (no); then 160 → (150 + 110 + 160) / 3 = 140 exactly (fires, >=).
     const q = await patientWith(svc, 'bp_monitor', avg);
@@ -178,11 +214,15 @@ describe('reading-driven rules', () => {
     expect(await alertsOf(svc, q.patientId)).toMatchObject([{ ruleId: 'sys-avg', count: 1 }]);
     // The mean falls below again: (110 + 160 + 120) / 3 = 130; the alert stays, inactive.
     await post(svc, q.token, bp(96, 120, 80));
-    expect(await alertsOf(svc, q.patientId)).toMatchObject([{ ruleId: 'sys-avg', count: 1, active: false, status: 'open' }]);
+    expect(await alertsOf(svc, q.patientId)).toMatchObject([
+      { ruleId: 'sys-avg', count: 1, active: false, status: 'open' },
+    ]);
   });
 
   describe('change within 24 h, in lb', () => {
-    const gain = { rules: [rule('weight-gain-24h', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '24h' })] };
+    const gain = {
+      rules: [rule('weight-gain-24h', 'weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '24h' })],
+    };
 
     it('180 lb then 182.2 lb 23 h later fires', async () => {
       const p = await patientWith(svc, 'scale', gain);
@@ -191,7 +231,11 @@ describe('reading-driven rules', () => {
       const [id] = await post(svc, p.token, weightLb(23, 182.2));
       const alerts = await alertsOf(svc, p.patientId);
       expect(alerts).toHaveLength(1);
-      expect(alerts[0]).toMatchObject({ ruleId: 'weight-gain-24h', count: 1, reading: { id, type: 'weight', unit: 'kg' } });
+      expect(alerts[0]).toMatchObject({
+        ruleId: 'weight-gain-24h',
+        count: 1,
+        reading: { id, type: 'weight', unit: 'kg' },
+      });
       expect(alerts[0]!.reading!.value as number).toBeCloseTo(182.2 * 0.45359237, 3);
     });
 
@@ -222,17 +266,23 @@ describe('reading-driven rules', () => {
       await post(svc, p.token, weightLb(12, 178.5)); // -1.5 lb
       expect(await alertsOf(svc, p.patientId)).toEqual([]);
       const [id] = await post(svc, p.token, weightLb(20, 177.9)); // -2.1 lb from the 180 lb 20 h earlier
-      expect(await alertsOf(svc, p.patientId)).toMatchObject([{ ruleId: 'weight-loss-24h', count: 1, reading: { id } }]);
+      expect(await alertsOf(svc, p.patientId)).toMatchObject([
+        { ruleId: 'weight-loss-24h', count: 1, reading: { id } },
+      ]);
     });
   });
 
   it('a care-plan change takes effect on the next reading', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     await post(svc, p.token, spo2(0, 88));
     const [first] = await alertsOf(svc, p.patientId);
     expect(first).toMatchObject({ ruleId: 'spo2-low', count: 1, active: true, carePlanVersion: 1 });
 
-    const v2 = await setPlan(svc, p.patientId, { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 85 })] });
+    const v2 = await setPlan(svc, p.patientId, {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 85 })],
+    });
     expect(v2.version).toBe(2);
     await post(svc, p.token, spo2(24, 88)); // breached v1, not v2
     expect(await alertsOf(svc, p.patientId)).toMatchObject([{ id: first!.id, count: 1, active: false }]);
@@ -243,16 +293,26 @@ describe('reading-driven rules', () => {
     await post(svc, p.token, spo2(72, 84));
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(2);
-    expect(alerts[0]).toMatchObject({ ruleId: 'spo2-low', status: 'open', count: 1, carePlanVersion: 2, reading: { value: 84 } });
+    expect(alerts[0]).toMatchObject({
+      ruleId: 'spo2-low',
+      status: 'open',
+      count: 1,
+      carePlanVersion: 2,
+      reading: { value: 84 },
+    });
 
     // Removing the rule: a breach of the old threshold raises nothing more.
-    await setPlan(svc, p.patientId, { rules: [rule('weight-high', 'weight', { kind: 'threshold', op: '>', value: 150 })] });
+    await setPlan(svc, p.patientId, {
+      rules: [rule('weight-high', 'weight', { kind: 'threshold', op: '>', value: 150 })],
+    });
     await post(svc, p.token, spo2(96, 70));
     expect((await alertsOf(svc, p.patientId)).map((a) => a.count)).toEqual([1, 1]);
   });
 
   it('a late reading (measured before the newest) is stored but opens no alert, and does not update one', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     await post(svc, p.token, spo2(48, 95));
     const [lateId] = await post(svc, p.token, spo2(47, 85)); // T − 1 h
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
@@ -274,7 +334,9 @@ describe('reading-driven rules', () => {
   });
 
   it('a late reading joins the history at its place: consecutive rules count it by measurement time', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-run', 'spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 })],
+    });
     await post(svc, p.token, spo2(24, 95));
     await post(svc, p.token, spo2(23, 85)); // late
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
@@ -285,7 +347,9 @@ describe('reading-driven rules', () => {
   });
 
   it('repeated breaches update the one open alert; active follows the newest reading', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     await post(svc, p.token, spo2(0, 89));
     const [first] = await alertsOf(svc, p.patientId);
     expect(first).toMatchObject({ count: 1, active: true });
@@ -294,7 +358,13 @@ describe('reading-driven rules', () => {
     const [second] = await post(svc, p.token, spo2(24, 88));
     let alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ id: first!.id, openedAt: first!.openedAt, count: 2, active: true, reading: { id: second, value: 88 } });
+    expect(alerts[0]).toMatchObject({
+      id: first!.id,
+      openedAt: first!.openedAt,
+      count: 2,
+      active: true,
+      reading: { id: second, value: 88 },
+    });
     expect(Date.parse(alerts[0]!.lastTriggeredAt)).toBeGreaterThan(Date.parse(first!.lastTriggeredAt));
     const afterSecond = alerts[0]!;
 
@@ -316,11 +386,15 @@ describe('reading-driven rules', () => {
     expect(ack.status).toBe(200);
     const [fourth] = await post(svc, p.token, spo2(96, 86));
     alerts = await alertsOf(svc, p.patientId);
-    expect(alerts).toMatchObject([{ id: first!.id, status: 'acknowledged', count: 4, active: true, reading: { id: fourth, value: 86 } }]);
+    expect(alerts).toMatchObject([
+      { id: first!.id, status: 'acknowledged', count: 4, active: true, reading: { id: fourth, value: 86 } },
+    ]);
   });
 
   it('after resolution, the next breach opens a new alert', async () => {
-    const p = await patientWith(svc, 'pulse_oximeter', { rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })] });
+    const p = await patientWith(svc, 'pulse_oximeter', {
+      rules: [rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 90 })],
+    });
     await post(svc, p.token, spo2(0, 88));
     await post(svc, p.token, spo2(1, 87));
     const [first] = await alertsOf(svc, p.patientId);
@@ -333,7 +407,13 @@ describe('reading-driven rules', () => {
     const [breach] = await post(svc, p.token, spo2(48, 86));
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(2);
-    expect(alerts[0]).toMatchObject({ ruleId: 'spo2-low', status: 'open', active: true, count: 1, reading: { id: breach } });
+    expect(alerts[0]).toMatchObject({
+      ruleId: 'spo2-low',
+      status: 'open',
+      active: true,
+      count: 1,
+      reading: { id: breach },
+    });
     expect(alerts[0]!.id).not.toBe(first!.id);
     expect(alerts[1]).toMatchObject({ id: first!.id, status: 'resolved', count: 2, note: 'Rechecked at rest: 94%' });
   });
@@ -372,7 +452,12 @@ describe('templates', () => {
     await post(svc, p.token, weightLb(23, 182.2));
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toHaveLength(1);
-    expect(alerts[0]).toMatchObject({ ruleId: 'hf-weight-gain-day', severity: 'warning', carePlanVersion: 1, count: 1 });
+    expect(alerts[0]).toMatchObject({
+      ruleId: 'hf-weight-gain-day',
+      severity: 'warning',
+      carePlanVersion: 1,
+      count: 1,
+    });
 
     const q = await patientWith(svc, 'scale', { templates: ['heart-failure'], rules: [] });
     await post(svc, q.token, weightLb(0, 180));
@@ -395,7 +480,9 @@ describe('templates', () => {
     await post(svc, p.token, bp(0, 179, 100));
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
     await post(svc, p.token, bp(24, 180, 100));
-    expect(await alertsOf(svc, p.patientId)).toMatchObject([{ ruleId: 'htn-crisis-systolic', severity: 'critical', count: 1, reading: { systolic: 180 } }]);
+    expect(await alertsOf(svc, p.patientId)).toMatchObject([
+      { ruleId: 'htn-crisis-systolic', severity: 'critical', count: 1, reading: { systolic: 180 } },
+    ]);
 
     const q = await patientWith(svc, 'bp_monitor', { templates: ['hypertension'], rules: [] });
     await post(svc, q.token, bp(0, 150, 119));
@@ -409,7 +496,9 @@ describe('templates', () => {
     await post(svc, p.token, spo2(0, 89));
     expect(await alertsOf(svc, p.patientId)).toEqual([]);
     await post(svc, p.token, spo2(24, 87));
-    expect(await alertsOf(svc, p.patientId)).toMatchObject([{ ruleId: 'copd-spo2-critical', severity: 'critical', count: 1, active: true }]);
+    expect(await alertsOf(svc, p.patientId)).toMatchObject([
+      { ruleId: 'copd-spo2-critical', severity: 'critical', count: 1, active: true },
+    ]);
     await post(svc, p.token, spo2(48, 88)); // 89, 87, 88: three below 90; 88 is not below 88
     const alerts = await alertsOf(svc, p.patientId);
     expect(alerts.map((a) => [a.ruleId, a.severity, a.active])).toEqual([
@@ -429,7 +518,9 @@ describe('missing data, on the clock', () => {
   it('opens one alert (reading null) soon after the deadline, keeps it single, and deactivates it when data arrives', async () => {
     const device = await svc.provision('scale');
     const setAt = Date.now();
-    const plan = await setPlan(svc, device.patientId, { rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')] });
+    const plan = await setPlan(svc, device.patientId, {
+      rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')],
+    });
     expect(plan.version).toBe(1);
 
     const opened = await waitFor('the missing-data alert', 10_000, async () => {
@@ -437,14 +528,27 @@ describe('missing data, on the clock', () => {
       return alerts.length ? alerts : undefined;
     });
     expect(opened).toHaveLength(1);
-    expect(opened[0]).toMatchObject({ ruleId: 'weight-missing', severity: 'info', status: 'open', active: true, count: 1, reading: null });
+    expect(opened[0]).toMatchObject({
+      ruleId: 'weight-missing',
+      severity: 'info',
+      status: 'open',
+      active: true,
+      count: 1,
+      reading: null,
+    });
     // Not before the deadline (the clock starts when the rule enters the plan).
     expect(Date.parse(opened[0]!.openedAt)).toBeGreaterThanOrEqual(setAt + 3_000 - 50);
 
     await sleep(4_000);
     expect(await alertsOf(svc, device.patientId)).toEqual(opened);
     // Saving the plan again (version 2) keeps the rule's clock and its one alert: no re-opening, no re-count.
-    expect((await setPlan(svc, device.patientId, { rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')] })).version).toBe(2);
+    expect(
+      (
+        await setPlan(svc, device.patientId, {
+          rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')],
+        })
+      ).version,
+    ).toBe(2);
     await sleep(1_000);
     expect(await alertsOf(svc, device.patientId)).toEqual(opened);
 
@@ -454,7 +558,9 @@ describe('missing data, on the clock', () => {
 
   it('resolving while data is still missing restarts the clock: no new alert until another full period passes', async () => {
     const device = await svc.provision('scale');
-    await setPlan(svc, device.patientId, { rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')] });
+    await setPlan(svc, device.patientId, {
+      rules: [rule('weight-missing', 'weight', { kind: 'missing', for: '3s' }, 'info')],
+    });
     const [first] = await waitFor('the missing-data alert', 10_000, async () => {
       const alerts = await alertsOf(svc, device.patientId);
       return alerts.length ? alerts : undefined;
@@ -526,7 +632,12 @@ describe('restart safety (same DATA_DIR)', () => {
     const [breach] = await post(svc, oximeter.token, spo2(24, 87));
     let alerts = await alertsOf(svc, patientId);
     expect(alerts).toHaveLength(3);
-    expect(alerts.find((a) => a.ruleId === 'spo2-low')).toMatchObject({ id: low!.id, count: 2, active: true, reading: { id: breach, value: 87 } });
+    expect(alerts.find((a) => a.ruleId === 'spo2-low')).toMatchObject({
+      id: low!.id,
+      count: 2,
+      active: true,
+      reading: { id: breach, value: 87 },
+    });
     expect(alerts.find((a) => a.ruleId === 'spo2-run')).toMatchObject({ count: 1, reading: { id: breach } });
     expect(alerts.find((a) => a.ruleId === 'weight-missing')).toEqual(missing);
 

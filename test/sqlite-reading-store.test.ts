@@ -56,11 +56,22 @@ describe('SqliteReadingStore buckets', () => {
         ...(await store.buckets({ patientId, type: 'blood_pressure', bucket: '1h', from: middle })),
       ];
       expect(halves).toEqual(whole);
-      const daily = await store.buckets({ patientId, type: 'blood_pressure', bucket: '1d', from: T0 + 3_600_000, to: middle + 3_600_000 });
+      const daily = await store.buckets({
+        patientId,
+        type: 'blood_pressure',
+        bucket: '1d',
+        from: T0 + 3_600_000,
+        to: middle + 3_600_000,
+      });
       expect(daily).toHaveLength(31);
       // The first bucket starts at its day's midnight but counts only what is in the range.
-      expect(daily[0]).toMatchObject({ start: T0, count: rows.filter((r) => r.measuredAt >= T0 + 3_600_000 && r.measuredAt < T0 + 86_400_000).length });
-      expect(daily.reduce((sum, b) => sum + b.count, 0)).toBe(rows.filter((r) => r.measuredAt >= T0 + 3_600_000 && r.measuredAt < middle + 3_600_000).length);
+      expect(daily[0]).toMatchObject({
+        start: T0,
+        count: rows.filter((r) => r.measuredAt >= T0 + 3_600_000 && r.measuredAt < T0 + 86_400_000).length,
+      });
+      expect(daily.reduce((sum, b) => sum + b.count, 0)).toBe(
+        rows.filter((r) => r.measuredAt >= T0 + 3_600_000 && r.measuredAt < middle + 3_600_000).length,
+      );
     } finally {
       sqlite.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -62,7 +62,11 @@ async function occupyPort(): Promise<number> {
   return (server.address() as net.AddressInfo).port;
 }
 
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+async function until<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -153,7 +157,10 @@ describe.concurrent('every setting is validated at start', () => {
   });
 
   it('READINGS_STORE=influxdb without INFLUX_URL names INFLUX_URL', async () => {
-    const { code, stderr } = await failingStart({ DATA_DIR: path.join(root, 'never-influx'), READINGS_STORE: 'influxdb' });
+    const { code, stderr } = await failingStart({
+      DATA_DIR: path.join(root, 'never-influx'),
+      READINGS_STORE: 'influxdb',
+    });
     expect(code).not.toBe(0);
     expect(stderr).toMatch(/INFLUX_URL: is required when READINGS_STORE=influxdb/);
   });
@@ -183,16 +190,23 @@ describe('an unreachable MQTT_URL', () => {
     expect((await fetch(`${proc.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${proc.url}/readyz`);
     expect(ready.status).toBe(503);
-    const body = (await ready.json()) as { status: string; checks: Array<{ name: string; ok: boolean; detail?: string }> };
+    const body = (await ready.json()) as {
+      status: string;
+      checks: Array<{ name: string; ok: boolean; detail?: string }>;
+    };
     expect(body.status).toBe('not_ready');
     expect(body.checks).toContainEqual(expect.objectContaining({ name: 'mqtt', ok: false }));
     expect(body.checks).toContainEqual(expect.objectContaining({ name: 'database', ok: true }));
 
     // Retried with backoff: several failures, the later gaps longer than the first.
-    const failures = await until('three failed connection attempts', () => {
-      const lines = proc.logs.filter((l) => l.event === 'mqtt_connect_failed');
-      return lines.length >= 3 ? lines : undefined;
-    }, 20_000);
+    const failures = await until(
+      'three failed connection attempts',
+      () => {
+        const lines = proc.logs.filter((l) => l.event === 'mqtt_connect_failed');
+        return lines.length >= 3 ? lines : undefined;
+      },
+      20_000,
+    );
     for (const line of failures) {
       expect(line.msg).toMatch(/MQTT_URL/);
       expect(line.msg).toContain(`127.0.0.1:${port}`);
@@ -227,7 +241,11 @@ describe('an unreachable MQTT_URL', () => {
     it('/readyz turns 200 when the subscription is up', async () => {
       // The service dials a port where nothing listens yet; later that port starts relaying to Mosquitto.
       const port = await freePort();
-      const proc = await spawn({ DATA_DIR: await dataDir(), MQTT_URL: `mqtt://127.0.0.1:${port}`, MQTT_CLIENT_ID: 'homewatch-startup-test' });
+      const proc = await spawn({
+        DATA_DIR: await dataDir(),
+        MQTT_URL: `mqtt://127.0.0.1:${port}`,
+        MQTT_CLIENT_ID: 'homewatch-startup-test',
+      });
       await until('a failed connection attempt', () => proc.logs.some((l) => l.event === 'mqtt_connect_failed'));
       expect((await fetch(`${proc.url}/readyz`)).status).toBe(503);
 
@@ -250,7 +268,9 @@ describe('an unreachable MQTT_URL', () => {
         '/readyz 200',
         async () => {
           const response = await fetch(`${proc.url}/readyz`);
-          return response.status === 200 ? ((await response.json()) as { checks: Array<{ name: string; ok: boolean }> }) : undefined;
+          return response.status === 200
+            ? ((await response.json()) as { checks: Array<{ name: string; ok: boolean }> })
+            : undefined;
         },
         20_000,
       );

@@ -65,7 +65,9 @@ describe('GET /v1/patients/{id}/readings', () => {
       { type: 'weight', measuredAt: day0 + 3000, value: 84, unit: 'kg' },
     ];
     await svc.postReadings(device.token, { readings });
-    const { buckets } = await (await svc.admin(`/v1/patients/${device.patientId}/readings?type=weight&bucket=1w`)).json();
+    const { buckets } = await (
+      await svc.admin(`/v1/patients/${device.patientId}/readings?type=weight&bucket=1w`)
+    ).json();
     expect(buckets).toHaveLength(1);
     expect(buckets[0]).toMatchObject({ count: 3, min: 80.0001, max: 84 });
     expect(buckets[0].mean).toBeCloseTo((80.0001 + 82 + 84) / 3, 6);
@@ -73,7 +75,11 @@ describe('GET /v1/patients/{id}/readings', () => {
 
   it('pages raw readings oldest first with the next cursor', async () => {
     const device = await svc.provision('pulse_oximeter');
-    const readings = Array.from({ length: 25 }, (_, i) => ({ type: 'spo2', measuredAt: day0 + (25 - i) * 60_000, value: 90 + (i % 9) }));
+    const readings = Array.from({ length: 25 }, (_, i) => ({
+      type: 'spo2',
+      measuredAt: day0 + (25 - i) * 60_000,
+      value: 90 + (i % 9),
+    }));
     await svc.postReadings(device.token, { readings });
     const seen: string[] = [];
     let query = '?type=spo2&limit=10';
@@ -90,7 +96,8 @@ describe('GET /v1/patients/{id}/readings', () => {
 
   it('refuses bad queries with the parameter named', async () => {
     const patientId = await svc.createPatient();
-    const bad = async (query: string) => (await (await svc.admin(`/v1/patients/${patientId}/readings${query}`)).json()).error;
+    const bad = async (query: string) =>
+      (await (await svc.admin(`/v1/patients/${patientId}/readings${query}`)).json()).error;
     expect((await bad('?bucket=1d')).details).toEqual([{ path: 'type', message: 'is required with bucket' }]);
     expect((await bad('?type=glucose')).details[0].path).toBe('type');
     expect((await bad('?limit=10001')).details).toEqual([{ path: 'limit', message: 'must be at most 10000' }]);

@@ -51,8 +51,14 @@ const spo2Rule = (id: string, value: number, severity: string) => ({
 
 beforeAll(async () => {
   svc = await startTestService();
-  [nurse, otherNurse] = await Promise.all([svc.createClinician('nurse', { name: 'Nora Quinn' }), svc.createClinician('nurse')]);
-  [nurseToken, otherToken] = await Promise.all([svc.login(nurse.email, nurse.password), svc.login(otherNurse.email, otherNurse.password)]);
+  [nurse, otherNurse] = await Promise.all([
+    svc.createClinician('nurse', { name: 'Nora Quinn' }),
+    svc.createClinician('nurse'),
+  ]);
+  [nurseToken, otherToken] = await Promise.all([
+    svc.login(nurse.email, nurse.password),
+    svc.login(otherNurse.email, otherNurse.password),
+  ]);
 
   const device = await svc.provision('pulse_oximeter');
   ours = device.patientId;
@@ -62,27 +68,44 @@ beforeAll(async () => {
     [ours, nurse],
     [theirs, otherNurse],
   ] as const) {
-    const response = await svc.admin(`/v1/patients/${patientId}/care-team`, { method: 'PUT', body: { members: [{ clinicianId: clinician.id, role: 'primary_nurse' }] } });
+    const response = await svc.admin(`/v1/patients/${patientId}/care-team`, {
+      method: 'PUT',
+      body: { members: [{ clinicianId: clinician.id, role: 'primary_nurse' }] },
+    });
     expect(response.status).toBe(200);
   }
   const plan = await svc.admin(`/v1/patients/${ours}/care-plan`, {
     method: 'PUT',
-    body: { rules: [spo2Rule('spo2-info', 97, 'info'), spo2Rule('spo2-warning', 92, 'warning'), spo2Rule('spo2-critical', 88, 'critical')] },
+    body: {
+      rules: [
+        spo2Rule('spo2-info', 97, 'info'),
+        spo2Rule('spo2-warning', 92, 'warning'),
+        spo2Rule('spo2-critical', 88, 'critical'),
+      ],
+    },
   });
   expect(plan.status).toBe(200);
 
   // Readings on 10 of the last 30 days (UTC patient), the last one breaching all three rules.
   const now = Date.now();
-  const readings = Array.from({ length: 10 }, (_, i) => ({ type: 'spo2', measuredAt: now - (9 - i) * 3 * DAY - 60_000, value: i === 9 ? 86 : 98 }));
+  const readings = Array.from({ length: 10 }, (_, i) => ({
+    type: 'spo2',
+    measuredAt: now - (9 - i) * 3 * DAY - 60_000,
+    value: i === 9 ? 86 : 98,
+  }));
   expect((await svc.postReadings(deviceToken, { readings })).status).toBe(200);
 });
 afterAll(() => svc.stop());
 
 describe('GET /v1/inbox', () => {
   it('lists unresolved alerts most severe first, with the patient and who acted on them', async () => {
-    const alerts = (await (await svc.request('/v1/alerts?patientId=' + ours, nurseToken)).json()) as { alerts: Array<{ id: string; ruleId: string }> };
+    const alerts = (await (await svc.request(`/v1/alerts?patientId=${ours}`, nurseToken)).json()) as {
+      alerts: Array<{ id: string; ruleId: string }>;
+    };
     const warning = alerts.alerts.find((a) => a.ruleId === 'spo2-warning')!;
-    expect((await svc.request(`/v1/alerts/${warning.id}/acknowledge`, nurseToken, { method: 'POST' })).status).toBe(200);
+    expect((await svc.request(`/v1/alerts/${warning.id}/acknowledge`, nurseToken, { method: 'POST' })).status).toBe(
+      200,
+    );
 
     const response = await svc.request('/v1/inbox', nurseToken);
     expect(response.status).toBe(200);
@@ -101,7 +124,10 @@ describe('GET /v1/inbox', () => {
   it('adds the latest resolved alerts after the unresolved ones', async () => {
     const { alerts } = (await (await svc.request('/v1/inbox', nurseToken)).json()) as { alerts: InboxAlert[] };
     const info = alerts.find((a) => a.ruleId === 'spo2-info')!;
-    expect((await svc.request(`/v1/alerts/${info.id}/resolve`, nurseToken, { method: 'POST', body: { note: 'fine' } })).status).toBe(200);
+    expect(
+      (await svc.request(`/v1/alerts/${info.id}/resolve`, nurseToken, { method: 'POST', body: { note: 'fine' } }))
+        .status,
+    ).toBe(200);
     const after = (await (await svc.request('/v1/inbox?resolved=5', nurseToken)).json()) as { alerts: InboxAlert[] };
     expect(after.alerts.at(-1)).toMatchObject({ id: info.id, status: 'resolved', resolvedByName: 'Nora Quinn' });
     const none = (await (await svc.request('/v1/inbox?resolved=0', nurseToken)).json()) as { alerts: InboxAlert[] };
@@ -138,9 +164,17 @@ describe('GET /v1/patients-summary', () => {
     expect((await svc.request(`/v1/patients-summary?patientId=${ours}`, otherToken)).status).toBe(404);
     const admin = (await (await svc.admin('/v1/patients-summary')).json()) as { patients: Summary[] };
     expect(admin.patients.map((p) => p.id).sort()).toEqual([ours, theirs].sort());
-    expect(admin.patients.find((p) => p.id === theirs)).toMatchObject({ lastReadingAt: null, adherenceDays: 0, adherenceLow: true });
-    const audit = (await (await svc.admin(`/v1/audit?actorId=${otherNurse.id}`)).json()) as { events: Array<{ action: string; patientId: string; outcome: string }> };
-    expect(audit.events).toContainEqual(expect.objectContaining({ action: 'patients.summary', patientId: ours, outcome: 'denied' }));
+    expect(admin.patients.find((p) => p.id === theirs)).toMatchObject({
+      lastReadingAt: null,
+      adherenceDays: 0,
+      adherenceLow: true,
+    });
+    const audit = (await (await svc.admin(`/v1/audit?actorId=${otherNurse.id}`)).json()) as {
+      events: Array<{ action: string; patientId: string; outcome: string }>;
+    };
+    expect(audit.events).toContainEqual(
+      expect.objectContaining({ action: 'patients.summary', patientId: ours, outcome: 'denied' }),
+    );
   });
 });
 
@@ -149,7 +183,10 @@ describe('web pages', () => {
     const page = await fetch(`${svc.url}/patients/${ours}?x=1`, { redirect: 'manual' });
     expect(page.status).toBe(302);
     expect(page.headers.get('location')).toBe(`/login?next=${encodeURIComponent(`/patients/${ours}?x=1`)}`);
-    const stale = await fetch(`${svc.url}/`, { redirect: 'manual', headers: { cookie: 'homewatch_session=hws_revoked' } });
+    const stale = await fetch(`${svc.url}/`, {
+      redirect: 'manual',
+      headers: { cookie: 'homewatch_session=hws_revoked' },
+    });
     expect(stale.headers.get('location')).toBe('/login?next=%2F&expired=1');
     expect(await (await fetch(`${svc.url}/login?expired=1`)).text()).toContain('Your session ended');
   });
@@ -166,9 +203,22 @@ describe('web pages', () => {
   it('marks the care plan editable only for a physician on the team or an admin', async () => {
     const physician = await svc.createClinician('physician');
     const token = await svc.login(physician.email, physician.password);
-    const editable = async (t: string) => /data-can-edit-plan="(\w+)"/.exec(await (await fetch(`${svc.url}/patients/${ours}`, { headers: { cookie: `homewatch_session=${t}` } })).text())?.[1];
+    const editable = async (t: string) =>
+      /data-can-edit-plan="(\w+)"/.exec(
+        await (await fetch(`${svc.url}/patients/${ours}`, { headers: { cookie: `homewatch_session=${t}` } })).text(),
+      )?.[1];
     expect(await editable(nurseToken)).toBe('false');
-    expect(await svc.admin(`/v1/patients/${ours}/care-team`, { method: 'PUT', body: { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }, { clinicianId: physician.id, role: 'pcp' }] } })).toHaveProperty('status', 200);
+    expect(
+      await svc.admin(`/v1/patients/${ours}/care-team`, {
+        method: 'PUT',
+        body: {
+          members: [
+            { clinicianId: nurse.id, role: 'primary_nurse' },
+            { clinicianId: physician.id, role: 'pcp' },
+          ],
+        },
+      }),
+    ).toHaveProperty('status', 200);
     expect(await editable(token)).toBe('true');
   });
 
@@ -188,6 +238,8 @@ describe('web pages', () => {
     expect((await fetch(`${svc.url}/assets/common.js?v=0000000000`)).headers.get('cache-control')).toBe('no-cache');
     expect((await fetch(`${svc.url}/assets/uplot.css`)).headers.get('content-type')).toBe('text/css; charset=utf-8');
     expect((await fetch(`${svc.url}/assets/nothing.js`)).status).toBe(404);
-    expect((await fetch(`${svc.url}/assets/common.js`, { headers: { 'if-none-match': `"${script[2]}"` } })).status).toBe(304);
+    expect(
+      (await fetch(`${svc.url}/assets/common.js`, { headers: { 'if-none-match': `"${script[2]}"` } })).status,
+    ).toBe(304);
   });
 });

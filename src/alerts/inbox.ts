@@ -25,7 +25,10 @@ const UNRESOLVED_LIMIT = 500;
 
 const STATUS_RANK = { open: 0, acknowledged: 1, resolved: 2 } as const;
 /** SEVERITIES runs info → critical, so a higher index is more severe. */
-const SEVERITY_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<(typeof SEVERITIES)[number], number>;
+const SEVERITY_RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<
+  (typeof SEVERITIES)[number],
+  number
+>;
 
 /** The order a nurse works in: open before acknowledged before resolved, then by severity, then newest first. */
 export function inboxOrder(a: Alert, b: Alert): number {
@@ -65,7 +68,6 @@ export interface InboxRouteOptions {
  * and who was notified (web push deliveries, escalation state).
  */
 export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
-
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
     const query = parseOrThrow(inboxQuerySchema, c.req.query(), 'query');
@@ -79,7 +81,11 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
     const shown = [...unresolved.sort(inboxOrder).slice(0, UNRESOLVED_LIMIT), ...resolved];
 
     const deliveries = alerts.deliveriesFor(shown.map((alert) => alert.id));
-    const patientNames = namesOf(db, patients, shown.map((a) => a.patientId));
+    const patientNames = namesOf(
+      db,
+      patients,
+      shown.map((a) => a.patientId),
+    );
     const clinicianIds = shown.flatMap((a) => [
       a.acknowledgedBy,
       a.resolvedBy,
@@ -90,15 +96,24 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
     const shownPatients = [...new Set(shown.map((a) => a.patientId))];
     if (shownPatients.length) {
       for (const row of db
-        .select({ patientId: careTeamMembers.patientId, clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role, name: clinicians.name })
+        .select({
+          patientId: careTeamMembers.patientId,
+          clinicianId: careTeamMembers.clinicianId,
+          role: careTeamMembers.role,
+          name: clinicians.name,
+        })
         .from(careTeamMembers)
         .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
         .where(inArray(careTeamMembers.patientId, shownPatients))
         .all()) {
-        teams.set(row.patientId, [...(teams.get(row.patientId) ?? []), { clinicianId: row.clinicianId, name: row.name, role: row.role }]);
+        teams.set(row.patientId, [
+          ...(teams.get(row.patientId) ?? []),
+          { clinicianId: row.clinicianId, name: row.name, role: row.role },
+        ]);
       }
     }
-    const nameOf = (id: string | null) => (id === null ? null : (clinicianNames.get(id) ?? (id === 'admin-token' ? 'Administrator (token)' : 'Unknown')));
+    const nameOf = (id: string | null) =>
+      id === null ? null : (clinicianNames.get(id) ?? (id === 'admin-token' ? 'Administrator (token)' : 'Unknown'));
 
     await recordAccess(audit, c, 'alerts.inbox', query.patientId ?? null, 'success');
     return c.json({
@@ -106,10 +121,18 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
       unresolvedLeftOut: Math.max(0, unresolved.length - UNRESOLVED_LIMIT),
       alerts: shown.map((alert) => {
         const { escalation, attempts } = deliveries.get(alert.id)!;
-        const notified = new Map<string, { clinicianId: string; name: string | null; at: string; tier: number | null }>();
+        const notified = new Map<
+          string,
+          { clinicianId: string; name: string | null; at: string; tier: number | null }
+        >();
         for (const d of attempts) {
           if (d.channel === 'web_push' && d.status === 'delivered' && d.clinicianId && !notified.has(d.clinicianId)) {
-            notified.set(d.clinicianId, { clinicianId: d.clinicianId, name: nameOf(d.clinicianId), at: new Date(d.at).toISOString(), tier: d.tier });
+            notified.set(d.clinicianId, {
+              clinicianId: d.clinicianId,
+              name: nameOf(d.clinicianId),
+              at: new Date(d.at).toISOString(),
+              tier: d.tier,
+            });
           }
         }
         return {
@@ -122,7 +145,10 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
           escalation: escalation && {
             ...presentEscalation(escalation),
             /** Who is told next if nobody acknowledges by `dueAt`. */
-            next: escalation.state === 'pending' ? nextTierMembers(teams.get(alert.patientId) ?? [], escalation.nextTier) : [],
+            next:
+              escalation.state === 'pending'
+                ? nextTierMembers(teams.get(alert.patientId) ?? [], escalation.nextTier)
+                : [],
           },
         };
       }),

@@ -29,7 +29,10 @@ export interface Alert {
 }
 
 /** What a breach knows when it opens or updates an alert. */
-export type Trigger = Pick<Alert, 'id' | 'patientId' | 'ruleId' | 'carePlanVersion' | 'metric' | 'severity' | 'message' | 'reading'> & { at: number };
+export type Trigger = Pick<
+  Alert,
+  'id' | 'patientId' | 'ruleId' | 'carePlanVersion' | 'metric' | 'severity' | 'message' | 'reading'
+> & { at: number };
 
 export function openAlert(trigger: Trigger): Alert {
   return {

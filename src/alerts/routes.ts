@@ -35,7 +35,8 @@ export interface AlertsRouteOptions {
 
 /** `/v1/alerts`: the care team's inbox, newest first; acknowledge and resolve. */
 export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: AlertsRouteOptions) {
-  const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') => recordAccess(audit, c, action, patientId, outcome);
+  const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') =>
+    recordAccess(audit, c, action, patientId, outcome);
 
   /** The alert, if the caller may see its patient; otherwise 404 (audited), as for patients. */
   const findAlert = async (c: Context<AppEnv>, action: string): Promise<Alert> => {
@@ -45,7 +46,12 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
   };
 
   /** Applies a clinician's transition in a group commit (with its outbox event) and audits it. */
-  const transition = async (c: Context<AppEnv>, action: string, change: (alert: Alert, by: string, at: number) => Alert, event: 'acknowledged' | 'resolved') => {
+  const transition = async (
+    c: Context<AppEnv>,
+    action: string,
+    change: (alert: Alert, by: string, at: number) => Alert,
+    event: 'acknowledged' | 'resolved',
+  ) => {
     const alert = await findAlert(c, action);
     const by = requireUser(c).id;
     const updated = await commits.run(() => {
@@ -65,7 +71,13 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const principal = requireUser(c);
       const query = parseOrThrow(alertsQuerySchema, c.req.query(), 'query');
       const before = query.cursor ? cursorParam(query.cursor) : undefined;
-      const page = alerts.list({ ...query, unreachable: query.unreachable === 'true', patientIds: access.visiblePatientIds(principal), before, limit: query.limit + 1 });
+      const page = alerts.list({
+        ...query,
+        unreachable: query.unreachable === 'true',
+        patientIds: access.visiblePatientIds(principal),
+        before,
+        limit: query.limit + 1,
+      });
       const last = page[query.limit - 1];
       await record(c, 'alerts.list', query.patientId ?? null, 'success');
       return c.json({
@@ -116,4 +128,3 @@ export function presentEscalation(escalation: typeof escalations.$inferSelect) {
     unreachable: escalation.unreachable,
   };
 }
-

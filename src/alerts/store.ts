@@ -48,19 +48,36 @@ export class AlertStore {
     this.#findUnresolved = db
       .select()
       .from(alerts)
-      .where(and(eq(alerts.patientId, sql.placeholder('patientId')), eq(alerts.ruleId, sql.placeholder('ruleId')), ne(alerts.status, 'resolved')))
+      .where(
+        and(
+          eq(alerts.patientId, sql.placeholder('patientId')),
+          eq(alerts.ruleId, sql.placeholder('ruleId')),
+          ne(alerts.status, 'resolved'),
+        ),
+      )
       .prepare();
-    this.#byId = db.select().from(alerts).where(eq(alerts.id, sql.placeholder('id'))).prepare();
-    const row = Object.fromEntries(Object.keys(getTableColumns(alerts)).map((column) => [column, sql.placeholder(column)])) as Record<
-      keyof typeof alerts.$inferInsert,
-      ReturnType<typeof sql.placeholder>
-    >;
+    this.#byId = db
+      .select()
+      .from(alerts)
+      .where(eq(alerts.id, sql.placeholder('id')))
+      .prepare();
+    const row = Object.fromEntries(
+      Object.keys(getTableColumns(alerts)).map((column) => [column, sql.placeholder(column)]),
+    ) as Record<keyof typeof alerts.$inferInsert, ReturnType<typeof sql.placeholder>>;
     this.#insert = compileWrite(db.insert(alerts).values(row), db.$client);
     // set() takes placeholders as insert values() does (each becomes a Param with its column's encoder);
     // only its type does not say so.
-    this.#update = compileWrite(db.update(alerts).set(row as unknown as typeof alerts.$inferInsert).where(eq(alerts.id, sql.placeholder('id'))), db.$client);
+    this.#update = compileWrite(
+      db
+        .update(alerts)
+        .set(row as unknown as typeof alerts.$inferInsert)
+        .where(eq(alerts.id, sql.placeholder('id'))),
+      db.$client,
+    );
     this.#insertEvent = compileWrite(
-      db.insert(alertOutbox).values({ alertId: sql.placeholder('alertId'), event: sql.placeholder('event'), at: sql.placeholder('at') }),
+      db
+        .insert(alertOutbox)
+        .values({ alertId: sql.placeholder('alertId'), event: sql.placeholder('event'), at: sql.placeholder('at') }),
       db.$client,
     );
   }
@@ -121,7 +138,8 @@ export class AlertStore {
     this.#byRule(alert.patientId).set(alert.ruleId, alert.status === 'resolved' ? null : alert);
     // Known only if looked up before; otherwise the next lookup reads it, this change included.
     const resolved = this.#lastResolved.get(alert.patientId);
-    if (alert.resolvedAt !== null && resolved?.has(alert.ruleId)) resolved.set(alert.ruleId, Math.max(resolved.get(alert.ruleId) ?? 0, alert.resolvedAt));
+    if (alert.resolvedAt !== null && resolved?.has(alert.ruleId))
+      resolved.set(alert.ruleId, Math.max(resolved.get(alert.ruleId) ?? 0, alert.resolvedAt));
     if (event) this.#outbox(alert.id, event, at);
   }
 
@@ -132,11 +150,21 @@ export class AlertStore {
     if (query.patientId) conditions.push(eq(alerts.patientId, query.patientId));
     if (query.status) conditions.push(eq(alerts.status, query.status));
     if (query.unreachable) {
-      conditions.push(inArray(alerts.id, this.db.select({ id: escalations.alertId }).from(escalations).where(eq(escalations.unreachable, true))));
+      conditions.push(
+        inArray(
+          alerts.id,
+          this.db.select({ id: escalations.alertId }).from(escalations).where(eq(escalations.unreachable, true)),
+        ),
+      );
     }
     if (query.severity) conditions.push(eq(alerts.severity, query.severity));
     if (query.before) {
-      conditions.push(or(lt(alerts.openedAt, query.before.at), and(eq(alerts.openedAt, query.before.at), lt(alerts.id, query.before.id)))!);
+      conditions.push(
+        or(
+          lt(alerts.openedAt, query.before.at),
+          and(eq(alerts.openedAt, query.before.at), lt(alerts.id, query.before.id)),
+        )!,
+      );
     }
     return this.db
       .select()
@@ -151,11 +179,23 @@ export class AlertStore {
   /** For each alert: every delivery attempt, oldest first, and where its escalation stands (two queries for any number). */
   deliveriesFor(alertIds: string[]) {
     const result = new Map(
-      alertIds.map((id) => [id, { escalation: null as typeof escalations.$inferSelect | null, attempts: [] as Array<typeof deliveries.$inferSelect> }]),
+      alertIds.map((id) => [
+        id,
+        {
+          escalation: null as typeof escalations.$inferSelect | null,
+          attempts: [] as Array<typeof deliveries.$inferSelect>,
+        },
+      ]),
     );
     if (alertIds.length === 0) return result;
-    for (const row of this.db.select().from(escalations).where(inArray(escalations.alertId, alertIds)).all()) result.get(row.alertId)!.escalation = row;
-    for (const row of this.db.select().from(deliveries).where(inArray(deliveries.alertId, alertIds)).orderBy(asc(deliveries.seq)).all()) {
+    for (const row of this.db.select().from(escalations).where(inArray(escalations.alertId, alertIds)).all())
+      result.get(row.alertId)!.escalation = row;
+    for (const row of this.db
+      .select()
+      .from(deliveries)
+      .where(inArray(deliveries.alertId, alertIds))
+      .orderBy(asc(deliveries.seq))
+      .all()) {
       result.get(row.alertId)!.attempts.push(row);
     }
     return result;

@@ -18,7 +18,15 @@ const GENESIS = '0'.repeat(64);
 
 /** The hash of an entry, chained to the previous one: a changed, inserted or removed row breaks the chain. */
 export function chainHash(prevHash: string, entry: AuditEntry): string {
-  const canonical = JSON.stringify([prevHash, entry.at, entry.actorId, entry.action, entry.patientId, entry.outcome, entry.requestId]);
+  const canonical = JSON.stringify([
+    prevHash,
+    entry.at,
+    entry.actorId,
+    entry.action,
+    entry.patientId,
+    entry.outcome,
+    entry.requestId,
+  ]);
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -39,7 +47,12 @@ export class AuditLog {
   }
 
   append(entry: AuditEntry): void {
-    const last = this.db.select({ hash: auditEvents.hash }).from(auditEvents).orderBy(desc(auditEvents.seq)).limit(1).get();
+    const last = this.db
+      .select({ hash: auditEvents.hash })
+      .from(auditEvents)
+      .orderBy(desc(auditEvents.seq))
+      .limit(1)
+      .get();
     const prevHash = last?.hash ?? GENESIS;
     this.db
       .insert(auditEvents)
@@ -84,8 +97,16 @@ export class AuditLog {
         .limit(pageSize)
         .all();
       for (const row of rows) {
-        const entry: AuditEntry = { at: row.at, actorId: row.actorId, action: row.action, patientId: row.patientId, outcome: row.outcome, requestId: row.requestId };
-        if (row.prevHash !== prevHash || row.hash !== chainHash(prevHash, entry)) return { ok: false, checked, brokenAt: row.seq };
+        const entry: AuditEntry = {
+          at: row.at,
+          actorId: row.actorId,
+          action: row.action,
+          patientId: row.patientId,
+          outcome: row.outcome,
+          requestId: row.requestId,
+        };
+        if (row.prevHash !== prevHash || row.hash !== chainHash(prevHash, entry))
+          return { ok: false, checked, brokenAt: row.seq };
         prevHash = row.hash;
         checked++;
       }

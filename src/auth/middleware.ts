@@ -14,7 +14,9 @@ export type Principal =
   | { kind: 'clinician'; id: string; role: ClinicianRole; clinician: SignedInClinician }
   | { kind: 'device'; id: string; device: DeviceIdentity };
 
-export type AppEnv = { Variables: { principal: Principal | undefined; requestId: string; sessionToken: string | undefined } };
+export type AppEnv = {
+  Variables: { principal: Principal | undefined; requestId: string; sessionToken: string | undefined };
+};
 
 /** The web app's session cookie: HttpOnly, SameSite=Strict, so scripts cannot read it and other sites cannot send it. */
 export const SESSION_COOKIE = 'homewatch_session';
@@ -52,7 +54,8 @@ export function authenticate({ adminToken, devices, sessions }: AuthenticateOpti
   };
 }
 
-export const isAdmin = (principal: Principal | undefined) => principal !== undefined && principal.kind !== 'device' && principal.role === 'admin';
+export const isAdmin = (principal: Principal | undefined) =>
+  principal !== undefined && principal.kind !== 'device' && principal.role === 'admin';
 
 /** The signed-in caller (admin token or clinician); 401 without one, 403 for a device. */
 export function requireUser(c: Context<AppEnv>): Exclude<Principal, { kind: 'device' }> {
@@ -67,7 +70,12 @@ export function requireRole(...roles: ClinicianRole[]): MiddlewareHandler<AppEnv
   return async (c, next) => {
     const principal = requireUser(c);
     if (!roles.includes(principal.role)) {
-      throw new AppError('forbidden', roles.length === 1 && roles[0] === 'admin' ? 'This endpoint is for administrators' : `This endpoint is for: ${roles.join(', ')}`);
+      throw new AppError(
+        'forbidden',
+        roles.length === 1 && roles[0] === 'admin'
+          ? 'This endpoint is for administrators'
+          : `This endpoint is for: ${roles.join(', ')}`,
+      );
     }
     await next();
   };

@@ -18,7 +18,10 @@ const FAILURES_PER_ACCOUNT = 5;
 const FAILURES_PER_ADDRESS = 20;
 const FAILURE_WINDOW_MS = 15 * 60_000;
 
-export const loginSchema = z.strictObject({ email: z.string().trim().toLowerCase().min(1).max(254), password: z.string().min(1).max(1024) });
+export const loginSchema = z.strictObject({
+  email: z.string().trim().toLowerCase().min(1).max(254),
+  password: z.string().min(1).max(1024),
+});
 
 export interface AuthRouteOptions {
   db: Db;
@@ -64,14 +67,25 @@ export function authRoute({ db, sessions, audit }: AuthRouteOptions) {
         expires: new Date(session.expiresAt),
       });
       await audit.record({ ...entry, at: Date.now(), outcome: 'success' });
-      return c.json({ token: session.token, expiresAt: new Date(session.expiresAt).toISOString(), clinician: presentClinician(clinician) });
+      return c.json({
+        token: session.token,
+        expiresAt: new Date(session.expiresAt).toISOString(),
+        clinician: presentClinician(clinician),
+      });
     })
     .post('/logout', async (c) => {
       const principal = requireUser(c);
       const token = c.get('sessionToken');
       if (token) sessions.revoke(token);
       deleteCookie(c, SESSION_COOKIE, { path: '/' });
-      await audit.record({ at: Date.now(), actorId: principal.id, action: 'logout', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      await audit.record({
+        at: Date.now(),
+        actorId: principal.id,
+        action: 'logout',
+        patientId: null,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.body(null, 204);
     })
     .get('/me', (c) => {

@@ -36,7 +36,10 @@ export class SessionStore {
   create(clinicianId: string, now = Date.now()): { token: string; expiresAt: number } {
     const token = `hws_${randomBytes(32).toString('base64url')}`;
     const expiresAt = now + this.options.maxAgeMs;
-    this.db.insert(sessions).values({ tokenHash: hashToken(token), clinicianId, createdAt: now, lastSeenAt: now, expiresAt }).run();
+    this.db
+      .insert(sessions)
+      .values({ tokenHash: hashToken(token), clinicianId, createdAt: now, lastSeenAt: now, expiresAt })
+      .run();
     // Expired sessions of anyone are useless; clear them while we are here.
     this.db
       .delete(sessions)
@@ -74,7 +77,10 @@ export class SessionStore {
   }
 
   revoke(token: string): void {
-    this.db.delete(sessions).where(eq(sessions.tokenHash, hashToken(token))).run();
+    this.db
+      .delete(sessions)
+      .where(eq(sessions.tokenHash, hashToken(token)))
+      .run();
   }
 
   /** Signs a clinician out everywhere (password reset, account disabled). */

@@ -18,17 +18,27 @@ export interface CarePlanRouteOptions {
 
 function presentPlan(plan: CarePlan | undefined) {
   if (!plan) return { version: 0, templates: [], rules: [], updatedAt: null, updatedBy: null };
-  return { version: plan.version, templates: plan.templates, rules: plan.rules, updatedAt: new Date(plan.createdAt).toISOString(), updatedBy: plan.createdBy };
+  return {
+    version: plan.version,
+    templates: plan.templates,
+    rules: plan.rules,
+    updatedAt: new Date(plan.createdAt).toISOString(),
+    updatedBy: plan.createdBy,
+  };
 }
 
 /** `/v1/patients/:id/care-plan`: read by the care team, changed by admins and the team's physicians. */
 export function carePlanRoute(options: CarePlanRouteOptions) {
   const { access, carePlans, templates, onCarePlanChanged } = options;
   return new Hono<AppEnv>()
-    .get('/:id/care-plan', patientScope(options, 'care_plan.read'), (c) => c.json(presentPlan(carePlans.current(c.req.param('id')))))
+    .get('/:id/care-plan', patientScope(options, 'care_plan.read'), (c) =>
+      c.json(presentPlan(carePlans.current(c.req.param('id')))),
+    )
     .get('/:id/care-plan/versions', patientScope(options, 'care_plan.read'), (c) =>
       c.json({
-        versions: carePlans.versions(c.req.param('id')).map((v) => ({ version: v.version, updatedAt: new Date(v.createdAt).toISOString(), updatedBy: v.createdBy })),
+        versions: carePlans
+          .versions(c.req.param('id'))
+          .map((v) => ({ version: v.version, updatedAt: new Date(v.createdAt).toISOString(), updatedBy: v.createdBy })),
       }),
     )
     .put('/:id/care-plan', patientScope(options, 'care_plan.update'), async (c) => {

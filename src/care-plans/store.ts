@@ -12,13 +12,18 @@ export const TEMPLATES_DIR = path.resolve(import.meta.dirname, '../../rules');
 /** Reads and validates every template in rules/; a broken template stops the start, naming the file. */
 export function loadTemplates(dir = TEMPLATES_DIR): Map<string, Template> {
   const templates = new Map<string, Template>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
-    const parsed = templateSchema.safeParse(JSON.parse(readFileSync(path.join(dir, file), 'utf8')), { error: plainErrors });
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
+    const parsed = templateSchema.safeParse(JSON.parse(readFileSync(path.join(dir, file), 'utf8')), {
+      error: plainErrors,
+    });
     if (!parsed.success) {
       const problems = toDetails(parsed.error).map((d) => `${d.path} ${d.message}`);
       throw new Error(`Care-plan template rules/${file} is not valid: ${problems.join('; ')}`);
     }
-    if (`${parsed.data.name}.json` !== file) throw new Error(`Care-plan template rules/${file} must be named "${file.replace(/\.json$/, '')}"`);
+    if (`${parsed.data.name}.json` !== file)
+      throw new Error(`Care-plan template rules/${file} must be named "${file.replace(/\.json$/, '')}"`);
     templates.set(parsed.data.name, parsed.data);
   }
   return templates;
@@ -37,14 +42,18 @@ export function expandCarePlan(
   (input.templates ?? []).forEach((name, i) => {
     const template = templates.get(name);
     if (!template) {
-      problems.push({ path: `templates.${i}`, message: `is not a known template (${[...templates.keys()].join(', ')})` });
+      problems.push({
+        path: `templates.${i}`,
+        message: `is not a known template (${[...templates.keys()].join(', ')})`,
+      });
       return;
     }
     for (const rule of template.rules) byId.set(rule.id, { ...rule, template: name });
   });
   const seen = new Set<string>();
   input.rules.forEach((rule, i) => {
-    if (seen.has(rule.id)) problems.push({ path: `rules.${i}.id`, message: `"${rule.id}" is used by another rule of this plan` });
+    if (seen.has(rule.id))
+      problems.push({ path: `rules.${i}.id`, message: `"${rule.id}" is used by another rule of this plan` });
     seen.add(rule.id);
     byId.set(rule.id, rule);
   });
@@ -67,7 +76,13 @@ export class CarePlanStore {
   constructor(private readonly db: Db) {}
 
   current(patientId: string): CarePlan | undefined {
-    const row = this.db.select().from(carePlans).where(eq(carePlans.patientId, patientId)).orderBy(desc(carePlans.version)).limit(1).get();
+    const row = this.db
+      .select()
+      .from(carePlans)
+      .where(eq(carePlans.patientId, patientId))
+      .orderBy(desc(carePlans.version))
+      .limit(1)
+      .get();
     return row && toPlan(row);
   }
 
@@ -101,9 +116,22 @@ export class CarePlanStore {
         const before = previous?.rules.find((r) => r.id === rule.id && r.metric === rule.metric);
         ruleSince[rule.id] = before ? (previous!.ruleSince[rule.id] ?? now) : now;
       }
-      const plan: CarePlan = { patientId, version: (previous?.version ?? 0) + 1, templates, rules, ruleSince, createdAt: now, createdBy };
+      const plan: CarePlan = {
+        patientId,
+        version: (previous?.version ?? 0) + 1,
+        templates,
+        rules,
+        ruleSince,
+        createdAt: now,
+        createdBy,
+      };
       tx.insert(carePlans)
-        .values({ ...plan, templates: JSON.stringify(templates), rules: JSON.stringify(rules), ruleSince: JSON.stringify(ruleSince) })
+        .values({
+          ...plan,
+          templates: JSON.stringify(templates),
+          rules: JSON.stringify(rules),
+          ruleSince: JSON.stringify(ruleSince),
+        })
         .run();
       return plan;
     });

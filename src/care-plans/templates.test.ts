@@ -35,7 +35,11 @@ const point = (t: number, value: number): Point => ({ t, receivedAt: t, value, r
 /** A weight as the store keeps it: sent in lb, stored in kg rounded to 0.1 g. */
 const lb = (pounds: number) => toKg(pounds, 'lb');
 /** Evaluates a rule on a history of [hoursFromT0, value] pairs, oldest first. */
-const decide = (r: Rule, history: Array<[number, number]>) => evaluate(compileRule(r), history.map(([h, v]) => point(T0 + h * HOUR, v)));
+const decide = (r: Rule, history: Array<[number, number]>) =>
+  evaluate(
+    compileRule(r),
+    history.map(([h, v]) => point(T0 + h * HOUR, v)),
+  );
 
 describe('rules/ templates', () => {
   it('the three clinical templates are there', () => {
@@ -92,32 +96,71 @@ describe('heart-failure', () => {
   const weekGain = rule('heart-failure', 'hf-weight-gain-week');
 
   it('day gain: fires for +2.2 lb in 23 h, not for +1.8 lb', () => {
-    expect(decide(dayGain, [[0, lb(180)], [23, lb(182.2)]])).toBe(true);
-    expect(decide(dayGain, [[0, lb(180)], [23, lb(181.8)]])).toBe(false);
+    expect(
+      decide(dayGain, [
+        [0, lb(180)],
+        [23, lb(182.2)],
+      ]),
+    ).toBe(true);
+    expect(
+      decide(dayGain, [
+        [0, lb(180)],
+        [23, lb(181.8)],
+      ]),
+    ).toBe(false);
   });
 
   it('day gain: exactly +2 lb fires despite the 0.1 g rounding of stored weights', () => {
     for (const base of [120, 150.4, 180, 215.6, 299.9]) {
-      expect(decide(dayGain, [[0, lb(base)], [24, lb(base + 2)]]), `${base} lb`).toBe(true);
+      expect(
+        decide(dayGain, [
+          [0, lb(base)],
+          [24, lb(base + 2)],
+        ]),
+        `${base} lb`,
+      ).toBe(true);
     }
   });
 
   it('day gain: a weigh-in a few hours later than yesterday still compares with yesterday (30 h window)', () => {
     expect(parseDuration((dayGain.when as { within: string }).within)).toBe(30 * HOUR);
-    expect(decide(dayGain, [[0, lb(180)], [29.5, lb(182.5)]])).toBe(true);
+    expect(
+      decide(dayGain, [
+        [0, lb(180)],
+        [29.5, lb(182.5)],
+      ]),
+    ).toBe(true);
     // Two days apart is no longer "a day": the week rule covers it.
-    expect(decide(dayGain, [[0, lb(180)], [48, lb(182.5)]])).toBe(false);
+    expect(
+      decide(dayGain, [
+        [0, lb(180)],
+        [48, lb(182.5)],
+      ]),
+    ).toBe(false);
   });
 
   it('day gain: a loss never fires', () => {
-    expect(decide(dayGain, [[0, lb(185)], [24, lb(180)]])).toBe(false);
+    expect(
+      decide(dayGain, [
+        [0, lb(185)],
+        [24, lb(180)],
+      ]),
+    ).toBe(false);
   });
 
   it('week gain: +5.25 lb over seven daily weigh-ins fires although no single day reached 2 lb', () => {
-    const week: Array<[number, number]> = [0, 1, 2, 3, 4, 5, 6, 7].map((d) => [d * 24 + (d % 2) * 1.5, lb(180 + d * 0.75)]);
+    const week: Array<[number, number]> = [0, 1, 2, 3, 4, 5, 6, 7].map((d) => [
+      d * 24 + (d % 2) * 1.5,
+      lb(180 + d * 0.75),
+    ]);
     expect(decide(weekGain, week)).toBe(true); // 180 → 185.25 lb over 169.5 h
     expect(decide(dayGain, week)).toBe(false);
-    expect(decide(weekGain, week.map(([h, v], i) => [h, i === 7 ? lb(184.5) : v]))).toBe(false); // +4.5 lb
+    expect(
+      decide(
+        weekGain,
+        week.map(([h, v], i) => [h, i === 7 ? lb(184.5) : v]),
+      ),
+    ).toBe(false); // +4.5 lb
   });
 
   it('missing weight: info after 36 h without a weigh-in, and the description explains the windows', () => {
@@ -163,8 +206,18 @@ describe('hypertension', () => {
     expect(decide(avg, highs)).toBe(true);
     expect(decide(avg, [...highs.map(([h]): [number, number] => [h, 128]).slice(1), [count * 12, 175]])).toBe(false);
     const diastolic = rule('hypertension', 'htn-average-diastolic-high');
-    expect(decide(diastolic, Array.from({ length: count }, (_, i): [number, number] => [i * 12, 90]))).toBe(true);
-    expect(decide(diastolic, Array.from({ length: count }, (_, i): [number, number] => [i * 12, 89]))).toBe(false);
+    expect(
+      decide(
+        diastolic,
+        Array.from({ length: count }, (_, i): [number, number] => [i * 12, 90]),
+      ),
+    ).toBe(true);
+    expect(
+      decide(
+        diastolic,
+        Array.from({ length: count }, (_, i): [number, number] => [i * 12, 89]),
+      ),
+    ).toBe(false);
   });
 
   it('low systolic: 89 fires, 90 does not', () => {
@@ -183,15 +236,47 @@ describe('copd', () => {
 
   it('sustained low SpO2 needs three readings in a row below 90', () => {
     const sustained = rule('copd', 'copd-spo2-low-sustained');
-    expect(decide(sustained, [[0, 89], [4, 89]])).toBe(false);
-    expect(decide(sustained, [[0, 89], [4, 89], [8, 88]])).toBe(true);
-    expect(decide(sustained, [[0, 89], [4, 90], [8, 88]])).toBe(false);
+    expect(
+      decide(sustained, [
+        [0, 89],
+        [4, 89],
+      ]),
+    ).toBe(false);
+    expect(
+      decide(sustained, [
+        [0, 89],
+        [4, 89],
+        [8, 88],
+      ]),
+    ).toBe(true);
+    expect(
+      decide(sustained, [
+        [0, 89],
+        [4, 90],
+        [8, 88],
+      ]),
+    ).toBe(false);
   });
 
   it('tachycardia needs two resting pulses in a row above 100', () => {
     const pulse = rule('copd', 'copd-pulse-high');
-    expect(decide(pulse, [[0, 80], [1, 118]])).toBe(false);
-    expect(decide(pulse, [[0, 101], [1, 118]])).toBe(true);
-    expect(decide(pulse, [[0, 100], [1, 118]])).toBe(false);
+    expect(
+      decide(pulse, [
+        [0, 80],
+        [1, 118],
+      ]),
+    ).toBe(false);
+    expect(
+      decide(pulse, [
+        [0, 101],
+        [1, 118],
+      ]),
+    ).toBe(true);
+    expect(
+      decide(pulse, [
+        [0, 100],
+        [1, 118],
+      ]),
+    ).toBe(false);
   });
 });

@@ -16,7 +16,8 @@ export class PatientAccess {
 
   canSee(principal: Principal, patientId: string): boolean {
     if (principal.kind === 'device') return false;
-    if (isAdmin(principal)) return this.db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId)).get() !== undefined;
+    if (isAdmin(principal))
+      return this.db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId)).get() !== undefined;
     return (
       this.db
         .select({ patientId: careTeamMembers.patientId })
@@ -70,8 +71,21 @@ export function patientScope(options: PatientScopeOptions, action: string): Midd
 }
 
 /** Appends the caller's access to a patient's data (or to none, `null`) to the audit trail. */
-export function recordAccess(audit: AuditLog, c: Context<AppEnv>, action: string, patientId: string | null, outcome: AuditOutcome): Promise<void> {
-  return audit.record({ at: Date.now(), actorId: requireUser(c).id, action, patientId, outcome, requestId: c.get('requestId') ?? null });
+export function recordAccess(
+  audit: AuditLog,
+  c: Context<AppEnv>,
+  action: string,
+  patientId: string | null,
+  outcome: AuditOutcome,
+): Promise<void> {
+  return audit.record({
+    at: Date.now(),
+    actorId: requireUser(c).id,
+    action,
+    patientId,
+    outcome,
+    requestId: c.get('requestId') ?? null,
+  });
 }
 
 /**

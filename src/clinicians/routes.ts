@@ -13,7 +13,10 @@ export const CLINICIAN_ROLES = ['admin', 'nurse', 'physician'] as const;
 
 export const createClinicianSchema = z.strictObject({
   name: z.string().trim().min(1).max(200),
-  email: z.email().max(254).transform((email) => email.toLowerCase()),
+  email: z
+    .email()
+    .max(254)
+    .transform((email) => email.toLowerCase()),
   role: z.enum(CLINICIAN_ROLES),
   password: z.string().min(PASSWORD_MIN_LENGTH).max(1024),
 });
@@ -28,12 +31,21 @@ export function presentClinician(clinician: Pick<Clinician, 'id' | 'name' | 'ema
 /** Creates a clinician account; shared by the API and the command-line tool. */
 export async function createClinician(db: Db, input: z.output<typeof createClinicianSchema>): Promise<Clinician> {
   if (db.select({ id: clinicians.id }).from(clinicians).where(eq(clinicians.email, input.email)).get()) {
-    throw new AppError('conflict', 'A clinician with this email exists', [{ path: 'email', message: 'is already in use' }]);
+    throw new AppError('conflict', 'A clinician with this email exists', [
+      { path: 'email', message: 'is already in use' },
+    ]);
   }
   const passwordHash = await hashPassword(input.password);
   return db
     .insert(clinicians)
-    .values({ id: randomUUID(), name: input.name, email: input.email, role: input.role, passwordHash, createdAt: Date.now() })
+    .values({
+      id: randomUUID(),
+      name: input.name,
+      email: input.email,
+      role: input.role,
+      passwordHash,
+      createdAt: Date.now(),
+    })
     .returning()
     .get();
 }
@@ -50,8 +62,19 @@ export function cliniciansRoute({ db, audit }: CliniciansRouteOptions) {
     .post('/', async (c) => {
       const clinician = await createClinician(db, parseOrThrow(createClinicianSchema, await c.req.json()));
       const principal = c.get('principal')!;
-      await audit.record({ at: Date.now(), actorId: principal.id, action: 'clinician.create', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      await audit.record({
+        at: Date.now(),
+        actorId: principal.id,
+        action: 'clinician.create',
+        patientId: null,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.json(presentClinician(clinician), 201);
     })
-    .get('/', (c) => c.json({ clinicians: db.select().from(clinicians).orderBy(asc(clinicians.createdAt)).all().map(presentClinician) }));
+    .get('/', (c) =>
+      c.json({
+        clinicians: db.select().from(clinicians).orderBy(asc(clinicians.createdAt)).all().map(presentClinician),
+      }),
+    );
 }

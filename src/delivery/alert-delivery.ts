@@ -7,7 +7,17 @@ import type { WebPushSender } from './web-push.ts';
 import { postWebhook } from './webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
-import { alertOutbox, careTeamMembers, deliveries, escalations, outboxCursors, patients, pushSubscriptions, webhookJobs, webhooks } from '../store/schema.ts';
+import {
+  alertOutbox,
+  careTeamMembers,
+  deliveries,
+  escalations,
+  outboxCursors,
+  patients,
+  pushSubscriptions,
+  webhookJobs,
+  webhooks,
+} from '../store/schema.ts';
 import { routeAlert, type CareTeamMember, type RoutingPolicy } from './policy.ts';
 
 /** 3 attempts per push, waiting 1 s then 2 s (or the service's Retry-After, at most 30 s): a tier is judged unreachable within about a minute at worst. */
@@ -51,7 +61,14 @@ function prepareQueries(db: Db) {
     startEscalation: compileWrite(
       db
         .insert(escalations)
-        .values({ alertId: placeholder('alertId'), nextTier: 0, dueAt: placeholder('dueAt'), state: 'pending', reachedAnyone: false, unreachable: false })
+        .values({
+          alertId: placeholder('alertId'),
+          nextTier: 0,
+          dueAt: placeholder('dueAt'),
+          state: 'pending',
+          reachedAnyone: false,
+          unreachable: false,
+        })
         .onConflictDoNothing(),
       db.$client,
     ),
@@ -72,11 +89,20 @@ function prepareQueries(db: Db) {
       db.$client,
     ),
     moveCursor: compileWrite(
-      db.insert(outboxCursors).values({ name: CURSOR, seq: placeholder('seq') }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: sql`excluded.seq` } }),
+      db
+        .insert(outboxCursors)
+        .values({ name: CURSOR, seq: placeholder('seq') })
+        .onConflictDoUpdate({ target: outboxCursors.name, set: { seq: sql`excluded.seq` } }),
       db.$client,
     ),
     cursor: db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).prepare(),
-    events: db.select().from(alertOutbox).where(gt(alertOutbox.seq, placeholder('after'))).orderBy(asc(alertOutbox.seq)).limit(OUTBOX_BATCH).prepare(),
+    events: db
+      .select()
+      .from(alertOutbox)
+      .where(gt(alertOutbox.seq, placeholder('after')))
+      .orderBy(asc(alertOutbox.seq))
+      .limit(OUTBOX_BATCH)
+      .prepare(),
     webhookIds: db.select({ id: webhooks.id }).from(webhooks).prepare(),
     dueEscalations: db
       .select()
@@ -111,13 +137,27 @@ function prepareQueries(db: Db) {
       .from(careTeamMembers)
       .where(eq(careTeamMembers.patientId, placeholder('patientId')))
       .prepare(),
-    subscriptions: db.select().from(pushSubscriptions).where(eq(pushSubscriptions.clinicianId, placeholder('clinicianId'))).prepare(),
+    subscriptions: db
+      .select()
+      .from(pushSubscriptions)
+      .where(eq(pushSubscriptions.clinicianId, placeholder('clinicianId')))
+      .prepare(),
     delivered: db
       .select({ targetId: deliveries.targetId })
       .from(deliveries)
-      .where(and(eq(deliveries.alertId, placeholder('alertId')), eq(deliveries.tier, placeholder('tier')), eq(deliveries.status, 'delivered')))
+      .where(
+        and(
+          eq(deliveries.alertId, placeholder('alertId')),
+          eq(deliveries.tier, placeholder('tier')),
+          eq(deliveries.status, 'delivered'),
+        ),
+      )
       .prepare(),
-    patientName: db.select({ name: patients.name }).from(patients).where(eq(patients.id, placeholder('patientId'))).prepare(),
+    patientName: db
+      .select({ name: patients.name })
+      .from(patients)
+      .where(eq(patients.id, placeholder('patientId')))
+      .prepare(),
   };
 }
 
@@ -156,7 +196,9 @@ export class AlertDelivery {
     }
     clearTimeout(this.#timer);
     this.#running = this.#run()
-      .catch((error: unknown) => this.options.log.error({ event: 'routing_failed', err: error }, 'Alert routing failed; retrying'))
+      .catch((error: unknown) =>
+        this.options.log.error({ event: 'routing_failed', err: error }, 'Alert routing failed; retrying'),
+      )
       .finally(() => {
         this.#running = undefined;
         if (this.#again) {
@@ -186,7 +228,12 @@ export class AlertDelivery {
     for (const row of due) {
       if (this.#escalating.has(row.alertId)) continue;
       const step = this.#escalate(row)
-        .catch((error: unknown) => this.options.log.error({ event: 'escalation_failed', alertId: row.alertId, err: error }, 'An escalation step failed; it stays due'))
+        .catch((error: unknown) =>
+          this.options.log.error(
+            { event: 'escalation_failed', alertId: row.alertId, err: error },
+            'An escalation step failed; it stays due',
+          ),
+        )
         .finally(() => {
           this.#escalating.delete(row.alertId);
           // Its next tier has a new due time (or it is done): the schedule must know.
@@ -212,11 +259,16 @@ export class AlertDelivery {
     if (this.#stopped) return;
     clearTimeout(this.#timer);
     // Escalations and jobs being worked on right now are not due again until they finish and set their next time.
-    const escalation = this.#queries.nextEscalations.all({ limit: this.#escalating.size + 1 }).find((row) => !this.#escalating.has(row.alertId))?.at;
-    const webhook = this.#queries.nextWebhookJobs.all({ limit: this.#webhooksInFlight.size + 1 }).find((job) => !this.#webhooksInFlight.has(job.seq))?.at;
+    const escalation = this.#queries.nextEscalations
+      .all({ limit: this.#escalating.size + 1 })
+      .find((row) => !this.#escalating.has(row.alertId))?.at;
+    const webhook = this.#queries.nextWebhookJobs
+      .all({ limit: this.#webhooksInFlight.size + 1 })
+      .find((job) => !this.#webhooksInFlight.has(job.seq))?.at;
     const times = [escalation, webhook].filter((t): t is number => typeof t === 'number');
     const next = times.length ? Math.min(...times) : undefined;
-    const wait = next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
+    const wait =
+      next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
     this.#timer = setTimeout(() => this.kick(), wait);
     this.#timer.unref();
   }
@@ -234,12 +286,19 @@ export class AlertDelivery {
       for (const event of events) {
         const alert = alerts.get(event.alertId);
         if (!alert) continue;
-        if ((event.event === 'opened' || event.event === 'updated') && alert.status === 'open' && policy.pushed.includes(alert.severity)) {
+        if (
+          (event.event === 'opened' || event.event === 'updated') &&
+          alert.status === 'open' &&
+          policy.pushed.includes(alert.severity)
+        ) {
           // 'updated': the rule may have been raised (info → warning, warning → critical) since the alert
           // opened; such an alert starts escalating now, and one already escalating is due no later than
           // its new severity allows.
           this.#queries.startEscalation((name) => (name === 'alertId' ? alert.id : event.at));
-          const row = event.event === 'updated' ? db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get() : undefined;
+          const row =
+            event.event === 'updated'
+              ? db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get()
+              : undefined;
           const dueBy = event.at + policy.escalationMs[alert.severity];
           if (row?.state === 'pending' && row.dueAt > dueBy) {
             db.update(escalations).set({ dueAt: dueBy }).where(eq(escalations.alertId, alert.id)).run();
@@ -257,7 +316,9 @@ export class AlertDelivery {
         const hooks = this.#queries.webhookIds.all();
         for (const event of events) {
           for (const hook of hooks) {
-            db.insert(webhookJobs).values({ webhookId: hook.id, outboxSeq: event.seq, attempts: 0, nextAt: event.at, state: 'pending' }).run();
+            db.insert(webhookJobs)
+              .values({ webhookId: hook.id, outboxSeq: event.seq, attempts: 0, nextAt: event.at, state: 'pending' })
+              .run();
           }
         }
         this.#queries.moveCursor(() => last.seq);
@@ -271,8 +332,10 @@ export class AlertDelivery {
   async #escalate(row: Escalation): Promise<void> {
     const { db, commits, alerts, policy, metrics, log } = this.options;
     const alert = alerts.get(row.alertId);
-    if (!alert || alert.status !== 'open') {
-      await commits.run(() => db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, row.alertId)).run());
+    if (alert?.status !== 'open') {
+      await commits.run(() =>
+        db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, row.alertId)).run(),
+      );
       return;
     }
     const team = this.#queries.team.all({ patientId: alert.patientId }) as CareTeamMember[];
@@ -281,11 +344,18 @@ export class AlertDelivery {
       const step = routeAlert(alert, team, tier, Date.now(), policy);
       if (!step) {
         await commits.run(() =>
-          db.update(escalations).set({ state: 'done', nextTier: tier, unreachable: !reachedAnyone }).where(eq(escalations.alertId, alert.id)).run(),
+          db
+            .update(escalations)
+            .set({ state: 'done', nextTier: tier, unreachable: !reachedAnyone })
+            .where(eq(escalations.alertId, alert.id))
+            .run(),
         );
         if (!reachedAnyone) {
           metrics.alertsUnreached.inc({ severity: alert.severity });
-          log.error({ event: 'alert_unreached', alertId: alert.id, patientId: alert.patientId, severity: alert.severity }, 'An alert reached nobody on the care team');
+          log.error(
+            { event: 'alert_unreached', alertId: alert.id, patientId: alert.patientId, severity: alert.severity },
+            'An alert reached nobody on the care team',
+          );
         }
         return;
       }
@@ -301,13 +371,21 @@ export class AlertDelivery {
             .where(eq(escalations.alertId, alert.id))
             .run(),
         );
-        log.info({ event: 'alert_delivered', alertId: alert.id, tier, clinicians: step.clinicianIds.length }, 'Alert pushed to the care team');
+        log.info(
+          { event: 'alert_delivered', alertId: alert.id, tier, clinicians: step.clinicianIds.length },
+          'Alert pushed to the care team',
+        );
         return;
       }
-      log.warn({ event: 'tier_unreachable', alertId: alert.id, tier }, 'Nobody reachable in this tier; passing the alert on');
+      log.warn(
+        { event: 'tier_unreachable', alertId: alert.id, tier },
+        'Nobody reachable in this tier; passing the alert on',
+      );
       // Retries can take a while: someone may have acknowledged meanwhile, and then nobody else is told.
       if (alerts.get(alert.id)?.status !== 'open') {
-        await commits.run(() => db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, alert.id)).run());
+        await commits.run(() =>
+          db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, alert.id)).run(),
+        );
         return;
       }
     }
@@ -317,39 +395,85 @@ export class AlertDelivery {
   async #deliverTier(alert: Alert, tier: number, clinicianIds: string[]): Promise<boolean> {
     const subscriptions = clinicianIds.flatMap((clinicianId) => this.#queries.subscriptions.all({ clinicianId }));
     if (subscriptions.length === 0) {
-      await this.#log({ alertId: alert.id, event: 'opened', channel: 'web_push', tier, clinicianId: null, targetId: '-', status: 'no_recipient', httpStatus: null, attempt: 0, error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier', at: Date.now() });
+      await this.#log({
+        alertId: alert.id,
+        event: 'opened',
+        channel: 'web_push',
+        tier,
+        clinicianId: null,
+        targetId: '-',
+        status: 'no_recipient',
+        httpStatus: null,
+        attempt: 0,
+        error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier',
+        at: Date.now(),
+      });
       return false;
     }
     const alreadyDelivered = new Set(this.#queries.delivered.all({ alertId: alert.id, tier }).map((d) => d.targetId));
     const payload = pushPayload(alert, tier, this.#queries.patientName.get({ patientId: alert.patientId })?.name ?? '');
     const results = await Promise.all(
-      subscriptions.map((sub) => (alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload))),
+      subscriptions.map((sub) =>
+        alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload),
+      ),
     );
     return results.some(Boolean);
   }
 
-  async #pushWithRetries(alert: Alert, tier: number, sub: typeof pushSubscriptions.$inferSelect, payload: unknown): Promise<boolean> {
+  async #pushWithRetries(
+    alert: Alert,
+    tier: number,
+    sub: typeof pushSubscriptions.$inferSelect,
+    payload: unknown,
+  ): Promise<boolean> {
     const { db, commits, push, metrics } = this.options;
     const topic = alert.id.replaceAll('-', '').slice(0, 32);
     for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
-      const result = await push.send(sub, payload, { ttl: PUSH_TTL_SECONDS, urgency: alert.severity === 'critical' ? 'high' : 'normal', topic });
-      const base = { alertId: alert.id, event: 'opened', channel: 'web_push' as const, tier, clinicianId: sub.clinicianId, targetId: sub.id, attempt, at: Date.now() };
+      const result = await push.send(sub, payload, {
+        ttl: PUSH_TTL_SECONDS,
+        urgency: alert.severity === 'critical' ? 'high' : 'normal',
+        topic,
+      });
+      const base = {
+        alertId: alert.id,
+        event: 'opened',
+        channel: 'web_push' as const,
+        tier,
+        clinicianId: sub.clinicianId,
+        targetId: sub.id,
+        attempt,
+        at: Date.now(),
+      };
       metrics.pushes.inc({ outcome: result.outcome, status: String(result.httpStatus ?? 'none') });
       if (result.outcome === 'delivered') {
         await this.#log({ ...base, status: 'delivered', httpStatus: result.httpStatus, error: null });
         const receivedAt = alert.reading?.receivedAt;
-        if (tier === 0 && typeof receivedAt === 'string') metrics.readingToPushSeconds.observe((Date.now() - Date.parse(receivedAt)) / 1000);
+        if (tier === 0 && typeof receivedAt === 'string')
+          metrics.readingToPushSeconds.observe((Date.now() - Date.parse(receivedAt)) / 1000);
         return true;
       }
       if (result.outcome === 'gone') {
-        await this.#log({ ...base, status: 'gone', httpStatus: result.httpStatus, error: 'subscription expired or unsubscribed; removed' });
+        await this.#log({
+          ...base,
+          status: 'gone',
+          httpStatus: result.httpStatus,
+          error: 'subscription expired or unsubscribed; removed',
+        });
         await commits.run(() => db.delete(pushSubscriptions).where(eq(pushSubscriptions.id, sub.id)).run());
         return false;
       }
       const last = result.outcome === 'failed' || attempt === PUSH_ATTEMPTS;
-      await this.#log({ ...base, status: last ? 'failed' : 'retrying', httpStatus: result.httpStatus, error: result.error });
+      await this.#log({
+        ...base,
+        status: last ? 'failed' : 'retrying',
+        httpStatus: result.httpStatus,
+        error: result.error,
+      });
       if (last) return false;
-      const wait = result.outcome === 'retry' && result.retryAfterMs !== undefined ? result.retryAfterMs : PUSH_BACKOFF_MS[attempt - 1]!;
+      const wait =
+        result.outcome === 'retry' && result.retryAfterMs !== undefined
+          ? result.retryAfterMs
+          : PUSH_BACKOFF_MS[attempt - 1]!;
       await sleep(Math.min(RETRY_AFTER_CAP_MS, wait));
     }
     return false;
@@ -366,7 +490,11 @@ export class AlertDelivery {
       await commits.run(() => db.update(webhookJobs).set({ state: 'done' }).where(eq(webhookJobs.seq, job.seq)).run());
       return;
     }
-    const body = JSON.stringify({ event: `alert.${event.event}`, at: new Date(event.at).toISOString(), alert: presentAlert(alert) });
+    const body = JSON.stringify({
+      event: `alert.${event.event}`,
+      at: new Date(event.at).toISOString(),
+      alert: presentAlert(alert),
+    });
     const attempt = job.attempts + 1;
     const result = await postWebhook(hook.url, hook.secret, body, agent);
     const last = result.ok || !result.retryable || attempt >= WEBHOOK_ATTEMPTS;
@@ -403,7 +531,9 @@ export class AlertDelivery {
 
   #inBackground(work: Promise<unknown>) {
     const tracked = work
-      .catch((error: unknown) => this.options.log.error({ event: 'webhook_failed', err: error }, 'Webhook delivery failed'))
+      .catch((error: unknown) =>
+        this.options.log.error({ event: 'webhook_failed', err: error }, 'Webhook delivery failed'),
+      )
       .finally(() => this.#background.delete(tracked));
     this.#background.add(tracked);
   }

@@ -12,7 +12,12 @@ const team: CareTeamMember[] = [
 
 describe('routeAlert', () => {
   it('goes to the primary nurse, then the backup nurses, then the pcp; never to a specialist', () => {
-    expect(routeAlert({ severity: 'critical' }, team, 0, 0, policy)).toEqual({ tier: 0, clinicianIds: ['nina'], at: 0, nextAt: 15 * 60_000 });
+    expect(routeAlert({ severity: 'critical' }, team, 0, 0, policy)).toEqual({
+      tier: 0,
+      clinicianIds: ['nina'],
+      at: 0,
+      nextAt: 15 * 60_000,
+    });
     expect(routeAlert({ severity: 'critical' }, team, 1, 10, policy)?.clinicianIds).toEqual(['bob', 'bea']);
     expect(routeAlert({ severity: 'critical' }, team, 2, 10, policy)?.clinicianIds).toEqual(['paul']);
     expect(routeAlert({ severity: 'critical' }, team, 3, 10, policy)).toBeUndefined();
@@ -27,6 +32,8 @@ describe('routeAlert', () => {
   });
 
   it('returns a tier with nobody in it, so the caller passes the alert on', () => {
-    expect(routeAlert({ severity: 'critical' }, [{ clinicianId: 'paul', role: 'pcp' }], 0, 0, policy)?.clinicianIds).toEqual([]);
+    expect(
+      routeAlert({ severity: 'critical' }, [{ clinicianId: 'paul', role: 'pcp' }], 0, 0, policy)?.clinicianIds,
+    ).toEqual([]);
   });
 });

@@ -8,7 +8,12 @@ import type { Db } from '../store/db.ts';
 import { pushSubscriptions } from '../store/schema.ts';
 
 const base64url = (bytes: number, what: string) =>
-  z.string().refine((text) => /^[A-Za-z0-9_-]+={0,2}$/.test(text) && Buffer.from(text, 'base64url').length === bytes, `must be the ${what} (${bytes} bytes, base64url)`);
+  z
+    .string()
+    .refine(
+      (text) => /^[A-Za-z0-9_-]+={0,2}$/.test(text) && Buffer.from(text, 'base64url').length === bytes,
+      `must be the ${what} (${bytes} bytes, base64url)`,
+    );
 
 /** A browser's `PushSubscription.toJSON()`. */
 export const pushSubscriptionSchema = z.strictObject({
@@ -43,7 +48,8 @@ export interface PushRouteOptions {
 export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOptions) {
   const clinicianOf = (c: Parameters<typeof requireUser>[0]) => {
     const principal = requireUser(c);
-    if (principal.kind !== 'clinician') throw new AppError('forbidden', 'Push subscriptions belong to a signed-in clinician, not the admin token');
+    if (principal.kind !== 'clinician')
+      throw new AppError('forbidden', 'Push subscriptions belong to a signed-in clinician, not the admin token');
     return principal.id;
   };
 
@@ -54,7 +60,10 @@ export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOp
       const input = parseOrThrow(pushSubscriptionSchema, await c.req.json(), 'push subscription');
       if (!endpointAllowed(input.endpoint, pushEndpointHosts)) {
         throw new AppError('validation_failed', 'The push subscription is not valid', [
-          { path: 'endpoint', message: `${new URL(input.endpoint).host} is not an allowed push service (PUSH_ENDPOINT_HOSTS)` },
+          {
+            path: 'endpoint',
+            message: `${new URL(input.endpoint).host} is not an allowed push service (PUSH_ENDPOINT_HOSTS)`,
+          },
         ]);
       }
       const values = { clinicianId, p256dh: input.keys.p256dh, auth: input.keys.auth };
@@ -70,7 +79,9 @@ export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOp
     .delete('/subscriptions', async (c) => {
       const clinicianId = clinicianOf(c);
       const { endpoint } = parseOrThrow(z.strictObject({ endpoint: z.string().min(1) }), await c.req.json());
-      db.delete(pushSubscriptions).where(and(eq(pushSubscriptions.endpoint, endpoint), eq(pushSubscriptions.clinicianId, clinicianId))).run();
+      db.delete(pushSubscriptions)
+        .where(and(eq(pushSubscriptions.endpoint, endpoint), eq(pushSubscriptions.clinicianId, clinicianId)))
+        .run();
       return c.body(null, 204);
     });
 }

@@ -13,8 +13,14 @@ export interface VapidKeys {
  * VAPID keys from the environment, or from DATA_DIR/vapid.json, generated on first start (readable only
  * by the service's user). Keeping them is what keeps every browser subscription valid across restarts.
  */
-export function loadVapidKeys(options: { publicKey?: string; privateKey?: string; subject: string; dataDir: string }): VapidKeys {
-  if (options.publicKey && options.privateKey) return { publicKey: options.publicKey, privateKey: options.privateKey, subject: options.subject };
+export function loadVapidKeys(options: {
+  publicKey?: string;
+  privateKey?: string;
+  subject: string;
+  dataDir: string;
+}): VapidKeys {
+  if (options.publicKey && options.privateKey)
+    return { publicKey: options.publicKey, privateKey: options.privateKey, subject: options.subject };
   const file = path.join(options.dataDir, 'vapid.json');
   if (!existsSync(file)) writeFileSync(file, JSON.stringify(webpush.generateVAPIDKeys()), { mode: 0o600 });
   const keys = JSON.parse(readFileSync(file, 'utf8')) as { publicKey: string; privateKey: string };
@@ -78,14 +84,24 @@ export class WebPushSender {
       );
       return { outcome: 'delivered', httpStatus: response.statusCode };
     } catch (error) {
-      if (!(error instanceof WebPushError)) return { outcome: 'retry', httpStatus: null, retryAfterMs: undefined, error: (error as Error).message };
+      if (!(error instanceof WebPushError))
+        return { outcome: 'retry', httpStatus: null, retryAfterMs: undefined, error: (error as Error).message };
       const status = error.statusCode;
       // 404/410: the browser unsubscribed or the subscription expired (RFC 8030 §7.3).
       if (status === 404 || status === 410) return { outcome: 'gone', httpStatus: status };
       if (status === 429 || status >= 500) {
-        return { outcome: 'retry', httpStatus: status, retryAfterMs: retryAfterMs(error.headers?.['retry-after']), error: `push service answered ${status}` };
+        return {
+          outcome: 'retry',
+          httpStatus: status,
+          retryAfterMs: retryAfterMs(error.headers?.['retry-after']),
+          error: `push service answered ${status}`,
+        };
       }
-      return { outcome: 'failed', httpStatus: status, error: `push service answered ${status}: ${String(error.body).slice(0, 200)}` };
+      return {
+        outcome: 'failed',
+        httpStatus: status,
+        error: `push service answered ${status}: ${String(error.body).slice(0, 200)}`,
+      };
     }
   }
 
@@ -100,7 +116,14 @@ export class WebPushSender {
     let header = this.#vapid.get(audience);
     if (!header || header.until <= now) {
       const { subject, publicKey, privateKey } = this.keys;
-      const { Authorization } = webpush.getVapidHeaders(audience, subject, publicKey, privateKey, 'aes128gcm', Math.floor(now / 1000) + VAPID_VALID_S);
+      const { Authorization } = webpush.getVapidHeaders(
+        audience,
+        subject,
+        publicKey,
+        privateKey,
+        'aes128gcm',
+        Math.floor(now / 1000) + VAPID_VALID_S,
+      );
       header = { authorization: Authorization, until: now + VAPID_REUSE_MS };
       this.#vapid.set(audience, header);
     }

@@ -16,21 +16,49 @@ export const createWebhookSchema = z.strictObject({
 
 /** `/v1/webhooks` (admin): agency endpoints that receive every alert event, signed with HMAC-SHA256. */
 export function webhooksRoute({ db, audit }: { db: Db; audit: AuditLog }) {
-  const present = (hook: typeof webhooks.$inferSelect) => ({ id: hook.id, url: hook.url, createdAt: new Date(hook.createdAt).toISOString() });
+  const present = (hook: typeof webhooks.$inferSelect) => ({
+    id: hook.id,
+    url: hook.url,
+    createdAt: new Date(hook.createdAt).toISOString(),
+  });
   return new Hono<AppEnv>()
     .use(requireAdmin())
     .post('/', async (c) => {
       const input = parseOrThrow(createWebhookSchema, await c.req.json(), 'webhook');
       const secret = input.secret ?? randomBytes(32).toString('base64url');
-      const hook = db.insert(webhooks).values({ id: randomUUID(), url: input.url, secret, createdAt: Date.now() }).returning().get();
-      await audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action: 'webhook.create', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      const hook = db
+        .insert(webhooks)
+        .values({ id: randomUUID(), url: input.url, secret, createdAt: Date.now() })
+        .returning()
+        .get();
+      await audit.record({
+        at: Date.now(),
+        actorId: c.get('principal')!.id,
+        action: 'webhook.create',
+        patientId: null,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.json({ ...present(hook), secret }, 201);
     })
-    .get('/', (c) => c.json({ webhooks: db.select().from(webhooks).orderBy(asc(webhooks.createdAt)).all().map(present) }))
+    .get('/', (c) =>
+      c.json({ webhooks: db.select().from(webhooks).orderBy(asc(webhooks.createdAt)).all().map(present) }),
+    )
     .delete('/:id', async (c) => {
-      const removed = db.delete(webhooks).where(eq(webhooks.id, c.req.param('id'))).returning().get();
+      const removed = db
+        .delete(webhooks)
+        .where(eq(webhooks.id, c.req.param('id')))
+        .returning()
+        .get();
       if (!removed) throw new AppError('not_found', 'No such webhook');
-      await audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action: 'webhook.delete', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      await audit.record({
+        at: Date.now(),
+        actorId: c.get('principal')!.id,
+        action: 'webhook.delete',
+        patientId: null,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.body(null, 204);
     });
 }

@@ -14,9 +14,17 @@ export function signWebhook(secret: string, timestamp: number, body: string): st
 
 const TIMEOUT_MS = 10_000;
 
-export type WebhookResult = { ok: true; httpStatus: number } | { ok: false; httpStatus: number | null; retryable: boolean; error: string };
+export type WebhookResult =
+  | { ok: true; httpStatus: number }
+  | { ok: false; httpStatus: number | null; retryable: boolean; error: string };
 
-export function postWebhook(url: string, secret: string, body: string, agent: Agent | undefined, now = Date.now()): Promise<WebhookResult> {
+export function postWebhook(
+  url: string,
+  secret: string,
+  body: string,
+  agent: Agent | undefined,
+  now = Date.now(),
+): Promise<WebhookResult> {
   const timestamp = Math.floor(now / 1000);
   return new Promise((resolve) => {
     const req = request(
@@ -37,7 +45,13 @@ export function postWebhook(url: string, secret: string, body: string, agent: Ag
         res.resume();
         const status = res.statusCode ?? 0;
         if (status >= 200 && status < 300) resolve({ ok: true, httpStatus: status });
-        else resolve({ ok: false, httpStatus: status, retryable: status === 429 || status >= 500, error: `answered ${status}` });
+        else
+          resolve({
+            ok: false,
+            httpStatus: status,
+            retryable: status === 429 || status >= 500,
+            error: `answered ${status}`,
+          });
       },
     );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));

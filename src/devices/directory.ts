@@ -31,8 +31,14 @@ export class DeviceDirectory {
   readonly #findById;
 
   constructor(db: Db) {
-    const columns = { id: devices.id, kind: devices.kind, patientId: devices.patientId, tokenRotatedAt: devices.tokenRotatedAt };
-    this.#findByHash = (tokenHash: string) => db.select(columns).from(devices).where(eq(devices.tokenHash, tokenHash)).get();
+    const columns = {
+      id: devices.id,
+      kind: devices.kind,
+      patientId: devices.patientId,
+      tokenRotatedAt: devices.tokenRotatedAt,
+    };
+    this.#findByHash = (tokenHash: string) =>
+      db.select(columns).from(devices).where(eq(devices.tokenHash, tokenHash)).get();
     this.#findById = (id: string) => db.select(columns).from(devices).where(eq(devices.id, id)).get();
   }
 

@@ -59,7 +59,14 @@ export interface DevicesRouteOptions {
 /** `/v1/devices`: provisioning, assignment to a patient, token rotation, and what a device had refused. */
 export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null) =>
-    audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action, patientId, outcome: 'success', requestId: c.get('requestId') });
+    audit.record({
+      at: Date.now(),
+      actorId: c.get('principal')!.id,
+      action,
+      patientId,
+      outcome: 'success',
+      requestId: c.get('requestId'),
+    });
   const findDevice = (id: string): Device => {
     const device = db.select().from(devices).where(eq(devices.id, id)).get();
     if (!device) throw new AppError('not_found', 'No such device');
@@ -67,73 +74,79 @@ export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteO
   };
   const checkPatient = (patientId: string | null | undefined) => {
     if (patientId && !db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId)).get()) {
-      throw new AppError('validation_failed', 'The request body is not valid', [{ path: 'patientId', message: 'is not a known patient' }]);
+      throw new AppError('validation_failed', 'The request body is not valid', [
+        { path: 'patientId', message: 'is not a known patient' },
+      ]);
     }
   };
 
-  return new Hono<AppEnv>()
-    .use(requireAdmin())
-    .post('/', async (c) => {
-      const input = parseOrThrow(createDeviceSchema, await c.req.json());
-      checkPatient(input.patientId);
-      const token = generateDeviceToken();
-      const now = Date.now();
-      const device = db
-        .insert(devices)
-        .values({
-          id: randomUUID(),
-          kind: input.kind,
-          serial: input.serial ?? null,
-          patientId: input.patientId ?? null,
-          tokenHash: hashToken(token),
-          createdAt: now,
-          assignedAt: input.patientId ? now : null,
-        })
-        .returning()
-        .get();
-      await record(c, 'device.create', device.patientId);
-      // The token is shown this once; only its hash is kept.
-      return c.json({ ...presentDevice(device), token }, 201);
-    })
-    .get('/', (c) => c.json({ devices: db.select().from(devices).orderBy(asc(devices.createdAt)).all().map(presentDevice) }))
-    .get('/:id', (c) => c.json(presentDevice(findDevice(c.req.param('id')))))
-    .put('/:id/patient', async (c) => {
-      const device = findDevice(c.req.param('id'));
-      const { patientId } = parseOrThrow(assignDeviceSchema, await c.req.json());
-      checkPatient(patientId);
-      const updated = db
-        .update(devices)
-        .set({ patientId, assignedAt: patientId ? Date.now() : null })
-        .where(eq(devices.id, device.id))
-        .returning()
-        .get();
-      directory.forget(device.id);
-      // Both patients' trails show the move: readings from now on go to the new one.
-      if (device.patientId) await record(c, 'device.unassign', device.patientId);
-      if (patientId) await record(c, 'device.assign', patientId);
-      return c.json(presentDevice(updated!));
-    })
-    .post('/:id/token', async (c) => {
-      const device = findDevice(c.req.param('id'));
-      const { token, device: updated } = rotateDeviceToken(db, device.id)!;
-      directory.forget(device.id);
-      await record(c, 'device.rotate_token', device.patientId);
-      return c.json({ ...presentDevice(updated), token });
-    })
-    // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.
-    .get('/:id/rejections', (c) => {
-      const { limit } = parseOrThrow(rejectionsQuerySchema, c.req.query(), 'query');
-      return c.json({
-        rejections: rejections.list(c.req.param('id'), limit).map((r) => ({
-          receivedAt: new Date(r.receivedAt).toISOString(),
-          transport: r.transport,
-          reason: r.reason,
-          payload: parsePayload(r.payload),
-          rawPayload: r.payload,
-          errors: r.errors,
-        })),
-      });
-    });
+  return (
+    new Hono<AppEnv>()
+      .use(requireAdmin())
+      .post('/', async (c) => {
+        const input = parseOrThrow(createDeviceSchema, await c.req.json());
+        checkPatient(input.patientId);
+        const token = generateDeviceToken();
+        const now = Date.now();
+        const device = db
+          .insert(devices)
+          .values({
+            id: randomUUID(),
+            kind: input.kind,
+            serial: input.serial ?? null,
+            patientId: input.patientId ?? null,
+            tokenHash: hashToken(token),
+            createdAt: now,
+            assignedAt: input.patientId ? now : null,
+          })
+          .returning()
+          .get();
+        await record(c, 'device.create', device.patientId);
+        // The token is shown this once; only its hash is kept.
+        return c.json({ ...presentDevice(device), token }, 201);
+      })
+      .get('/', (c) =>
+        c.json({ devices: db.select().from(devices).orderBy(asc(devices.createdAt)).all().map(presentDevice) }),
+      )
+      .get('/:id', (c) => c.json(presentDevice(findDevice(c.req.param('id')))))
+      .put('/:id/patient', async (c) => {
+        const device = findDevice(c.req.param('id'));
+        const { patientId } = parseOrThrow(assignDeviceSchema, await c.req.json());
+        checkPatient(patientId);
+        const updated = db
+          .update(devices)
+          .set({ patientId, assignedAt: patientId ? Date.now() : null })
+          .where(eq(devices.id, device.id))
+          .returning()
+          .get();
+        directory.forget(device.id);
+        // Both patients' trails show the move: readings from now on go to the new one.
+        if (device.patientId) await record(c, 'device.unassign', device.patientId);
+        if (patientId) await record(c, 'device.assign', patientId);
+        return c.json(presentDevice(updated!));
+      })
+      .post('/:id/token', async (c) => {
+        const device = findDevice(c.req.param('id'));
+        const { token, device: updated } = rotateDeviceToken(db, device.id)!;
+        directory.forget(device.id);
+        await record(c, 'device.rotate_token', device.patientId);
+        return c.json({ ...presentDevice(updated), token });
+      })
+      // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.
+      .get('/:id/rejections', (c) => {
+        const { limit } = parseOrThrow(rejectionsQuerySchema, c.req.query(), 'query');
+        return c.json({
+          rejections: rejections.list(c.req.param('id'), limit).map((r) => ({
+            receivedAt: new Date(r.receivedAt).toISOString(),
+            transport: r.transport,
+            reason: r.reason,
+            payload: parsePayload(r.payload),
+            rawPayload: r.payload,
+            errors: r.errors,
+          })),
+        });
+      })
+  );
 }
 
 /** The payload as JSON when it is JSON, so tools can read it; `rawPayload` keeps the exact text. */

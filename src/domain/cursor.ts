@@ -25,5 +25,7 @@ export function decodeCursor(cursor: string): Cursor | undefined {
 export function cursorParam(cursor: string): Cursor {
   const decoded = decodeCursor(cursor);
   if (decoded) return decoded;
-  throw new AppError('validation_failed', 'The query is not valid', [{ path: 'cursor', message: 'is not a cursor this API gave out' }]);
+  throw new AppError('validation_failed', 'The query is not valid', [
+    { path: 'cursor', message: 'is not a cursor this API gave out' },
+  ]);
 }

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import type { z } from 'zod';
 
 /** One problem with a request, named by the path of the field (`readings.3.systolic`). */
 export interface ErrorDetail {
@@ -57,18 +57,23 @@ export const plainErrors: z.core.$ZodErrorMap = (issue) => {
       return `must be ${article(issue.expected)}, not ${describeInput(issue.input)}`;
     case 'too_small':
       if (issue.origin === 'string' || issue.origin === 'array') {
-        return Number(issue.minimum) === 1 ? 'must not be empty' : `must have at least ${issue.minimum} ${unitOf(issue.origin)}`;
+        return Number(issue.minimum) === 1
+          ? 'must not be empty'
+          : `must have at least ${issue.minimum} ${unitOf(issue.origin)}`;
       }
       return issue.inclusive ? `must be at least ${issue.minimum}` : `must be greater than ${issue.minimum}`;
     case 'too_big':
-      if (issue.origin === 'string' || issue.origin === 'array') return `must have at most ${issue.maximum} ${unitOf(issue.origin)}`;
+      if (issue.origin === 'string' || issue.origin === 'array')
+        return `must have at most ${issue.maximum} ${unitOf(issue.origin)}`;
       return issue.inclusive ? `must be at most ${issue.maximum}` : `must be less than ${issue.maximum}`;
     case 'unrecognized_keys':
       return 'is not a known field';
     case 'invalid_value':
       return `must be ${issue.values.length === 1 ? '' : 'one of '}${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
     case 'invalid_format':
-      return issue.format === 'datetime' ? 'must be an RFC 3339 date-time with an offset or Z' : `must be a valid ${issue.format}`;
+      return issue.format === 'datetime'
+        ? 'must be an RFC 3339 date-time with an offset or Z'
+        : `must be a valid ${issue.format}`;
     case 'not_multiple_of':
       return issue.divisor === 1 ? 'must be a whole number' : `must be a multiple of ${issue.divisor}`;
     default:

@@ -28,6 +28,12 @@ export function uuidv7(now = Date.now()): string {
   offset += 10;
   const version = HEX[(pool[o]! & 0x0f) | 0x70]; // version 7
   const variant = HEX[(pool[o + 2]! & 0x3f) | 0x80]; // variant 10
-  const node = HEX[pool[o + 4]!]! + HEX[pool[o + 5]!] + HEX[pool[o + 6]!] + HEX[pool[o + 7]!] + HEX[pool[o + 8]!] + HEX[pool[o + 9]!];
+  const node =
+    HEX[pool[o + 4]!]! +
+    HEX[pool[o + 5]!] +
+    HEX[pool[o + 6]!] +
+    HEX[pool[o + 7]!] +
+    HEX[pool[o + 8]!] +
+    HEX[pool[o + 9]!];
   return `${timeHex}${version}${HEX[pool[o + 1]!]}-${variant}${HEX[pool[o + 3]!]}-${node}`;
 }

@@ -34,7 +34,12 @@ export const whenSchema = z.discriminatedUnion(
     z.strictObject({ kind: z.literal('change'), op, value: z.number(), within: duration, unit: z.string().optional() }),
     z.strictObject({ kind: z.literal('missing'), for: duration }),
   ],
-  { error: (issue) => (issue.code === 'invalid_union' ? 'must be one of "threshold", "consecutive", "average", "change", "missing"' : undefined) },
+  {
+    error: (issue) =>
+      issue.code === 'invalid_union'
+        ? 'must be one of "threshold", "consecutive", "average", "change", "missing"'
+        : undefined,
+  },
 );
 
 export const ruleSchema = z

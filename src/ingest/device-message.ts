@@ -4,7 +4,6 @@ import type { Ingest } from './ingest.ts';
 import { MAX_BODY_BYTES, oversizedHead } from './http.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
-
 /** The text kept among the rejections: all of it, or the head of a payload over the size limit. */
 export function payloadToKeep(payload: Buffer): string {
   return payload.length > MAX_BODY_BYTES ? oversizedHead(payload) : payload.toString('utf8');
@@ -28,7 +27,10 @@ export async function handleDeviceMessage(
   { throttle }: { throttle: boolean },
 ): Promise<unknown> {
   if (payload.length > MAX_BODY_BYTES) {
-    const error = new AppError('payload_too_large', `The payload is ${payload.length} bytes; at most 1 MiB is accepted`);
+    const error = new AppError(
+      'payload_too_large',
+      `The payload is ${payload.length} bytes; at most 1 MiB is accepted`,
+    );
     await ingest.refuse(device.id, payloadToKeep(payload), 'mqtt', error);
     return error.toBody();
   }
@@ -39,7 +41,10 @@ export async function handleDeviceMessage(
   const wait = limiter.reserve(device.id);
   if (wait !== 0) ingest.countRateLimited('mqtt');
   if (throttle && wait < 0) {
-    throw new AppError('rate_limited', `Device ${device.id} is over DEVICE_RATE_LIMIT by a whole minute; not acknowledged`);
+    throw new AppError(
+      'rate_limited',
+      `Device ${device.id} is over DEVICE_RATE_LIMIT by a whole minute; not acknowledged`,
+    );
   }
   if (throttle && wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
   const answer = await ingest.handleMessage(device, payload.toString('utf8'), 'mqtt');

@@ -41,9 +41,16 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
       }
       const raw = body.text;
       if (!/^application\/json\s*(;|$)/i.test(c.req.header('content-type') ?? '')) {
-        const error = new AppError('unsupported_media_type', 'Readings must be sent as Content-Type: application/json', [
-          { path: '', message: `content type ${JSON.stringify(c.req.header('content-type') ?? '')} is not application/json` },
-        ]);
+        const error = new AppError(
+          'unsupported_media_type',
+          'Readings must be sent as Content-Type: application/json',
+          [
+            {
+              path: '',
+              message: `content type ${JSON.stringify(c.req.header('content-type') ?? '')} is not application/json`,
+            },
+          ],
+        );
         await ingest.refuse(device.id, raw, 'http', error);
         throw error;
       }
@@ -83,7 +90,12 @@ async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLar
         incoming.resume();
       }
     };
-    const onEnd = () => settle(declaredTooLarge ? { tooLarge: oversizedHead(Buffer.concat(chunks)) } : { text: Buffer.concat(chunks, size).toString('utf8') });
+    const onEnd = () =>
+      settle(
+        declaredTooLarge
+          ? { tooLarge: oversizedHead(Buffer.concat(chunks)) }
+          : { text: Buffer.concat(chunks, size).toString('utf8') },
+      );
     // Closed before its end: the client went away mid-body.
     const onClose = () => reject(new Error('the request was closed before its body ended'));
     incoming.on('data', onData).once('end', onEnd).once('error', reject).once('close', onClose);

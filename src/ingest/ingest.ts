@@ -53,7 +53,12 @@ export interface IngestOptions {
 export class Ingest {
   constructor(private readonly options: IngestOptions) {}
 
-  async handleMessage(device: DeviceIdentity, raw: string, transport: Transport, receivedAt = Date.now()): Promise<IngestAnswer> {
+  async handleMessage(
+    device: DeviceIdentity,
+    raw: string,
+    transport: Transport,
+    receivedAt = Date.now(),
+  ): Promise<IngestAnswer> {
     const started = performance.now();
     try {
       this.options.admission?.();
@@ -77,7 +82,9 @@ export class Ingest {
 
     const outcomes = items.map((item) => normalizeReading(item, receivedAt));
     // A rollback drops the rules' caches (GroupCommit's onRollback), so a failure here needs nothing more.
-    const { response, changes } = await this.options.commits.run(() => this.#store(device, items, outcomes, transport, receivedAt));
+    const { response, changes } = await this.options.commits.run(() =>
+      this.#store(device, items, outcomes, transport, receivedAt),
+    );
 
     const { metrics } = this.options;
     metrics.ingestSeconds.observe({ transport }, (performance.now() - started) / 1000);
@@ -104,7 +111,9 @@ export class Ingest {
   ): Promise<void> {
     this.options.metrics.messagesRefused.inc({ transport, reason: error.code });
     const errors = error.details.length ? error.details : [{ path: '', message: error.message }];
-    await this.options.commits.run(() => this.options.rejections.add({ deviceId, receivedAt, transport, reason, payload: raw, errors }));
+    await this.options.commits.run(() =>
+      this.options.rejections.add({ deviceId, receivedAt, transport, reason, payload: raw, errors }),
+    );
   }
 
   /** Runs inside a GroupCommit job: synchronous, all or nothing for this message. */
@@ -113,7 +122,14 @@ export class Ingest {
     const response: IngestResponse = { accepted: 0, duplicates: 0, rejected: 0, results: [] };
     const stored: StoredReading[] = [];
     const reject = (index: number, reason: RejectionReason, errors: ErrorDetail[]) => {
-      rejections.add({ deviceId: device.id, receivedAt, transport, reason, payload: JSON.stringify(items[index]), errors });
+      rejections.add({
+        deviceId: device.id,
+        receivedAt,
+        transport,
+        reason,
+        payload: JSON.stringify(items[index]),
+        errors,
+      });
     };
 
     outcomes.forEach((outcome, index) => {
@@ -124,7 +140,12 @@ export class Ingest {
         return;
       }
       if (device.patientId === null) {
-        const errors = [{ path: '', message: 'the device is not assigned to a patient; an admin assigns it with PUT /v1/devices/{id}/patient' }];
+        const errors = [
+          {
+            path: '',
+            message: 'the device is not assigned to a patient; an admin assigns it with PUT /v1/devices/{id}/patient',
+          },
+        ];
         reject(index, 'unassigned', errors);
         response.rejected++;
         response.results.push({ index, status: 'rejected', errors });

@@ -79,7 +79,13 @@ const tokenRotatedAt = new Map<string, number>();
 const broker = await Aedes.createBroker({
   authenticate(client, username, password, done) {
     const signedInAt = Date.now();
-    void ask((id) => ({ type: 'authenticate', id, username, password: password?.toString('utf8'), clientId: client.id })).then((answer) => {
+    void ask((id) => ({
+      type: 'authenticate',
+      id,
+      username,
+      password: password?.toString('utf8'),
+      clientId: client.id,
+    })).then((answer) => {
       if (!answer.ok) {
         const error = new Error(answer.message) as AuthenticateError;
         error.returnCode = BAD_USERNAME_OR_PASSWORD;
@@ -97,16 +103,36 @@ const broker = await Aedes.createBroker({
     const session = sessionOf.get(client);
     const match = READINGS_TOPIC.exec(packet.topic);
     if (!session || match?.[1] !== session.deviceId) {
-      log.warn({ event: 'mqtt_publish_refused', deviceId: session?.deviceId, topic: packet.topic }, "MQTT publish refused: not this device's readings topic");
+      log.warn(
+        { event: 'mqtt_publish_refused', deviceId: session?.deviceId, topic: packet.topic },
+        "MQTT publish refused: not this device's readings topic",
+      );
       return done(new Error(`Device ${session?.deviceId} may not publish to ${packet.topic}`));
     }
     const { deviceId, signedInAt } = session;
-    void ask((id) => ({ type: 'store', id, deviceId, signedInAt, payload: packet.payload as Buffer, results: listening.has(deviceId) })).then((answer) => {
+    void ask((id) => ({
+      type: 'store',
+      id,
+      deviceId,
+      signedInAt,
+      payload: packet.payload as Buffer,
+      results: listening.has(deviceId),
+    })).then((answer) => {
       // Not stored: no PUBACK, the connection closes and the device sends again. The main thread logged why.
       if (!answer.ok) return done(new Error(answer.message));
       if (answer.results !== undefined) {
         if (answer.tokenRotatedAt) tokenRotatedAt.set(deviceId, answer.tokenRotatedAt);
-        broker.publish({ cmd: 'publish', topic: resultsTopic(deviceId), payload: Buffer.from(answer.results), qos: 1, retain: false, dup: false }, () => {});
+        broker.publish(
+          {
+            cmd: 'publish',
+            topic: resultsTopic(deviceId),
+            payload: Buffer.from(answer.results),
+            qos: 1,
+            retain: false,
+            dup: false,
+          },
+          () => {},
+        );
       }
       done(null);
     });
@@ -117,7 +143,10 @@ const broker = await Aedes.createBroker({
   authorizeForward(client, packet) {
     const session = sessionOf.get(client);
     if (session === undefined || session.signedInAt >= (tokenRotatedAt.get(session.deviceId) ?? 0)) return packet;
-    log.warn({ event: 'mqtt_token_rotated', deviceId: session.deviceId }, 'MQTT connection closed: the token it signed in with was rotated since');
+    log.warn(
+      { event: 'mqtt_token_rotated', deviceId: session.deviceId },
+      'MQTT connection closed: the token it signed in with was rotated since',
+    );
     client.close();
     return null;
   },
@@ -129,7 +158,10 @@ const broker = await Aedes.createBroker({
       listening.add(deviceId);
       return done(null, subscription);
     }
-    log.warn({ event: 'mqtt_subscribe_refused', deviceId, topic: subscription.topic }, "MQTT subscribe refused: not this device's topics");
+    log.warn(
+      { event: 'mqtt_subscribe_refused', deviceId, topic: subscription.topic },
+      "MQTT subscribe refused: not this device's topics",
+    );
     done(null, null); // SUBACK with the failure code 0x80
   },
 });

@@ -46,8 +46,13 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   let listening: (port: number) => void;
   let failed: (error: Error) => void;
   let closed: () => void;
-  const started = new Promise<number>((resolve, reject) => ((listening = resolve), (failed = reject)));
-  const stopped = new Promise<void>((resolve) => (closed = resolve));
+  const started = new Promise<number>((resolve, reject) => {
+    listening = resolve;
+    failed = reject;
+  });
+  const stopped = new Promise<void>((resolve) => {
+    closed = resolve;
+  });
   let serving = false;
   front.on('error', (error) => {
     if (!serving) return failed(error);
@@ -63,7 +68,10 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
       case 'authenticate': {
         const device = message.password ? directory.byToken(message.password) : undefined;
         if (device && device.id === message.username) return answer({ id: message.id, ok: true });
-        log.warn({ event: 'mqtt_auth_failed', deviceId: message.username, clientId: message.clientId }, 'MQTT connection refused: wrong device id or token');
+        log.warn(
+          { event: 'mqtt_auth_failed', deviceId: message.username, clientId: message.clientId },
+          'MQTT connection refused: wrong device id or token',
+        );
         return answer({ id: message.id, ok: false, message: 'Bad device id or token' });
       }
       case 'store': {
@@ -74,17 +82,33 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
         // Its token was rotated after this connection signed in with it (perhaps because it leaked): nothing
         // more is taken from the connection, which closes; the device signs in again with its new token.
         if (device.tokenRotatedAt !== null && message.signedInAt < device.tokenRotatedAt) {
-          log.warn({ event: 'mqtt_token_rotated', deviceId }, 'MQTT publish refused: the token this connection signed in with was rotated since');
-          return answer({ id, ok: false, message: `Device ${deviceId}'s token was rotated after this connection signed in` });
+          log.warn(
+            { event: 'mqtt_token_rotated', deviceId },
+            'MQTT publish refused: the token this connection signed in with was rotated since',
+          );
+          return answer({
+            id,
+            ok: false,
+            message: `Device ${deviceId}'s token was rotated after this connection signed in`,
+          });
         }
         const payload = Buffer.from(message.payload.buffer, message.payload.byteOffset, message.payload.byteLength);
         handleDeviceMessage(options, device, payload, { throttle: true }).then(
-          (body) => answer(message.results ? { id, ok: true, results: JSON.stringify(body), tokenRotatedAt: device.tokenRotatedAt } : { id, ok: true }),
+          (body) =>
+            answer(
+              message.results
+                ? { id, ok: true, results: JSON.stringify(body), tokenRotatedAt: device.tokenRotatedAt }
+                : { id, ok: true },
+            ),
           (error: unknown) => {
             // Not stored, so no PUBACK: the connection closes and the device sends again. A refusal by
             // design (the InfluxDB backlog is full) is a warning; anything else is an error.
-            const refused = error instanceof AppError && (error.code === 'unavailable' || error.code === 'rate_limited');
-            log[refused ? 'warn' : 'error']({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings were not stored; the device will resend');
+            const refused =
+              error instanceof AppError && (error.code === 'unavailable' || error.code === 'rate_limited');
+            log[refused ? 'warn' : 'error'](
+              { event: 'mqtt_store_failed', deviceId, err: error },
+              'Readings were not stored; the device will resend',
+            );
             answer({ id, ok: false, message: (error as Error).message });
           },
         );

@@ -53,7 +53,10 @@ export function startMqttSubscriber(options: MqttSubscriberOptions): MqttSubscri
     receive(deviceId, payload).then(
       () => done(),
       (error: unknown) => {
-        log.error({ event: 'mqtt_store_failed', deviceId, err: error }, 'Readings could not be stored; reconnecting so the broker redelivers');
+        log.error(
+          { event: 'mqtt_store_failed', deviceId, err: error },
+          'Readings could not be stored; reconnecting so the broker redelivers',
+        );
         client.stream.destroy();
       },
     );
@@ -76,9 +79,14 @@ export function startMqttSubscriber(options: MqttSubscriberOptions): MqttSubscri
   client.on('connect', () => {
     client.options.reconnectPeriod = RECONNECT_FIRST_MS;
     client.subscribe(SHARED_READINGS_SUBSCRIPTION, { qos: 1 }, (error, granted) => {
-      const refused = error ?? (granted?.some((g) => g.qos > 2) ? new Error(`the broker refused ${SHARED_READINGS_SUBSCRIPTION}`) : null);
+      const refused =
+        error ??
+        (granted?.some((g) => g.qos > 2) ? new Error(`the broker refused ${SHARED_READINGS_SUBSCRIPTION}`) : null);
       if (refused) {
-        log.error({ event: 'mqtt_subscribe_failed', err: refused }, `MQTT_URL: cannot subscribe to ${SHARED_READINGS_SUBSCRIPTION}`);
+        log.error(
+          { event: 'mqtt_subscribe_failed', err: refused },
+          `MQTT_URL: cannot subscribe to ${SHARED_READINGS_SUBSCRIPTION}`,
+        );
         return;
       }
       subscribed = true;
@@ -90,7 +98,10 @@ export function startMqttSubscriber(options: MqttSubscriberOptions): MqttSubscri
     subscribed = false;
   });
   client.on('reconnect', () => {
-    client.options.reconnectPeriod = Math.min(RECONNECT_MAX_MS, (client.options.reconnectPeriod ?? RECONNECT_FIRST_MS) * 2);
+    client.options.reconnectPeriod = Math.min(
+      RECONNECT_MAX_MS,
+      (client.options.reconnectPeriod ?? RECONNECT_FIRST_MS) * 2,
+    );
   });
   client.on('error', (error) => {
     log.error(

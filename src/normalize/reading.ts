@@ -35,7 +35,11 @@ export function splitBody(body: unknown): unknown[] {
   }
   const parsed = readingBatchSchema.safeParse(body, { error: plainErrors });
   if (!parsed.success) {
-    throw new AppError('bad_request', 'The body must be a reading object or {"readings": [...]}', toDetails(parsed.error));
+    throw new AppError(
+      'bad_request',
+      'The body must be a reading object or {"readings": [...]}',
+      toDetails(parsed.error),
+    );
   }
   return parsed.data.readings;
 }
@@ -45,7 +49,8 @@ export function normalizeReading(item: unknown, receivedAt: number): ItemOutcome
   return quickNormalize(item, receivedAt) ?? normalizeWithSchema(item, receivedAt);
 }
 
-const within = (value: unknown, [min, max]: readonly [number, number]): value is number => typeof value === 'number' && value >= min && value <= max;
+const within = (value: unknown, [min, max]: readonly [number, number]): value is number =>
+  typeof value === 'number' && value >= min && value <= max;
 const optionalPulse = (value: unknown) => value === undefined || within(value, LIMITS.pulse);
 
 /**
@@ -58,7 +63,8 @@ export function quickNormalize(item: unknown, receivedAt: number): ItemOutcome |
   if (typeof item !== 'object' || item === null || Object.getPrototypeOf(item) !== Object.prototype) return undefined;
   const input = item as Record<string, unknown>;
   const { id, type, measuredAt, pulse } = input;
-  const fields = typeof type === 'string' && Object.hasOwn(READING_FIELDS, type) ? READING_FIELDS[type as ReadingType] : undefined;
+  const fields =
+    typeof type === 'string' && Object.hasOwn(READING_FIELDS, type) ? READING_FIELDS[type as ReadingType] : undefined;
   if (!fields) return undefined;
   for (const key in input) if (!fields.has(key)) return undefined;
   if (typeof measuredAt !== 'number' || !Number.isSafeInteger(measuredAt)) return undefined;
@@ -80,14 +86,16 @@ export function quickNormalize(item: unknown, receivedAt: number): ItemOutcome |
     reading.value = input.value;
   } else if (type === 'blood_pressure') {
     const { systolic, diastolic, unit } = input;
-    if (!within(systolic, LIMITS.systolic) || !within(diastolic, LIMITS.diastolic) || systolic <= diastolic) return undefined;
+    if (!within(systolic, LIMITS.systolic) || !within(diastolic, LIMITS.diastolic) || systolic <= diastolic)
+      return undefined;
     if (unit !== undefined && unit !== 'mmHg') return undefined;
     reading.systolic = systolic;
     reading.diastolic = diastolic;
     reading.unit = 'mmHg';
   } else {
     const { value, unit } = input;
-    if (typeof value !== 'number' || !(value > 0) || typeof unit !== 'string' || !Object.hasOwn(KG_PER_UNIT, unit)) return undefined;
+    if (typeof value !== 'number' || !(value > 0) || typeof unit !== 'string' || !Object.hasOwn(KG_PER_UNIT, unit))
+      return undefined;
     if (!plausibleWeight(value, unit as WeightUnit)) return undefined;
     reading.value = toKg(value, unit as WeightUnit);
     reading.unit = unit;
@@ -103,7 +111,10 @@ export function normalizeWithSchema(item: unknown, receivedAt: number): ItemOutc
 
   const measuredAt = typeof input.measuredAt === 'number' ? input.measuredAt : Date.parse(input.measuredAt);
   if (measuredAt < EARLIEST_MEASURED_AT) {
-    return { ok: false, errors: [{ path: 'measuredAt', message: 'must not be before 2020-01-01 (is the device clock set?)' }] };
+    return {
+      ok: false,
+      errors: [{ path: 'measuredAt', message: 'must not be before 2020-01-01 (is the device clock set?)' }],
+    };
   }
   if (measuredAt > receivedAt + MAX_CLOCK_AHEAD_MS) {
     return {
@@ -124,7 +135,12 @@ export function normalizeWithSchema(item: unknown, receivedAt: number): ItemOutc
   };
   switch (input.type) {
     case 'blood_pressure':
-      Object.assign(reading, { systolic: input.systolic, diastolic: input.diastolic, pulse: input.pulse ?? null, unit: 'mmHg' });
+      Object.assign(reading, {
+        systolic: input.systolic,
+        diastolic: input.diastolic,
+        pulse: input.pulse ?? null,
+        unit: 'mmHg',
+      });
       break;
     case 'weight':
       Object.assign(reading, { value: toKg(input.value, input.unit), unit: input.unit });

@@ -7,7 +7,8 @@ import type { Server } from 'node:net';
  */
 export function listen(server: Server, port: number, host: string, variable: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const onError = (error: NodeJS.ErrnoException) => reject(new Error(describeListenError(error, port, host, variable)));
+    const onError = (error: NodeJS.ErrnoException) =>
+      reject(new Error(describeListenError(error, port, host, variable)));
     server.once('error', onError);
     server.listen(port, host, () => {
       server.off('error', onError);

@@ -10,6 +10,9 @@ export function createLogger(level: string): Logger {
   return pino({
     level,
     base: { service: 'homewatch' },
-    redact: { paths: ['*.token', '*.password', '*.authorization', 'token', 'password', 'authorization'], censor: '[redacted]' },
+    redact: {
+      paths: ['*.token', '*.password', '*.authorization', 'token', 'password', 'authorization'],
+      censor: '[redacted]',
+    },
   });
 }

@@ -101,8 +101,16 @@ export class Metrics {
       },
     });
     return {
-      pointsWritten: new Counter({ name: 'homewatch_influx_points_written_total', help: 'Readings InfluxDB confirmed (a batch sent again after a crash counts again)', registers }),
-      writeFailures: new Counter({ name: 'homewatch_influx_write_failures_total', help: 'Batch writes InfluxDB did not take (each is retried)', registers }),
+      pointsWritten: new Counter({
+        name: 'homewatch_influx_points_written_total',
+        help: 'Readings InfluxDB confirmed (a batch sent again after a crash counts again)',
+        registers,
+      }),
+      writeFailures: new Counter({
+        name: 'homewatch_influx_write_failures_total',
+        help: 'Batch writes InfluxDB did not take (each is retried)',
+        registers,
+      }),
       droppedByRetention: new Counter({
         name: 'homewatch_influx_retention_dropped_total',
         help: 'Readings InfluxDB dropped because they are older than its retention policy keeps',

@@ -30,6 +30,8 @@ export function opsRoute({ metrics, checks }: OpsRouteOptions) {
       const ready = results.every((r) => r.ok || r.required === false);
       return c.json({ status: ready ? 'ready' : 'not_ready', checks: results }, ready ? 200 : 503);
     })
-    .get('/metrics', async (c) => c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }))
+    .get('/metrics', async (c) =>
+      c.text(await metrics.registry.metrics(), 200, { 'content-type': metrics.registry.contentType }),
+    )
     .get('/openapi.json', (c) => c.body(openApi, 200, { 'content-type': 'application/json; charset=utf-8' }));
 }

@@ -41,18 +41,31 @@ export const readingsQuerySchema = z
     cursor: z.string().min(1).optional(),
   })
   .refine((q) => !q.bucket || q.type, { path: ['type'], message: 'is required with bucket' })
-  .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), { path: ['from'], message: 'must be before to' });
-
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) < Date.parse(q.to), {
+    path: ['from'],
+    message: 'must be before to',
+  });
 
 /** Which kind of clinician may hold each care-team role: routing pages nurses first, then the physician. */
-const TEAM_ROLE_NEEDS = { primary_nurse: 'nurse', backup_nurse: 'nurse', pcp: 'physician', specialist: 'physician' } as const;
+const TEAM_ROLE_NEEDS = {
+  primary_nurse: 'nurse',
+  backup_nurse: 'nurse',
+  pcp: 'physician',
+  specialist: 'physician',
+} as const;
 
 export const careTeamSchema = z.strictObject({
   members: z
     .array(z.strictObject({ clinicianId: z.string().min(1), role: z.enum(CARE_TEAM_ROLES) }))
     .max(50)
-    .refine((members) => new Set(members.map((m) => m.clinicianId)).size === members.length, 'must list each clinician once')
-    .refine((members) => members.filter((m) => m.role === 'primary_nurse').length <= 1, 'must have at most one primary_nurse'),
+    .refine(
+      (members) => new Set(members.map((m) => m.clinicianId)).size === members.length,
+      'must list each clinician once',
+    )
+    .refine(
+      (members) => members.filter((m) => m.role === 'primary_nurse').length <= 1,
+      'must have at most one primary_nurse',
+    ),
 });
 
 export type Patient = typeof patients.$inferSelect;
@@ -86,7 +99,12 @@ export function patientsRoute(options: PatientsRouteOptions) {
   const careTeam = (patientId: string) => ({
     patientId,
     members: db
-      .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role, name: clinicians.name, clinicianRole: clinicians.role })
+      .select({
+        clinicianId: careTeamMembers.clinicianId,
+        role: careTeamMembers.role,
+        name: clinicians.name,
+        clinicianRole: clinicians.role,
+      })
       .from(careTeamMembers)
       .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
       .where(eq(careTeamMembers.patientId, patientId))
@@ -98,14 +116,23 @@ export function patientsRoute(options: PatientsRouteOptions) {
     .post('/', requireAdmin(), async (c) => {
       const input = parseOrThrow(createPatientSchema, await c.req.json());
       if (input.externalId && db.select().from(patients).where(eq(patients.externalId, input.externalId)).get()) {
-        throw new AppError('conflict', 'A patient with this externalId exists', [{ path: 'externalId', message: 'is already in use' }]);
+        throw new AppError('conflict', 'A patient with this externalId exists', [
+          { path: 'externalId', message: 'is already in use' },
+        ]);
       }
       const patient = db
         .insert(patients)
         .values({ id: randomUUID(), createdAt: Date.now(), ...input })
         .returning()
         .get();
-      await audit.record({ at: Date.now(), actorId: c.get('principal')!.id, action: 'patient.create', patientId: patient.id, outcome: 'success', requestId: c.get('requestId') });
+      await audit.record({
+        at: Date.now(),
+        actorId: c.get('principal')!.id,
+        action: 'patient.create',
+        patientId: patient.id,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.json(presentPatient(patient), 201);
     })
     .get('/', async (c) => {
@@ -117,7 +144,14 @@ export function patientsRoute(options: PatientsRouteOptions) {
         .where(ids ? inArray(patients.id, ids) : undefined)
         .orderBy(asc(patients.createdAt))
         .all();
-      await audit.record({ at: Date.now(), actorId: principal.id, action: 'patients.list', patientId: null, outcome: 'success', requestId: c.get('requestId') });
+      await audit.record({
+        at: Date.now(),
+        actorId: principal.id,
+        action: 'patients.list',
+        patientId: null,
+        outcome: 'success',
+        requestId: c.get('requestId'),
+      });
       return c.json({ patients: visible.map(presentPatient) });
     })
     .get('/:id', scoped('patient.read'), (c) => c.json(presentPatient(findPatient(c.req.param('id')))))
@@ -135,10 +169,22 @@ export function patientsRoute(options: PatientsRouteOptions) {
       }
       if (query.cursor) cursorParam(query.cursor);
       const page = await readingStore.list({ ...range, type: query.type, limit: query.limit, after: query.cursor });
-      return c.json({ type: query.type ?? null, readings: page.readings.map(presentReading), ...(page.next ? { next: page.next } : {}) });
+      return c.json({
+        type: query.type ?? null,
+        readings: page.readings.map(presentReading),
+        ...(page.next ? { next: page.next } : {}),
+      });
     })
     .get('/:id/devices', scoped('devices.read'), (c) =>
-      c.json({ devices: db.select().from(devices).where(eq(devices.patientId, c.req.param('id'))).orderBy(asc(devices.createdAt)).all().map(presentDevice) }),
+      c.json({
+        devices: db
+          .select()
+          .from(devices)
+          .where(eq(devices.patientId, c.req.param('id')))
+          .orderBy(asc(devices.createdAt))
+          .all()
+          .map(presentDevice),
+      }),
     )
     .get('/:id/care-team', scoped('care_team.read'), (c) => c.json(careTeam(c.req.param('id'))))
     .put('/:id/care-team', requireAdmin(), scoped('care_team.update'), async (c) => {
@@ -148,20 +194,31 @@ export function patientsRoute(options: PatientsRouteOptions) {
         db
           .select({ id: clinicians.id, role: clinicians.role, disabledAt: clinicians.disabledAt })
           .from(clinicians)
-          .where(inArray(clinicians.id, members.map((m) => m.clinicianId)))
+          .where(
+            inArray(
+              clinicians.id,
+              members.map((m) => m.clinicianId),
+            ),
+          )
           .all()
           .map((row) => [row.id, row]),
       );
       const problems = members.flatMap((member, i) => {
         const clinician = known.get(member.clinicianId);
-        if (!clinician || clinician.disabledAt !== null) return [{ path: `members.${i}.clinicianId`, message: 'is not an active clinician' }];
+        if (!clinician || clinician.disabledAt !== null)
+          return [{ path: `members.${i}.clinicianId`, message: 'is not an active clinician' }];
         const needs = TEAM_ROLE_NEEDS[member.role];
-        return clinician.role === needs ? [] : [{ path: `members.${i}.role`, message: `${member.role} must be a ${needs}, not a ${clinician.role}` }];
+        return clinician.role === needs
+          ? []
+          : [{ path: `members.${i}.role`, message: `${member.role} must be a ${needs}, not a ${clinician.role}` }];
       });
       if (problems.length) throw new AppError('validation_failed', 'The care team is not valid', problems);
       db.transaction((tx) => {
         tx.delete(careTeamMembers).where(eq(careTeamMembers.patientId, patientId)).run();
-        if (members.length) tx.insert(careTeamMembers).values(members.map((m) => ({ ...m, patientId }))).run();
+        if (members.length)
+          tx.insert(careTeamMembers)
+            .values(members.map((m) => ({ ...m, patientId })))
+            .run();
       });
       return c.json(careTeam(patientId));
     });

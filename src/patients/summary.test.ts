@@ -14,7 +14,11 @@ describe('adherenceOf', () => {
 
   it('uses the 30 local days ending today, today included', () => {
     const now = at('2026-11-30T12:00:00Z');
-    const result = adherenceOf([at('2026-10-31T12:00:00Z'), at('2026-11-01T12:00:00Z'), at('2026-11-30T11:00:00Z')], 'UTC', now);
+    const result = adherenceOf(
+      [at('2026-10-31T12:00:00Z'), at('2026-11-01T12:00:00Z'), at('2026-11-30T11:00:00Z')],
+      'UTC',
+      now,
+    );
     expect(result).toMatchObject({ from: '2026-11-01', to: '2026-11-30', days: 2, windowDays: 30 });
   });
 

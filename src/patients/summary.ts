@@ -119,7 +119,13 @@ function summarize(db: Db, ids: string[] | undefined, now: number) {
   for (const row of db
     .select({ patientId: readings.patientId, quarter })
     .from(readings)
-    .where(and(among(readings.patientId), gte(readings.measuredAt, now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS), lte(readings.measuredAt, now)))
+    .where(
+      and(
+        among(readings.patientId),
+        gte(readings.measuredAt, now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS),
+        lte(readings.measuredAt, now),
+      ),
+    )
     .groupBy(readings.patientId, quarter)
     .all()) {
     const starts = quarters.get(row.patientId) ?? [];

@@ -8,7 +8,15 @@ import { bounded, inner } from '../store/cache.ts';
 import { compileWrite, type Db } from '../store/db.ts';
 import { metricState, outboxCursors, readings } from '../store/schema.ts';
 import type { CarePlan, CarePlanStore } from '../care-plans/store.ts';
-import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
+import {
+  compileRule,
+  evaluate,
+  historyNeeds,
+  isMissing,
+  metricValues,
+  type CompiledRule,
+  type Point,
+} from './evaluate.ts';
 
 /** An alert that changed, for whoever acts after the commit (metrics, logs, routing). */
 export interface AlertChange {
@@ -89,22 +97,24 @@ export class RuleEngine {
     this.#loadState = db
       .select({ lastReceivedAt: metricState.lastReceivedAt, newestMeasuredAt: metricState.newestMeasuredAt })
       .from(metricState)
-      .where(and(eq(metricState.patientId, sql.placeholder('patientId')), eq(metricState.metric, sql.placeholder('metric'))))
+      .where(
+        and(eq(metricState.patientId, sql.placeholder('patientId')), eq(metricState.metric, sql.placeholder('metric'))),
+      )
       .prepare();
     this.#saveState = compileWrite(
       db
-      .insert(metricState)
-      .values({
-        patientId: sql.placeholder('patientId'),
-        metric: sql.placeholder('metric'),
-        lastReceivedAt: sql.placeholder('lastReceivedAt'),
-        newestMeasuredAt: sql.placeholder('newestMeasuredAt'),
-      })
-      .onConflictDoUpdate({
-        target: [metricState.patientId, metricState.metric],
-        // `excluded` is the row we tried to insert; SQLite and PostgreSQL both read it this way.
-        set: { lastReceivedAt: sql`excluded.last_received_at`, newestMeasuredAt: sql`excluded.newest_measured_at` },
-      }),
+        .insert(metricState)
+        .values({
+          patientId: sql.placeholder('patientId'),
+          metric: sql.placeholder('metric'),
+          lastReceivedAt: sql.placeholder('lastReceivedAt'),
+          newestMeasuredAt: sql.placeholder('newestMeasuredAt'),
+        })
+        .onConflictDoUpdate({
+          target: [metricState.patientId, metricState.metric],
+          // `excluded` is the row we tried to insert; SQLite and PostgreSQL both read it this way.
+          set: { lastReceivedAt: sql`excluded.last_received_at`, newestMeasuredAt: sql`excluded.newest_measured_at` },
+        }),
       db.$client,
     );
   }
@@ -160,11 +170,17 @@ export class RuleEngine {
   saveStates(now = Date.now()): void {
     for (const [patientId, byMetric] of this.#unsaved) {
       for (const [metric, state] of byMetric) {
-        this.#saveState((name) => (name === 'patientId' ? patientId : name === 'metric' ? metric : state[name as keyof MetricState]));
+        this.#saveState((name) =>
+          name === 'patientId' ? patientId : name === 'metric' ? metric : state[name as keyof MetricState],
+        );
       }
     }
     this.#unsaved.clear();
-    const seq = this.db.select({ seq: max(readings.seq) }).from(readings).get()?.seq ?? 0;
+    const seq =
+      this.db
+        .select({ seq: max(readings.seq) })
+        .from(readings)
+        .get()?.seq ?? 0;
     this.db
       .insert(outboxCursors)
       .values({ name: STATES_CURSOR, seq })
@@ -190,7 +206,10 @@ export class RuleEngine {
       for (const rule of compiled.missing) {
         // The clock starts when the rule entered the plan, and again when a clinician resolved its alert:
         // resolving "no weight for 36 h" means "I know; tell me again if it goes on another 36 h".
-        const since = Math.max(compiled.since[rule.rule.id] ?? now, this.alerts.lastResolvedAt(patientId, rule.rule.id) ?? 0);
+        const since = Math.max(
+          compiled.since[rule.rule.id] ?? now,
+          this.alerts.lastResolvedAt(patientId, rule.rule.id) ?? 0,
+        );
         const lastArrival = this.#metricState(patientId, rule.metric)?.lastReceivedAt;
         if (isMissing(rule, lastArrival, since, now)) {
           const change = this.#apply(patientId, compiled, rule, true, null, now, /* missing */ true);
@@ -224,7 +243,9 @@ export class RuleEngine {
    * Runs inside the caller's transaction; what it finds is saved at its end.
    */
   #recover(exclude: ReadonlySet<string>): void {
-    const after = this.db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, STATES_CURSOR)).get()?.seq ?? 0;
+    const after =
+      this.db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, STATES_CURSOR)).get()
+        ?.seq ?? 0;
     const rows = this.db
       .select({
         id: readings.id,
@@ -288,7 +309,12 @@ export class RuleEngine {
     }
     // A missing-data alert already in force is not re-counted on every sweep.
     if (missing && existing.active) return undefined;
-    const alert = retrigger(existing, { reading: presented, at: now, severity: rule.rule.severity, message: rule.rule.message });
+    const alert = retrigger(existing, {
+      reading: presented,
+      at: now,
+      severity: rule.rule.severity,
+      message: rule.rule.message,
+    });
     this.alerts.update(alert, 'updated', now);
     return { alert, event: 'updated' };
   }
@@ -330,7 +356,12 @@ export class RuleEngine {
   }
 
   /** The metric's recent history, loaded once (the last `count` values and the window before the newest). */
-  #series(patientId: string, metric: Metric, needs: { count: number; windowMs: number }, exclude: ReadonlySet<string>): Point[] {
+  #series(
+    patientId: string,
+    metric: Metric,
+    needs: { count: number; windowMs: number },
+    exclude: ReadonlySet<string>,
+  ): Point[] {
     const byMetric = inner(this.#history, patientId, CACHE_PATIENTS);
     let series = byMetric.get(metric);
     if (!series) {
@@ -340,14 +371,30 @@ export class RuleEngine {
     return series;
   }
 
-  #loadSeries(patientId: string, metric: Metric, needs: { count: number; windowMs: number }, exclude: ReadonlySet<string>): Point[] {
+  #loadSeries(
+    patientId: string,
+    metric: Metric,
+    needs: { count: number; windowMs: number },
+    exclude: ReadonlySet<string>,
+  ): Point[] {
     const { types, column } = SOURCES[metric];
     const value = readings[column];
     const conditions = [eq(readings.patientId, patientId), inArray(readings.type, types), isNotNull(value)];
     if (exclude.size) conditions.push(notInArray(readings.id, [...exclude]));
     const where = and(...conditions);
-    const select = { t: readings.measuredAt, receivedAt: readings.receivedAt, value: sql<number>`${value}`, readingId: readings.id };
-    const lastN = this.db.select(select).from(readings).where(where).orderBy(desc(readings.measuredAt)).limit(needs.count).all();
+    const select = {
+      t: readings.measuredAt,
+      receivedAt: readings.receivedAt,
+      value: sql<number>`${value}`,
+      readingId: readings.id,
+    };
+    const lastN = this.db
+      .select(select)
+      .from(readings)
+      .where(where)
+      .orderBy(desc(readings.measuredAt))
+      .limit(needs.count)
+      .all();
     const newest = lastN[0]?.t;
     const windowed =
       newest !== undefined && needs.windowMs > 0
@@ -390,4 +437,3 @@ function trim(series: Point[], needs: { count: number; windowMs: number }): void
   while (drop < series.length - needs.count && series[drop]!.t < newest.t - needs.windowMs) drop++;
   if (drop > 0) series.splice(0, drop);
 }
-

@@ -3,7 +3,15 @@ import { describe, expect, it } from 'vitest';
 import { KG_PER_UNIT } from '../domain/reading.ts';
 import { ruleSchema, type Metric, type Op, type Rule } from '../domain/rule.ts';
 import { toKg } from '../normalize/reading.ts';
-import { compileRule, evaluate, historyNeeds, isMissing, metricValues, type CompiledRule, type Point } from './evaluate.ts';
+import {
+  compileRule,
+  evaluate,
+  historyNeeds,
+  isMissing,
+  metricValues,
+  type CompiledRule,
+  type Point,
+} from './evaluate.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -20,7 +28,8 @@ const point = (t: number, value: number): Point => ({ t, receivedAt: t + 1000, v
 /** Points one hour apart starting at T0, oldest first. */
 const series = (values: readonly number[], stepMs = HOUR) => values.map((v, i) => point(T0 + i * stepMs, v));
 /** The decision after each value is appended, as the engine makes it reading by reading. */
-const afterEach = (rule: CompiledRule, values: readonly number[]) => values.map((_, i) => evaluate(rule, series(values.slice(0, i + 1))));
+const firesAfterEach = (rule: CompiledRule, values: readonly number[]) =>
+  values.map((_, i) => evaluate(rule, series(values.slice(0, i + 1))));
 
 /** The comparison the contract means, written out independently of the evaluator. */
 function holds(value: number, op: Op, threshold: number): boolean {
@@ -32,7 +41,8 @@ function holds(value: number, op: Op, threshold: number): boolean {
 
 describe('threshold', () => {
   it('each op at equality: >= and <= fire on equal, > and < do not', () => {
-    const at = (op: Op, value: number) => evaluate(compile('systolic', { kind: 'threshold', op, value: 180 }), series([value]));
+    const at = (op: Op, value: number) =>
+      evaluate(compile('systolic', { kind: 'threshold', op, value: 180 }), series([value]));
     expect([at('>=', 180), at('>', 180), at('<=', 180), at('<', 180)]).toEqual([true, false, true, false]);
     expect([at('>=', 179), at('>', 181), at('<=', 181), at('<', 179)]).toEqual([false, true, false, true]);
   });
@@ -70,31 +80,31 @@ describe('threshold', () => {
 describe('consecutive', () => {
   it('the contract example: 89, 95, 88, 87 against two in a row below 90 fires only on 87', () => {
     const rule = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 2 });
-    expect(afterEach(rule, [89, 95, 88, 87])).toEqual([false, false, false, true]);
+    expect(firesAfterEach(rule, [89, 95, 88, 87])).toEqual([false, false, false, true]);
   });
 
   it('needs count readings even when every one satisfies', () => {
     const rule = compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 3 });
-    expect(afterEach(rule, [120, 130, 140, 150])).toEqual([false, false, true, true]);
+    expect(firesAfterEach(rule, [120, 130, 140, 150])).toEqual([false, false, true, true]);
   });
 
   it('one reading at the threshold breaks a strict run', () => {
     const rule = compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 2 });
-    expect(afterEach(rule, [101, 100, 101, 101])).toEqual([false, false, false, true]);
+    expect(firesAfterEach(rule, [101, 100, 101, 101])).toEqual([false, false, false, true]);
     const inclusive = compile('pulse', { kind: 'consecutive', op: '>=', value: 100, count: 2 });
-    expect(afterEach(inclusive, [101, 100, 101, 99])).toEqual([false, true, true, false]);
+    expect(firesAfterEach(inclusive, [101, 100, 101, 99])).toEqual([false, true, true, false]);
   });
 
   it('count 1 behaves as a threshold', () => {
     const rule = compile('spo2', { kind: 'consecutive', op: '<=', value: 88, count: 1 });
-    expect(afterEach(rule, [90, 88, 89, 80])).toEqual([false, true, false, true]);
+    expect(firesAfterEach(rule, [90, 88, 89, 80])).toEqual([false, true, false, true]);
   });
 });
 
 describe('average', () => {
   it('an average of three needs three readings', () => {
     const rule = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3 });
-    expect(afterEach(rule, [150, 150, 150])).toEqual([false, false, true]);
+    expect(firesAfterEach(rule, [150, 150, 150])).toEqual([false, false, true]);
   });
 
   it('averages the last count readings only', () => {
@@ -104,7 +114,8 @@ describe('average', () => {
   });
 
   it('each op at equality of the mean', () => {
-    const at = (op: Op) => evaluate(compile('diastolic', { kind: 'average', op, value: 90, count: 3 }), series([89, 90, 91]));
+    const at = (op: Op) =>
+      evaluate(compile('diastolic', { kind: 'average', op, value: 90, count: 3 }), series([89, 90, 91]));
     expect([at('>='), at('>'), at('<='), at('<')]).toEqual([true, false, true, false]);
   });
 
@@ -152,7 +163,9 @@ describe('change', () => {
   });
 
   it('converts lb and g to kg', () => {
-    expect(compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '1d' }).test(2 * KG_PER_UNIT.lb)).toBe(true);
+    expect(
+      compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '1d' }).test(2 * KG_PER_UNIT.lb),
+    ).toBe(true);
     const grams = compile('weight', { kind: 'change', op: '>=', value: 1000, unit: 'g', within: '1d' });
     expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(true);
     expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.999)])).toBe(false);
@@ -180,16 +193,20 @@ describe('change', () => {
     const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
     const strict = compile('weight', { kind: 'change', op: '>', value: 2, unit: 'lb', within: '30h' });
     fc.assert(
-      fc.property(fc.integer({ min: 10_000, max: 80_000 }), fc.integer({ min: 1, max: 30 * 60 }), (hundredthsLb, minutes) => {
-        const from = hundredthsLb / 100;
-        const at = (to: number) => [point(T0, toKg(from, 'lb')), point(T0 + minutes * MINUTE, toKg(to, 'lb'))];
-        return (
-          evaluate(gain, at(from + 2)) &&
-          !evaluate(strict, at(from + 2)) &&
-          !evaluate(gain, at(from + 1.99)) &&
-          !evaluate(strict, at(from + 1.99))
-        );
-      }),
+      fc.property(
+        fc.integer({ min: 10_000, max: 80_000 }),
+        fc.integer({ min: 1, max: 30 * 60 }),
+        (hundredthsLb, minutes) => {
+          const from = hundredthsLb / 100;
+          const at = (to: number) => [point(T0, toKg(from, 'lb')), point(T0 + minutes * MINUTE, toKg(to, 'lb'))];
+          return (
+            evaluate(gain, at(from + 2)) &&
+            !evaluate(strict, at(from + 2)) &&
+            !evaluate(gain, at(from + 1.99)) &&
+            !evaluate(strict, at(from + 1.99))
+          );
+        },
+      ),
     );
   });
 
@@ -242,7 +259,14 @@ describe('missing', () => {
           const start = Math.max(lastMin ?? sinceMin, sinceMin);
           fc.pre(nowMin >= start);
           const expected = nowMin - start >= 36 * 60;
-          return isMissing(rule, lastMin === undefined ? undefined : T0 + lastMin * MINUTE, T0 + sinceMin * MINUTE, T0 + nowMin * MINUTE) === expected;
+          return (
+            isMissing(
+              rule,
+              lastMin === undefined ? undefined : T0 + lastMin * MINUTE,
+              T0 + sinceMin * MINUTE,
+              T0 + nowMin * MINUTE,
+            ) === expected
+          );
         },
       ),
     );
@@ -306,10 +330,16 @@ const integerValues = (minLength = 0) => fc.array(fc.integer({ min: 50, max: 200
 describe('properties', () => {
   it('(a) threshold equals the direct comparison of the newest value, whatever came before', () => {
     fc.assert(
-      fc.property(integerValues(), fc.integer({ min: 50, max: 200 }), op, fc.integer({ min: 50, max: 200 }), (before, newest, o, threshold) => {
-        const rule = compile('systolic', { kind: 'threshold', op: o, value: threshold });
-        return evaluate(rule, series([...before, newest])) === holds(newest, o, threshold);
-      }),
+      fc.property(
+        integerValues(),
+        fc.integer({ min: 50, max: 200 }),
+        op,
+        fc.integer({ min: 50, max: 200 }),
+        (before, newest, o, threshold) => {
+          const rule = compile('systolic', { kind: 'threshold', op: o, value: threshold });
+          return evaluate(rule, series([...before, newest])) === holds(newest, o, threshold);
+        },
+      ),
     );
     // Fractional values and thresholds, away from the 1e-9 tolerance band.
     fc.assert(
@@ -319,7 +349,10 @@ describe('properties', () => {
         fc.double({ min: 50, max: 100, noNaN: true }),
         (value, o, threshold) => {
           fc.pre(Math.abs(value - threshold) > 1e-6);
-          return evaluate(compile('spo2', { kind: 'threshold', op: o, value: threshold }), series([value])) === holds(value, o, threshold);
+          return (
+            evaluate(compile('spo2', { kind: 'threshold', op: o, value: threshold }), series([value])) ===
+            holds(value, o, threshold)
+          );
         },
       ),
     );
@@ -327,33 +360,57 @@ describe('properties', () => {
 
   it('(b) consecutive fires iff the trailing run of satisfying readings is at least count long', () => {
     fc.assert(
-      fc.property(integerValues(), fc.integer({ min: 1, max: 6 }), op, fc.integer({ min: 50, max: 200 }), (values, count, o, threshold) => {
-        const rule = compile('pulse', { kind: 'consecutive', op: o, value: threshold, count });
-        // Reference: length of the run of satisfying values that ends at the newest one.
-        let run = 0;
-        for (let i = values.length - 1; i >= 0 && holds(values[i]!, o, threshold); i--) run++;
-        return evaluate(rule, series(values)) === run >= count;
-      }),
+      fc.property(
+        integerValues(),
+        fc.integer({ min: 1, max: 6 }),
+        op,
+        fc.integer({ min: 50, max: 200 }),
+        (values, count, o, threshold) => {
+          const rule = compile('pulse', { kind: 'consecutive', op: o, value: threshold, count });
+          // Reference: length of the run of satisfying values that ends at the newest one.
+          let run = 0;
+          for (let i = values.length - 1; i >= 0 && holds(values[i]!, o, threshold); i--) run++;
+          return evaluate(rule, series(values)) === run >= count;
+        },
+      ),
     );
   });
 
   it('(c) average fires iff the sum of the last count readings compares with count × threshold', () => {
     fc.assert(
-      fc.property(integerValues(), fc.integer({ min: 1, max: 10 }), op, fc.integer({ min: 50, max: 200 }), (values, count, o, threshold) => {
-        const rule = compile('systolic', { kind: 'average', op: o, value: threshold, count });
-        // Reference in exact integer arithmetic: mean op t  ⇔  sum op t·count.
-        const expected = values.length >= count && holds(values.slice(-count).reduce((a, b) => a + b, 0), o, threshold * count);
-        return evaluate(rule, series(values)) === expected;
-      }),
+      fc.property(
+        integerValues(),
+        fc.integer({ min: 1, max: 10 }),
+        op,
+        fc.integer({ min: 50, max: 200 }),
+        (values, count, o, threshold) => {
+          const rule = compile('systolic', { kind: 'average', op: o, value: threshold, count });
+          // Reference in exact integer arithmetic: mean op t  ⇔  sum op t·count.
+          const expected =
+            values.length >= count &&
+            holds(
+              values.slice(-count).reduce((a, b) => a + b, 0),
+              o,
+              threshold * count,
+            );
+          return evaluate(rule, series(values)) === expected;
+        },
+      ),
     );
   });
 
   /** Sorted points with random gaps (some zero), weights on a whole-gram grid. */
   const weightHistory = fc
-    .array(fc.record({ gapMin: fc.integer({ min: 0, max: 40 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }), { minLength: 1, maxLength: 25 })
+    .array(
+      fc.record({ gapMin: fc.integer({ min: 0, max: 40 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }),
+      { minLength: 1, maxLength: 25 },
+    )
     .map((items) => {
       let t = T0;
-      return items.map(({ gapMin, grams }) => point((t += gapMin * MINUTE), grams / 1000));
+      return items.map(({ gapMin, grams }) => {
+        t += gapMin * MINUTE;
+        return point(t, grams / 1000);
+      });
     });
   const withinHours = fc.integer({ min: 1, max: 200 });
   /** A change threshold in grams, half a gram off the grid so it never equals a difference of whole grams. */
@@ -366,7 +423,8 @@ describe('properties', () => {
         const newest = history.at(-1)!;
         let oldest = history.length - 1;
         while (oldest > 0 && history[oldest - 1]!.t >= newest.t - hours * HOUR) oldest--;
-        const expected = oldest < history.length - 1 && holds(Math.round((newest.value - history[oldest]!.value) * 1000), o, grams);
+        const expected =
+          oldest < history.length - 1 && holds(Math.round((newest.value - history[oldest]!.value) * 1000), o, grams);
         return evaluate(rule, history) === expected;
       }),
     );
@@ -374,15 +432,25 @@ describe('properties', () => {
 
   it('(d) change on systolic in mmHg: exact comparisons including equality', () => {
     fc.assert(
-      fc.property(integerValues(1), fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 30, maxLength: 30 }), fc.integer({ min: 1, max: 48 }), op, fc.integer({ min: -60, max: 60 }), (values, gaps, hours, o, delta) => {
-        let t = T0;
-        const history = values.map((v, i) => point((t += gaps[i]! * MINUTE), v));
-        const rule = compile('systolic', { kind: 'change', op: o, value: delta, within: `${hours}h` });
-        const newest = history.at(-1)!;
-        const inWindow = history.filter((p) => newest.t - p.t <= hours * HOUR);
-        const expected = inWindow.length >= 2 && holds(newest.value - inWindow[0]!.value, o, delta);
-        return evaluate(rule, history) === expected;
-      }),
+      fc.property(
+        integerValues(1),
+        fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 30, maxLength: 30 }),
+        fc.integer({ min: 1, max: 48 }),
+        op,
+        fc.integer({ min: -60, max: 60 }),
+        (values, gaps, hours, o, delta) => {
+          let t = T0;
+          const history = values.map((v, i) => {
+            t += gaps[i]! * MINUTE;
+            return point(t, v);
+          });
+          const rule = compile('systolic', { kind: 'change', op: o, value: delta, within: `${hours}h` });
+          const newest = history.at(-1)!;
+          const inWindow = history.filter((p) => newest.t - p.t <= hours * HOUR);
+          const expected = inWindow.length >= 2 && holds(newest.value - inWindow[0]!.value, o, delta);
+          return evaluate(rule, history) === expected;
+        },
+      ),
     );
   });
 
@@ -393,13 +461,21 @@ describe('properties', () => {
         withinHours,
         op,
         halfGrams,
-        fc.array(fc.record({ ageMin: fc.integer({ min: 1, max: 30 * 24 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }), { maxLength: 10 }),
+        fc.array(
+          fc.record({
+            ageMin: fc.integer({ min: 1, max: 30 * 24 * 60 }),
+            grams: fc.integer({ min: 78_000, max: 84_000 }),
+          }),
+          { maxLength: 10 },
+        ),
         (history, hours, o, grams, extra) => {
           const rule = compile('weight', { kind: 'change', op: o, value: grams, unit: 'g', within: `${hours}h` });
           const newest = history.at(-1)!;
           const edge = newest.t - hours * HOUR; // oldest time still inside the window
           const kept = history.filter((p) => p.t >= edge);
-          const older = extra.map(({ ageMin, grams: g }) => point(edge - ageMin * MINUTE, g / 1000)).sort((a, b) => a.t - b.t);
+          const older = extra
+            .map(({ ageMin, grams: g }) => point(edge - ageMin * MINUTE, g / 1000))
+            .sort((a, b) => a.t - b.t);
           // Whatever lay outside the window before (kept vs full history), and whatever is added outside it now.
           const decision = evaluate(rule, kept);
           return evaluate(rule, history) === decision && evaluate(rule, [...older, ...kept]) === decision;
@@ -410,14 +486,24 @@ describe('properties', () => {
 
   it('(e) readings before the last count do not change a consecutive or average decision', () => {
     fc.assert(
-      fc.property(integerValues(), integerValues(), fc.integer({ min: 1, max: 6 }), op, fc.integer({ min: 50, max: 200 }), (earlier, recent, count, o, threshold) => {
-        fc.pre(recent.length >= count);
-        const consecutive = compile('spo2', { kind: 'consecutive', op: o, value: threshold, count });
-        const average = compile('spo2', { kind: 'average', op: o, value: threshold, count });
-        const longer = series([...earlier, ...recent]);
-        const shorter = longer.slice(-count);
-        return evaluate(consecutive, longer) === evaluate(consecutive, shorter) && evaluate(average, longer) === evaluate(average, shorter);
-      }),
+      fc.property(
+        integerValues(),
+        integerValues(),
+        fc.integer({ min: 1, max: 6 }),
+        op,
+        fc.integer({ min: 50, max: 200 }),
+        (earlier, recent, count, o, threshold) => {
+          fc.pre(recent.length >= count);
+          const consecutive = compile('spo2', { kind: 'consecutive', op: o, value: threshold, count });
+          const average = compile('spo2', { kind: 'average', op: o, value: threshold, count });
+          const longer = series([...earlier, ...recent]);
+          const shorter = longer.slice(-count);
+          return (
+            evaluate(consecutive, longer) === evaluate(consecutive, shorter) &&
+            evaluate(average, longer) === evaluate(average, shorter)
+          );
+        },
+      ),
     );
   });
 
@@ -439,7 +525,10 @@ describe('properties', () => {
         fc.integer({ min: 80, max: 100 }),
         (minutes, values, shuffleKeys, count, hours, o, threshold) => {
           const points = minutes.map((m, i) => point(T0 + m * MINUTE, values[i]!));
-          const arrival = points.map((p, i) => ({ p, k: shuffleKeys[i]! })).sort((a, b) => a.k - b.k).map((x) => x.p);
+          const arrival = points
+            .map((p, i) => ({ p, k: shuffleKeys[i]! }))
+            .sort((a, b) => a.k - b.k)
+            .map((x) => x.p);
           const sorted = [...arrival].sort((a, b) => a.t - b.t);
 
           // The unordered set's answers, by selection rather than by sorting the history.
@@ -455,9 +544,11 @@ describe('properties', () => {
           const sum = lastN.reduce((a, p) => a + p.value, 0);
           return (
             evaluate(threshold_, sorted) === holds(latest.value, o, threshold) &&
-            evaluate(consecutive, sorted) === (points.length >= count && lastN.every((p) => holds(p.value, o, threshold))) &&
+            evaluate(consecutive, sorted) ===
+              (points.length >= count && lastN.every((p) => holds(p.value, o, threshold))) &&
             evaluate(average, sorted) === (points.length >= count && holds(sum, o, threshold * count)) &&
-            evaluate(change, sorted) === (inWindow.length >= 2 && holds(latest.value - earliestInWindow.value, o, threshold - 90))
+            evaluate(change, sorted) ===
+              (inWindow.length >= 2 && holds(latest.value - earliestInWindow.value, o, threshold - 90))
           );
         },
       ),

@@ -38,7 +38,10 @@ export function compileRule(rule: Rule): CompiledRule {
     compiled.forMs = parseDuration(when.for)!;
     return compiled;
   }
-  const threshold = rule.metric === 'weight' && when.unit ? when.value * KG_PER_UNIT[when.unit as keyof typeof KG_PER_UNIT] : when.value;
+  const threshold =
+    rule.metric === 'weight' && when.unit
+      ? when.value * KG_PER_UNIT[when.unit as keyof typeof KG_PER_UNIT]
+      : when.value;
   compiled.test = comparator(when.op, threshold, TOLERANCE[rule.metric]);
   if (when.kind === 'consecutive' || when.kind === 'average') compiled.count = when.count;
   if (when.kind === 'change') compiled.withinMs = parseDuration(when.within)!;
@@ -70,7 +73,8 @@ export function evaluate(rule: CompiledRule, history: readonly Point[]): boolean
       return rule.test(newest.value);
     case 'consecutive': {
       if (history.length < rule.count) return false;
-      for (let i = history.length - rule.count; i < history.length; i++) if (!rule.test(history[i]!.value)) return false;
+      for (let i = history.length - rule.count; i < history.length; i++)
+        if (!rule.test(history[i]!.value)) return false;
       return true;
     }
     case 'average': {
@@ -91,7 +95,12 @@ export function evaluate(rule: CompiledRule, history: readonly Point[]): boolean
 }
 
 /** A `missing` rule holds when nothing of the metric has arrived for `for`, counting from the later of the last arrival and the rule's start. */
-export function isMissing(rule: CompiledRule, lastArrival: number | undefined, ruleSince: number, now: number): boolean {
+export function isMissing(
+  rule: CompiledRule,
+  lastArrival: number | undefined,
+  ruleSince: number,
+  now: number,
+): boolean {
   return now - Math.max(lastArrival ?? ruleSince, ruleSince) >= rule.forMs;
 }
 
@@ -107,7 +116,9 @@ export function historyNeeds(rules: readonly CompiledRule[]): { count: number; w
 }
 
 /** The values a reading carries, per metric: a blood pressure reading gives systolic, diastolic and pulse. */
-export function metricValues(reading: Pick<StoredReading, 'type' | 'systolic' | 'diastolic' | 'pulse' | 'value'>): Array<[Metric, number]> {
+export function metricValues(
+  reading: Pick<StoredReading, 'type' | 'systolic' | 'diastolic' | 'pulse' | 'value'>,
+): Array<[Metric, number]> {
   const values: Array<[Metric, number]> = [];
   if (reading.type === 'blood_pressure') {
     values.push(['systolic', reading.systolic!], ['diastolic', reading.diastolic!]);

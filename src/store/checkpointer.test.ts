@@ -9,7 +9,9 @@ import { openDatabase } from './db.ts';
 import { patients } from './schema.ts';
 
 const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 it('copies committed pages into the database file from its own thread, long before the WAL is big', async () => {
   const dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-checkpoint-'));
@@ -21,7 +23,10 @@ it('copies committed pages into the database file from its own thread, long befo
   expect(sqlite.pragma('wal_autocheckpoint', { simple: true })).toBe(16_000);
   const before = statSync(file).size;
   sqlite.transaction(() => {
-    for (let i = 0; i < 5_000; i++) db.insert(patients).values({ id: `p${i}`, name: `Patient ${i} ${'x'.repeat(200)}`, createdAt: i }).run();
+    for (let i = 0; i < 5_000; i++)
+      db.insert(patients)
+        .values({ id: `p${i}`, name: `Patient ${i} ${'x'.repeat(200)}`, createdAt: i })
+        .run();
   })();
   const written = statSync(`${file}-wal`).size;
   expect(written).toBeGreaterThan(1_000_000);

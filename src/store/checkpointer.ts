@@ -20,7 +20,10 @@ const MAIN_CHECKPOINT_PAGES = 16_000;
  * the WAL passes MAIN_CHECKPOINT_PAGES.
  */
 export async function startCheckpointer(sqlite: Database.Database, log: Logger): Promise<{ close(): Promise<void> }> {
-  const worker = startWorker(new URL('./checkpoint-worker', import.meta.url), { file: sqlite.name, idleMs: IDLE_MS } satisfies CheckpointWorkerOptions);
+  const worker = startWorker(new URL('./checkpoint-worker', import.meta.url), {
+    file: sqlite.name,
+    idleMs: IDLE_MS,
+  } satisfies CheckpointWorkerOptions);
   let closed: () => void;
   const done = new Promise<void>((resolve) => (closed = resolve));
   worker.on('message', (message: { type: 'failed' | 'closed'; message?: string }) => {
@@ -31,7 +34,10 @@ export async function startCheckpointer(sqlite: Database.Database, log: Logger):
   worker.on('error', (error) => {
     // Back to SQLite's own checkpoints, or the WAL would grow without end.
     sqlite.pragma(`wal_autocheckpoint = ${automatic}`);
-    log.error({ event: 'checkpoint_failed', err: error }, 'The WAL checkpointer stopped; the main connection checkpoints again');
+    log.error(
+      { event: 'checkpoint_failed', err: error },
+      'The WAL checkpointer stopped; the main connection checkpoints again',
+    );
     closed();
   });
   await new Promise((resolve) => worker.once('online', resolve));

@@ -11,7 +11,9 @@ import { GroupCommit, openDatabase } from './db.ts';
 import { patients } from './schema.ts';
 
 const dirs: string[] = [];
-afterEach(() => dirs.splice(0).forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 function open(dataDir = mkdtempSync(path.join(tmpdir(), 'homewatch-db-'))) {
   dirs.push(dataDir);
@@ -25,12 +27,20 @@ describe('GroupCommit', () => {
     const { db, sqlite, dataDir } = open();
     const batches: number[] = [];
     const commits = new GroupCommit(db, sqlite, { onCommit: (jobs) => batches.push(jobs) });
-    const results = await Promise.all(['a', 'b', 'c'].map((id) => commits.run((tx) => tx.insert(patients).values(patient(id)).run().changes)));
+    const results = await Promise.all(
+      ['a', 'b', 'c'].map((id) => commits.run((tx) => tx.insert(patients).values(patient(id)).run().changes)),
+    );
     expect(results).toEqual([1, 1, 1]);
     expect(batches).toEqual([3]);
     // Visible to a second connection on the same file: committed, not just written.
     const other = open(dataDir);
-    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['a', 'b', 'c']);
+    expect(
+      other.db
+        .select()
+        .from(patients)
+        .all()
+        .map((p) => p.id),
+    ).toEqual(['a', 'b', 'c']);
     other.sqlite.close();
   });
 
@@ -48,7 +58,14 @@ describe('GroupCommit', () => {
     ]);
     expect(outcomes.map((o) => o.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((outcomes[1] as PromiseRejectedResult).reason.message).toBe('bad job');
-    expect(db.select().from(patients).all().map((p) => p.id).sort()).toEqual(['a', 'c']);
+    expect(
+      db
+        .select()
+        .from(patients)
+        .all()
+        .map((p) => p.id)
+        .sort(),
+    ).toEqual(['a', 'c']);
     expect(db.select().from(patients).where(eq(patients.id, 'half')).get()).toBeUndefined();
     expect(rollbacks).toBe(2); // the batch, then the bad job alone
   });
@@ -60,9 +77,11 @@ describe('GroupCommit', () => {
     const during = await commits.run(() => sqlite.pragma('synchronous', { simple: true }));
     expect(during).toBe(1); // NORMAL: GroupCommit fdatasyncs the WAL itself before settling
     expect(sqlite.pragma('synchronous', { simple: true })).toBe(FULL);
-    await expect(commits.run(() => {
-      throw new Error('bad job');
-    })).rejects.toThrow('bad job');
+    await expect(
+      commits.run(() => {
+        throw new Error('bad job');
+      }),
+    ).rejects.toThrow('bad job');
     expect(sqlite.pragma('synchronous', { simple: true })).toBe(FULL);
     await commits.close();
   });
@@ -74,13 +93,27 @@ describe('GroupCommit', () => {
     expect(commits.runNow((tx) => tx.insert(patients).values(patient('now')).run().changes)).toBe(1);
     // Committed before the batch queued earlier: a second connection sees it alone.
     const other = open(dataDir);
-    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['now']);
+    expect(
+      other.db
+        .select()
+        .from(patients)
+        .all()
+        .map((p) => p.id),
+    ).toEqual(['now']);
     await queued;
-    expect(other.db.select().from(patients).all().map((p) => p.id)).toEqual(['now', 'queued']);
+    expect(
+      other.db
+        .select()
+        .from(patients)
+        .all()
+        .map((p) => p.id),
+    ).toEqual(['now', 'queued']);
     other.sqlite.close();
-    expect(() => commits.runNow(() => {
-      throw new Error('bad bookkeeping');
-    })).toThrow('bad bookkeeping');
+    expect(() =>
+      commits.runNow(() => {
+        throw new Error('bad bookkeeping');
+      }),
+    ).toThrow('bad bookkeeping');
     expect(sqlite.pragma('synchronous', { simple: true })).toBe(2); // FULL again for other writes
     await commits.close();
   });
@@ -125,12 +158,18 @@ describe('migrations', () => {
       { seq: 3, id: 'r3' },
     ]);
     sqlite
-      .prepare(`insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r4', 'd1', 'p1', 'weight', 4, 4, 80, 'at:weight:4')`)
+      .prepare(
+        `insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r4', 'd1', 'p1', 'weight', 4, 4, 80, 'at:weight:4')`,
+      )
       .run();
     expect(sqlite.prepare(`select seq from readings where id = 'r4'`).get()).toEqual({ seq: 4 });
     // The de-duplication index came back with the table.
     expect(() =>
-      sqlite.prepare(`insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r5', 'd1', 'p1', 'weight', 3, 5, 80, 'at:weight:3')`).run(),
+      sqlite
+        .prepare(
+          `insert into readings (id, device_id, patient_id, type, measured_at, received_at, value, dedupe_key) values ('r5', 'd1', 'p1', 'weight', 3, 5, 80, 'at:weight:3')`,
+        )
+        .run(),
     ).toThrow(/UNIQUE/);
     sqlite.close();
   });
@@ -139,8 +178,12 @@ describe('migrations', () => {
     const { sqlite } = open();
     const columns = sqlite.prepare(`select name from pragma_index_info('readings_dedupe_device') order by seqno`).all();
     expect(columns).toEqual([{ name: 'dedupe_key' }, { name: 'device_id' }]);
-    const plan = sqlite.prepare(`explain query plan select * from readings where device_id = ? and dedupe_key = ?`).all('d1', 'id:m1') as Array<{ detail: string }>;
-    expect(plan.map((step) => step.detail)).toEqual(['SEARCH readings USING INDEX readings_dedupe_device (dedupe_key=? AND device_id=?)']);
+    const plan = sqlite
+      .prepare(`explain query plan select * from readings where device_id = ? and dedupe_key = ?`)
+      .all('d1', 'id:m1') as Array<{ detail: string }>;
+    expect(plan.map((step) => step.detail)).toEqual([
+      'SEARCH readings USING INDEX readings_dedupe_device (dedupe_key=? AND device_id=?)',
+    ]);
     sqlite.close();
   });
 });

@@ -24,7 +24,9 @@ export function openDatabase({ dataDir }: OpenDatabaseOptions): { db: Db; sqlite
   try {
     mkdirSync(dataDir, { recursive: true });
   } catch (error) {
-    throw new Error(`DATA_DIR ${JSON.stringify(dataDir)} cannot be created (${(error as NodeJS.ErrnoException).code}); set DATA_DIR to a writable folder`);
+    throw new Error(
+      `DATA_DIR ${JSON.stringify(dataDir)} cannot be created (${(error as NodeJS.ErrnoException).code}); set DATA_DIR to a writable folder`,
+    );
   }
   const file = path.join(dataDir, 'homewatch.db');
   let sqlite: Database.Database;
@@ -32,7 +34,9 @@ export function openDatabase({ dataDir }: OpenDatabaseOptions): { db: Db; sqlite
     sqlite = new Database(file);
     sqlite.pragma('journal_mode = WAL');
   } catch (error) {
-    throw new Error(`DATA_DIR ${JSON.stringify(dataDir)}: the database ${file} cannot be opened (${(error as Error).message}); set DATA_DIR to a writable folder`);
+    throw new Error(
+      `DATA_DIR ${JSON.stringify(dataDir)}: the database ${file} cannot be opened (${(error as Error).message}); set DATA_DIR to a writable folder`,
+    );
   }
   sqlite.pragma('synchronous = FULL');
   sqlite.pragma('foreign_keys = ON');
@@ -56,7 +60,10 @@ export function compileWrite(query: { toSQL(): { sql: string; params: unknown[] 
   const statement = sqlite.prepare(sql);
   const binders = params.map((param): ((value: (name: string) => unknown) => unknown) => {
     const constant = param instanceof Param ? param.value : param;
-    const encode = param instanceof Param && param.encoder ? (v: unknown) => (v === null || v === undefined ? null : param.encoder!.mapToDriverValue(v)) : (v: unknown) => v ?? null;
+    const encode =
+      param instanceof Param && param.encoder
+        ? (v: unknown) => (v === null || v === undefined ? null : param.encoder!.mapToDriverValue(v))
+        : (v: unknown) => v ?? null;
     return constant instanceof Placeholder ? (value) => encode(value(constant.name)) : () => encode(constant);
   });
   const args: unknown[] = new Array(binders.length);
@@ -155,7 +162,7 @@ export class GroupCommit {
     try {
       const values = this.#commit(jobs);
       this.options.onCommit?.(jobs.length, (performance.now() - started) / 1000);
-      jobs.forEach((job, i) => this.#unsynced.push({ job, value: values[i] }));
+      for (const [i, job] of jobs.entries()) this.#unsynced.push({ job, value: values[i] });
     } catch {
       this.options.onRollback?.();
       // Nothing of the batch is stored; run each job alone so that one bad job cannot fail the others.
@@ -194,7 +201,7 @@ export class GroupCommit {
     fdatasync(this.#wal, (error) => {
       this.#syncing = false;
       // Committed but not known to be on disk: not acknowledged, so the sender tries again (and finds a duplicate).
-      for (const { job, value } of batch) (error ? job.reject(error) : job.resolve(value));
+      for (const { job, value } of batch) error ? job.reject(error) : job.resolve(value);
       this.#sync();
     });
   }

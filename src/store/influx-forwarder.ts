@@ -113,13 +113,17 @@ export class InfluxForwarder {
       .orderBy(asc(readings.seq))
       .limit(sql.placeholder('limit'))
       .prepare();
-    this.#maxSeq = db.select({ seq: max(readings.seq) }).from(readings).prepare();
+    this.#maxSeq = db
+      .select({ seq: max(readings.seq) })
+      .from(readings)
+      .prepare();
   }
 
   /** Loads the cursor and starts delivering, at once: whatever a previous run left is sent first. */
   start(): void {
     const { db } = this.#options;
-    this.#cursor = db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).get()?.seq ?? 0;
+    this.#cursor =
+      db.select({ seq: outboxCursors.seq }).from(outboxCursors).where(eq(outboxCursors.name, CURSOR)).get()?.seq ?? 0;
     this.#schedule(0);
   }
 
@@ -149,7 +153,10 @@ export class InfluxForwarder {
           'InfluxDB backlog is full (INFLUX_BACKLOG_LIMIT): refusing readings until InfluxDB takes some',
         );
       } else {
-        log.warn({ event: 'influx_backlog_accepting', backlog }, 'InfluxDB backlog below the limit again: accepting readings');
+        log.warn(
+          { event: 'influx_backlog_accepting', backlog },
+          'InfluxDB backlog below the limit again: accepting readings',
+        );
       }
     }
     if (full) {
@@ -201,7 +208,10 @@ export class InfluxForwarder {
       if (this.#closed) return;
       if (!(error instanceof InfluxUnavailable)) {
         // SQLite itself failed (disk, I/O): nothing moved, try again on the next round.
-        this.#options.log.error({ event: 'influx_forward_failed', err: error }, 'Could not read the readings to send to InfluxDB');
+        this.#options.log.error(
+          { event: 'influx_forward_failed', err: error },
+          'Could not read the readings to send to InfluxDB',
+        );
         this.#schedule(interval);
         return;
       }
@@ -237,7 +247,10 @@ export class InfluxForwarder {
       const notFound = outcome.error.message;
       try {
         await store.createDatabase(signal);
-        this.#options.log.warn({ event: 'influx_database_created', database: store.database }, `Created the InfluxDB database ${store.database}`);
+        this.#options.log.warn(
+          { event: 'influx_database_created', database: store.database },
+          `Created the InfluxDB database ${store.database}`,
+        );
         outcome = await store.writeLines(lines, signal);
       } catch (error) {
         throw new InfluxUnavailable(`${notFound}; CREATE DATABASE failed too: ${(error as Error).message}`);
@@ -255,7 +268,10 @@ export class InfluxForwarder {
       );
     }
     const last = rows.at(-1)!.seq;
-    db.insert(outboxCursors).values({ name: CURSOR, seq: last }).onConflictDoUpdate({ target: outboxCursors.name, set: { seq: last } }).run();
+    db.insert(outboxCursors)
+      .values({ name: CURSOR, seq: last })
+      .onConflictDoUpdate({ target: outboxCursors.name, set: { seq: last } })
+      .run();
     this.#cursor = last;
     metrics?.pointsWritten.inc(rows.length);
     this.#markUp();
@@ -269,7 +285,12 @@ export class InfluxForwarder {
     const was = this.#state;
     this.#state = { status: 'up', since: Date.now() };
     this.#options.log.info(
-      { event: 'influx_up', database: this.#options.store.database, downMs: was.status === 'down' ? Date.now() - was.since : undefined, backlog: this.backlog() },
+      {
+        event: 'influx_up',
+        database: this.#options.store.database,
+        downMs: was.status === 'down' ? Date.now() - was.since : undefined,
+        backlog: this.backlog(),
+      },
       was.status === 'down' ? 'InfluxDB is back: sending the readings that waited' : 'InfluxDB is reachable',
     );
   }

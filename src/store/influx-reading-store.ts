@@ -82,7 +82,9 @@ export class InfluxReadingStore implements ReadingStore {
     const rows = perType.flat().sort(byTimeThenId).slice(0, want);
     const page = rows.slice(0, query.limit);
     const last = page.at(-1);
-    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last.measuredAt, last.id) } : { readings: page };
+    return rows.length > query.limit && last
+      ? { readings: page, next: encodeCursor(last.measuredAt, last.id) }
+      : { readings: page };
   }
 
   /**
@@ -102,7 +104,10 @@ export class InfluxReadingStore implements ReadingStore {
       let nextLower: number | undefined;
       if (rows.length === batch) {
         const lastTime = rows.at(-1)!.measuredAt;
-        rows = [...rows.filter((r) => r.measuredAt < lastTime), ...(await this.#select(type, query.patientId, lastTime, lastTime + 1))];
+        rows = [
+          ...rows.filter((r) => r.measuredAt < lastTime),
+          ...(await this.#select(type, query.patientId, lastTime, lastTime + 1)),
+        ];
         nextLower = lastTime + 1;
       }
       rows.sort(byTimeThenId);
@@ -115,7 +120,13 @@ export class InfluxReadingStore implements ReadingStore {
     }
   }
 
-  async #select(type: ReadingType, patientId: string, from: number, to: number, limit?: number): Promise<StoredReading[]> {
+  async #select(
+    type: ReadingType,
+    patientId: string,
+    from: number,
+    to: number,
+    limit?: number,
+  ): Promise<StoredReading[]> {
     const q =
       `SELECT * FROM ${ident(type)} WHERE ${ident('patient_id')} = ${stringLiteral(patientId)} AND ${timeRange(from, to)}` +
       ` ORDER BY time ASC${limit === undefined ? '' : ` LIMIT ${limit}`}`;
@@ -129,8 +140,11 @@ export class InfluxReadingStore implements ReadingStore {
     const where = `WHERE ${ident('patient_id')} = ${stringLiteral(query.patientId)} AND ${timeRange(query.from ?? NO_LOWER_BOUND, query.to ?? NO_UPPER_BOUND)}`;
     // min, max and mean of a field, named `min` … or, with a suffix, `min_systolic` …
     const stats = (field: string, suffix = '') =>
-      ['min', 'max', 'mean'].map((fn) => `${fn}(${ident(field)}) AS ${ident(suffix ? `${fn}_${suffix}` : fn)}`).join(', ');
-    const numbers = (row: Record<string, unknown>, key: string) => (typeof row[key] === 'number' ? (row[key] as number) : null);
+      ['min', 'max', 'mean']
+        .map((fn) => `${fn}(${ident(field)}) AS ${ident(suffix ? `${fn}_${suffix}` : fn)}`)
+        .join(', ');
+    const numbers = (row: Record<string, unknown>, key: string) =>
+      typeof row[key] === 'number' ? (row[key] as number) : null;
 
     if (query.type === 'blood_pressure') {
       const select = ['systolic', 'diastolic', 'pulse'].map((field) => stats(field, field)).join(', ');
@@ -140,12 +154,26 @@ export class InfluxReadingStore implements ReadingStore {
       return (series ? rowsOf(series) : []).map((row) => ({
         start: row.time as number,
         count: row.count as number,
-        min: { systolic: numbers(row, 'min_systolic'), diastolic: numbers(row, 'min_diastolic'), pulse: numbers(row, 'min_pulse') },
-        max: { systolic: numbers(row, 'max_systolic'), diastolic: numbers(row, 'max_diastolic'), pulse: numbers(row, 'max_pulse') },
-        mean: { systolic: numbers(row, 'mean_systolic'), diastolic: numbers(row, 'mean_diastolic'), pulse: numbers(row, 'mean_pulse') },
+        min: {
+          systolic: numbers(row, 'min_systolic'),
+          diastolic: numbers(row, 'min_diastolic'),
+          pulse: numbers(row, 'min_pulse'),
+        },
+        max: {
+          systolic: numbers(row, 'max_systolic'),
+          diastolic: numbers(row, 'max_diastolic'),
+          pulse: numbers(row, 'max_pulse'),
+        },
+        mean: {
+          systolic: numbers(row, 'mean_systolic'),
+          diastolic: numbers(row, 'mean_diastolic'),
+          pulse: numbers(row, 'mean_pulse'),
+        },
       }));
     }
-    const [series] = await this.#http.query(`SELECT count(${ident('value')}) AS ${ident('count')}, ${stats('value')} FROM ${ident(query.type)} ${where} ${groupBy}`);
+    const [series] = await this.#http.query(
+      `SELECT count(${ident('value')}) AS ${ident('count')}, ${stats('value')} FROM ${ident(query.type)} ${where} ${groupBy}`,
+    );
     return (series ? rowsOf(series) : []).map((row) => ({
       start: row.time as number,
       count: row.count as number,
@@ -230,7 +258,9 @@ interface Series {
 }
 
 function rowsOf(series: Series): Row[] {
-  return (series.values ?? []).map((values) => Object.fromEntries(series.columns.map((column, i) => [column, values[i]])));
+  return (series.values ?? []).map((values) =>
+    Object.fromEntries(series.columns.map((column, i) => [column, values[i]])),
+  );
 }
 
 function toStored(type: ReadingType, row: Row): StoredReading {
@@ -297,7 +327,11 @@ class InfluxHttp {
     const url = `${this.#base}/write?${new URLSearchParams({ db: this.database, precision: 'ms' })}`;
     let response: Answer;
     try {
-      response = await this.#request(url, { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, body }, signal);
+      response = await this.#request(
+        url,
+        { method: 'POST', headers: { 'content-type': 'text/plain; charset=utf-8' }, body },
+        signal,
+      );
     } catch (error) {
       return { ok: false, error: unreachable(error) };
     }
@@ -306,7 +340,10 @@ class InfluxHttp {
     // 1.x: "partial write: points beyond retention policy dropped=3". Every other point was written.
     const retention = /^partial write: points beyond retention policy dropped=(\d+)$/.exec(message);
     if (response.status === 400 && retention) return { ok: true, droppedByRetention: Number(retention[1]) };
-    return { ok: false, error: new InfluxError(`InfluxDB refused the write (${response.status}): ${message}`, response.status) };
+    return {
+      ok: false,
+      error: new InfluxError(`InfluxDB refused the write (${response.status}): ${message}`, response.status),
+    };
   }
 
   /**
@@ -326,7 +363,10 @@ class InfluxHttp {
       if (response.status === 400) throw new InfluxError(`${message}\n${q}`, response.status);
       throw unavailable(message);
     }
-    const body = JSON.parse(response.text) as { results?: Array<{ series?: Series[]; error?: string }>; error?: string };
+    const body = JSON.parse(response.text) as {
+      results?: Array<{ series?: Series[]; error?: string }>;
+      error?: string;
+    };
     const result = body.results?.[0];
     const error = body.error ?? result?.error;
     if (error && /database not found/i.test(error)) throw unavailable(`InfluxDB: ${error}`);
@@ -350,7 +390,11 @@ class InfluxHttp {
     try {
       response = await this.#request(
         `${this.#base}/query`,
-        { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ db: this.database, q }).toString() },
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body: new URLSearchParams({ db: this.database, q }).toString(),
+        },
         signal,
       );
     } catch (error) {
@@ -364,7 +408,10 @@ class InfluxHttp {
       error = response.status === 200 ? undefined : response.text.slice(0, 300);
     }
     if (response.status !== 200 || error) {
-      throw new InfluxError(`InfluxDB refused "${q}" (${response.status}): ${error ?? response.text.slice(0, 300)}`, response.status);
+      throw new InfluxError(
+        `InfluxDB refused "${q}" (${response.status}): ${error ?? response.text.slice(0, 300)}`,
+        response.status,
+      );
     }
   }
 
@@ -372,14 +419,25 @@ class InfluxHttp {
    * One request, answer read in full, within the timeout and until `signal` aborts. (Not AbortSignal.any:
    * on Node 20 every call would leave a listener on the forwarder's long-lived signal.)
    */
-  async #request(url: string, init: { method: string; headers?: Record<string, string>; body?: string }, signal?: AbortSignal): Promise<Answer> {
+  async #request(
+    url: string,
+    init: { method: string; headers?: Record<string, string>; body?: string },
+    signal?: AbortSignal,
+  ): Promise<Answer> {
     const controller = new AbortController();
-    const timer = setTimeout(() => controller.abort(new TimeoutError(`no answer within ${this.#timeoutMs} ms`)), this.#timeoutMs);
+    const timer = setTimeout(
+      () => controller.abort(new TimeoutError(`no answer within ${this.#timeoutMs} ms`)),
+      this.#timeoutMs,
+    );
     const onAbort = () => controller.abort(signal!.reason);
     if (signal?.aborted) onAbort();
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
-      const response = await fetch(url, { ...init, headers: { ...this.#headers, ...init.headers }, signal: controller.signal });
+      const response = await fetch(url, {
+        ...init,
+        headers: { ...this.#headers, ...init.headers },
+        signal: controller.signal,
+      });
       return { status: response.status, statusText: response.statusText, text: await response.text() };
     } finally {
       clearTimeout(timer);
@@ -409,7 +467,10 @@ function errorMessage(response: Answer): string {
 
 function unreachable(error: unknown): InfluxError {
   const cause = (error as Error).cause instanceof Error ? `: ${((error as Error).cause as Error).message}` : '';
-  const what = (error as Error).name === 'TimeoutError' ? 'did not answer in time' : `is unreachable (${(error as Error).message}${cause})`;
+  const what =
+    (error as Error).name === 'TimeoutError'
+      ? 'did not answer in time'
+      : `is unreachable (${(error as Error).message}${cause})`;
   return new InfluxError(`InfluxDB ${what}`);
 }
 

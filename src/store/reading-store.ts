@@ -60,4 +60,3 @@ export interface TrendBucket {
   max: number | BloodPressureStats;
   mean: number | BloodPressureStats;
 }
-

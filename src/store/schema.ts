@@ -77,7 +77,9 @@ export const rejections = sqliteTable(
     deviceId: text('device_id').notNull(),
     receivedAt: integer('received_at').notNull(),
     transport: text('transport', { enum: ['http', 'mqtt'] }).notNull(),
-    reason: text('reason', { enum: ['invalid', 'conflict', 'malformed', 'unassigned', 'rate_limited', 'unknown_device'] }).notNull(),
+    reason: text('reason', {
+      enum: ['invalid', 'conflict', 'malformed', 'unassigned', 'rate_limited', 'unknown_device'],
+    }).notNull(),
     /** The raw payload as received: one reading's JSON, or the whole body when it did not parse. */
     payload: text('payload').notNull(),
     /** JSON array of {path, message}. */
@@ -124,7 +126,10 @@ export const careTeamMembers = sqliteTable(
       .references(() => clinicians.id),
     role: text('role', { enum: CARE_TEAM_ROLES }).notNull(),
   },
-  (t) => [uniqueIndex('care_team_patient_clinician').on(t.patientId, t.clinicianId), index('care_team_clinician').on(t.clinicianId)],
+  (t) => [
+    uniqueIndex('care_team_patient_clinician').on(t.patientId, t.clinicianId),
+    index('care_team_clinician').on(t.clinicianId),
+  ],
 );
 
 /**

@@ -28,39 +28,50 @@ export class SqliteReadingStore implements ReadingStore {
     // Built once and bound per reading: the ingest hot path must not rebuild SQL for every reading.
     this.#insert = compileWrite(
       db
-      .insert(readings)
-      .values({
-        id: sql.placeholder('id'),
-        deviceId: sql.placeholder('deviceId'),
-        patientId: sql.placeholder('patientId'),
-        type: sql.placeholder('type'),
-        measuredAt: sql.placeholder('measuredAt'),
-        receivedAt: sql.placeholder('receivedAt'),
-        systolic: sql.placeholder('systolic'),
-        diastolic: sql.placeholder('diastolic'),
-        pulse: sql.placeholder('pulse'),
-        value: sql.placeholder('value'),
-        unit: sql.placeholder('unit'),
-        messageId: sql.placeholder('messageId'),
-        dedupeKey: sql.placeholder('dedupeKey'),
-      })
-      .onConflictDoNothing(),
+        .insert(readings)
+        .values({
+          id: sql.placeholder('id'),
+          deviceId: sql.placeholder('deviceId'),
+          patientId: sql.placeholder('patientId'),
+          type: sql.placeholder('type'),
+          measuredAt: sql.placeholder('measuredAt'),
+          receivedAt: sql.placeholder('receivedAt'),
+          systolic: sql.placeholder('systolic'),
+          diastolic: sql.placeholder('diastolic'),
+          pulse: sql.placeholder('pulse'),
+          value: sql.placeholder('value'),
+          unit: sql.placeholder('unit'),
+          messageId: sql.placeholder('messageId'),
+          dedupeKey: sql.placeholder('dedupeKey'),
+        })
+        .onConflictDoNothing(),
       db.$client,
     );
     const placeholder = sql.placeholder;
-    const bucket = and(...rangeConditions({ patientId: placeholder('patientId'), type: placeholder('type'), from: placeholder('from'), to: placeholder('to') }));
+    const bucket = and(
+      ...rangeConditions({
+        patientId: placeholder('patientId'),
+        type: placeholder('type'),
+        from: placeholder('from'),
+        to: placeholder('to'),
+      }),
+    );
     this.#valueBucket = db.select(valueStats).from(readings).where(bucket).prepare();
     this.#bloodPressureBucket = db.select(bloodPressureStats).from(readings).where(bucket).prepare();
     this.#findByKey = db
       .select()
       .from(readings)
-      .where(and(eq(readings.deviceId, sql.placeholder('deviceId')), eq(readings.dedupeKey, sql.placeholder('dedupeKey'))))
+      .where(
+        and(eq(readings.deviceId, sql.placeholder('deviceId')), eq(readings.dedupeKey, sql.placeholder('dedupeKey'))),
+      )
       .prepare();
   }
 
   /** Inserts unless the device already sent this key; true when the row is new. Call inside a transaction. */
   insert(reading: StoredReading, dedupeKey: string): boolean {
-    return this.#insert((name) => (name === 'dedupeKey' ? dedupeKey : reading[name as keyof StoredReading])).changes === 1;
+    return (
+      this.#insert((name) => (name === 'dedupeKey' ? dedupeKey : reading[name as keyof StoredReading])).changes === 1
+    );
   }
 
   findByDedupeKey(deviceId: string, dedupeKey: string): StoredReading | undefined {
@@ -91,7 +102,9 @@ export class SqliteReadingStore implements ReadingStore {
       .all();
     const page = rows.slice(0, query.limit).map(toStored);
     const last = page.at(-1);
-    return rows.length > query.limit && last ? { readings: page, next: encodeCursor(last.measuredAt, last.id) } : { readings: page };
+    return rows.length > query.limit && last
+      ? { readings: page, next: encodeCursor(last.measuredAt, last.id) }
+      : { readings: page };
   }
 
   /**
@@ -109,7 +122,12 @@ export class SqliteReadingStore implements ReadingStore {
     const statement = query.type === 'blood_pressure' ? this.#bloodPressureBucket : this.#valueBucket;
     const buckets: TrendBucket[] = [];
     for (let start = first; start < span.to; start += size) {
-      const row = statement.get({ patientId: query.patientId, type: query.type, from: Math.max(start, span.from), to: Math.min(start + size, span.to) });
+      const row = statement.get({
+        patientId: query.patientId,
+        type: query.type,
+        from: Math.max(start, span.from),
+        to: Math.min(start + size, span.to),
+      });
       if (row?.count) buckets.push(toBucket(start, row));
     }
     return buckets;
@@ -119,8 +137,21 @@ export class SqliteReadingStore implements ReadingStore {
   #span(query: BucketQuery): { from: number; to: number } | undefined {
     const within = and(...rangeConditions(query));
     // Two queries, not one: SQLite answers a lone min() or max() from one end of the index.
-    const from = query.from ?? this.db.select({ at: min(readings.measuredAt) }).from(readings).where(within).get()?.at;
-    const newest = query.to === undefined ? this.db.select({ at: max(readings.measuredAt) }).from(readings).where(within).get()?.at : undefined;
+    const from =
+      query.from ??
+      this.db
+        .select({ at: min(readings.measuredAt) })
+        .from(readings)
+        .where(within)
+        .get()?.at;
+    const newest =
+      query.to === undefined
+        ? this.db
+            .select({ at: max(readings.measuredAt) })
+            .from(readings)
+            .where(within)
+            .get()?.at
+        : undefined;
     const to = query.to ?? (typeof newest === 'number' ? newest + 1 : undefined);
     return typeof from === 'number' && to !== undefined && from < to ? { from, to } : undefined;
   }

@@ -31,7 +31,14 @@ const ROLE_LABEL: Record<string, string> = { admin: 'Administrator', nurse: 'Nur
 export const Logo = () => (
   <svg viewBox="0 0 32 32" aria-hidden="true" focusable="false">
     <rect width="32" height="32" rx="7" fill="#1f5f99" />
-    <path d="M6 17h5l2.5-6 4 11 3-8 1.5 3H26" fill="none" stroke="#fff" stroke-width="2.4" stroke-linecap="round" stroke-linejoin="round" />
+    <path
+      d="M6 17h5l2.5-6 4 11 3-8 1.5 3H26"
+      fill="none"
+      stroke="#fff"
+      stroke-width="2.4"
+      stroke-linecap="round"
+      stroke-linejoin="round"
+    />
   </svg>
 );
 
@@ -80,7 +87,8 @@ export function Layout(props: LayoutProps) {
               </nav>
               <div class="user">
                 <span>
-                  <span class="user__name">{user.name}</span> <span class="user__role">· {ROLE_LABEL[user.role] ?? user.role}</span>
+                  <span class="user__name">{user.name}</span>{' '}
+                  <span class="user__role">· {ROLE_LABEL[user.role] ?? user.role}</span>
                 </span>
                 <button type="button" class="button button--quiet button--small" id="sign-out">
                   Sign out
@@ -94,7 +102,9 @@ export function Layout(props: LayoutProps) {
           {props.children}
         </main>
         <noscript>
-          <p class="banner banner--error">Homewatch needs JavaScript: turn it on for this site to sign in and see alerts.</p>
+          <p class="banner banner--error">
+            Homewatch needs JavaScript: turn it on for this site to sign in and see alerts.
+          </p>
         </noscript>
       </body>
     </html>
@@ -143,7 +153,15 @@ export function LoginPage(props: { asset: LayoutProps['asset']; notice?: string;
 
 export function InboxPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
   return (
-    <Layout title="Alert inbox" page="inbox" asset={props.asset} scripts={['inbox.js']} user={props.user} nav="inbox" data={props.data}>
+    <Layout
+      title="Alert inbox"
+      page="inbox"
+      asset={props.asset}
+      scripts={['inbox.js']}
+      user={props.user}
+      nav="inbox"
+      data={props.data}
+    >
       <div class="page-head">
         <div>
           <h1>Alert inbox</h1>
@@ -196,13 +214,21 @@ export function InboxPage(props: { asset: LayoutProps['asset']; user: PageUser; 
 
 export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
   return (
-    <Layout title="Patients" page="patients" asset={props.asset} scripts={['patients.js']} user={props.user} nav="patients" data={props.data}>
+    <Layout
+      title="Patients"
+      page="patients"
+      asset={props.asset}
+      scripts={['patients.js']}
+      user={props.user}
+      nav="patients"
+      data={props.data}
+    >
       <div class="page-head">
         <div>
           <h1>Patients</h1>
           <p class="muted small">
-            Adherence counts the days with at least one reading in the last 30 days, in each patient's time zone. Remote monitoring (CPT
-            99454) needs 16.
+            Adherence counts the days with at least one reading in the last 30 days, in each patient's time zone. Remote
+            monitoring (CPT 99454) needs 16.
           </p>
         </div>
       </div>
@@ -225,7 +251,9 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
       <div class="card patients-card">
         <div class="table-wrap">
           <table class="table table--stack" id="patients-table">
-            <caption class="sr-only">Your patients, with their last reading, open alerts and days with readings</caption>
+            <caption class="sr-only">
+              Your patients, with their last reading, open alerts and days with readings
+            </caption>
             <thead>
               <tr>
                 <th scope="col">Patient</th>
@@ -275,6 +303,7 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
         <div class="card__head">
           <h2 id="trends-title">Trends</h2>
           <div class="controls">
+            {/* biome-ignore lint/a11y/useSemanticElements: a segmented control of toggle buttons, styled as one; a fieldset would bring a legend and form semantics */}
             <div class="segmented" role="group" aria-label="Time range" id="range-group">
               <button type="button" data-days="7" aria-pressed="false">
                 7 days
@@ -286,6 +315,7 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
                 90 days
               </button>
             </div>
+            {/* biome-ignore lint/a11y/useSemanticElements: a segmented control of toggle buttons, styled as one; a fieldset would bring a legend and form semantics */}
             <div class="segmented" role="group" aria-label="Weight unit" id="unit-group">
               <button type="button" data-unit="kg" aria-pressed="true">
                 kg
@@ -297,8 +327,9 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
           </div>
         </div>
         <p class="muted small chart-note" id="chart-note">
-          Line: mean per hour (7 days) or per day (30 and 90 days); shaded: lowest to highest. Dashed lines: care-plan thresholds (dotted: averages
-          and readings in a row). Marks along the time axis: alerts, shaped and coloured by severity.
+          Line: mean per hour (7 days) or per day (30 and 90 days); shaded: lowest to highest. Dashed lines: care-plan
+          thresholds (dotted: averages and readings in a row). Marks along the time axis: alerts, shaped and coloured by
+          severity.
         </p>
         <div class="charts">
           <Chart kind="blood_pressure" title="Blood pressure" wide />
@@ -377,7 +408,13 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
           </table>
         </div>
         <p class="table-more">
-          <button type="button" class="button button--quiet button--small" id="readings-more" aria-controls="readings-table" hidden>
+          <button
+            type="button"
+            class="button button--quiet button--small"
+            id="readings-more"
+            aria-controls="readings-table"
+            hidden
+          >
             Show all
           </button>
         </p>
@@ -388,7 +425,12 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
 
 function Chart(props: { kind: string; title: string; wide?: boolean }) {
   return (
-    <figure class={props.wide ? 'chart chart--wide' : 'chart'} data-chart={props.kind} data-state="loading" aria-labelledby={`chart-${props.kind}-title`}>
+    <figure
+      class={props.wide ? 'chart chart--wide' : 'chart'}
+      data-chart={props.kind}
+      data-state="loading"
+      aria-labelledby={`chart-${props.kind}-title`}
+    >
       <figcaption>
         <h3 id={`chart-${props.kind}-title`}>{props.title}</h3>
         <ul class="legend" aria-hidden="true"></ul>
@@ -396,12 +438,22 @@ function Chart(props: { kind: string; title: string; wide?: boolean }) {
           Loading…
         </p>
       </figcaption>
-      <div class="chart__canvas" role="img" aria-labelledby={`chart-${props.kind}-title chart-${props.kind}-summary`}></div>
+      <div
+        class="chart__canvas"
+        role="img"
+        aria-labelledby={`chart-${props.kind}-title chart-${props.kind}-summary`}
+      ></div>
     </figure>
   );
 }
 
-export function MessagePage(props: { asset: LayoutProps['asset']; user?: PageUser; title: string; message: string; page?: string }) {
+export function MessagePage(props: {
+  asset: LayoutProps['asset'];
+  user?: PageUser;
+  title: string;
+  message: string;
+  page?: string;
+}) {
   return (
     <Layout title={props.title} page={props.page ?? 'message'} asset={props.asset} user={props.user}>
       <section class="card">

@@ -73,67 +73,93 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
       return c.redirect(`/login?${query}`, 302);
     }
     if (principal.kind === 'device') {
-      return render(c, <MessagePage asset={asset} title="Not for devices" message="Device tokens open only the device protocol." />, 403);
+      return render(
+        c,
+        <MessagePage asset={asset} title="Not for devices" message="Device tokens open only the device protocol." />,
+        403,
+      );
     }
     await next();
   };
   const userOf = (c: Context<AppEnv>): PageUser => {
     const principal = c.get('principal') as User;
-    return principal.kind === 'clinician' ? { name: principal.clinician.name, role: principal.role } : { name: 'Administrator (token)', role: 'admin' };
+    return principal.kind === 'clinician'
+      ? { name: principal.clinician.name, role: principal.role }
+      : { name: 'Administrator (token)', role: 'admin' };
   };
 
-  return new Hono<AppEnv>()
-    .get('/assets/:name', (c) => {
-      const found = assets.get(c.req.param('name'));
-      if (!found) return c.json({ error: { code: 'not_found', message: 'No such asset', details: [] } }, 404);
-      // The URL names the content's hash: cache it for a year. Without the right hash, revalidate.
-      const cache = c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
-      const etag = `"${found.hash}"`;
-      if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag, 'cache-control': cache });
-      return c.body(new Uint8Array(found.body), 200, { 'content-type': found.contentType, 'cache-control': cache, etag });
-    })
-    .get('/login', (c) => {
-      const next = safeNext(c.req.query('next'));
-      const principal = c.get('principal');
-      if (principal && principal.kind !== 'device') return c.redirect(next, 302);
-      const notice =
-        c.req.query('expired') !== undefined
-          ? 'Your session ended. Sign in again to continue.'
-          : c.req.query('signedOut') !== undefined
-            ? 'You have signed out.'
-            : c.req.query('error') === 'script'
-              ? 'Signing in needs JavaScript: turn it on for this site and try again.'
-              : undefined;
-      return render(c, <LoginPage asset={asset} notice={notice} next={next} />);
-    })
-    // The sign-in form is sent by its script; this answers only a browser that submitted it without one.
-    .post('/login', (c) => c.redirect('/login?error=script', 303))
-    .get('/logout', (c) => {
-      const principal = c.get('principal');
-      if (!principal || principal.kind === 'device') return c.redirect('/login?signedOut=1', 302);
-      return render(c, <MessagePage asset={asset} page="logout" title="Signing out" message="Signing you out…" />);
-    })
-    .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData()} />))
-    .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
-    .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData()} />))
-    .get('/patients/:id', signedIn, (c) => {
-      const principal = c.get('principal') as User;
-      const patientId = c.req.param('id');
-      if (!access.canSee(principal, patientId)) {
+  return (
+    new Hono<AppEnv>()
+      .get('/assets/:name', (c) => {
+        const found = assets.get(c.req.param('name'));
+        if (!found) return c.json({ error: { code: 'not_found', message: 'No such asset', details: [] } }, 404);
+        // The URL names the content's hash: cache it for a year. Without the right hash, revalidate.
+        const cache = c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
+        const etag = `"${found.hash}"`;
+        if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag, 'cache-control': cache });
+        return c.body(new Uint8Array(found.body), 200, {
+          'content-type': found.contentType,
+          'cache-control': cache,
+          etag,
+        });
+      })
+      .get('/login', (c) => {
+        const next = safeNext(c.req.query('next'));
+        const principal = c.get('principal');
+        if (principal && principal.kind !== 'device') return c.redirect(next, 302);
+        const notice =
+          c.req.query('expired') !== undefined
+            ? 'Your session ended. Sign in again to continue.'
+            : c.req.query('signedOut') !== undefined
+              ? 'You have signed out.'
+              : c.req.query('error') === 'script'
+                ? 'Signing in needs JavaScript: turn it on for this site and try again.'
+                : undefined;
+        return render(c, <LoginPage asset={asset} notice={notice} next={next} />);
+      })
+      // The sign-in form is sent by its script; this answers only a browser that submitted it without one.
+      .post('/login', (c) => c.redirect('/login?error=script', 303))
+      .get('/logout', (c) => {
+        const principal = c.get('principal');
+        if (!principal || principal.kind === 'device') return c.redirect('/login?signedOut=1', 302);
+        return render(c, <MessagePage asset={asset} page="logout" title="Signing out" message="Signing you out…" />);
+      })
+      .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
+      .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/patients/:id', signedIn, (c) => {
+        const principal = c.get('principal') as User;
+        const patientId = c.req.param('id');
+        if (!access.canSee(principal, patientId)) {
+          return render(
+            c,
+            <MessagePage
+              asset={asset}
+              user={userOf(c)}
+              title="No such patient"
+              message="This patient does not exist, or is not on your care team."
+            />,
+            404,
+          );
+        }
+        // The same rule as PUT /v1/patients/:id/care-plan: an administrator, or a physician on the care team.
+        const canEditPlan =
+          principal.role === 'admin' ||
+          (principal.role === 'physician' && access.teamRole(principal, patientId) !== undefined);
         return render(
           c,
-          <MessagePage asset={asset} user={userOf(c)} title="No such patient" message="This patient does not exist, or is not on your care team." />,
-          404,
+          <PatientPage
+            asset={asset}
+            user={userOf(c)}
+            data={bodyData({ 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })}
+          />,
         );
-      }
-      // The same rule as PUT /v1/patients/:id/care-plan: an administrator, or a physician on the care team.
-      const canEditPlan = principal.role === 'admin' || (principal.role === 'physician' && access.teamRole(principal, patientId) !== undefined);
-      return render(c, <PatientPage asset={asset} user={userOf(c)} data={bodyData({ 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })} />);
-    });
+      })
+  );
 }
 
 /** Where to go after signing in: a path on this site only (no `//host` or `/\host`, which browsers treat as another site). */
 export function safeNext(next: string | undefined): string {
-  if (!next || !next.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
+  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
   return next;
 }

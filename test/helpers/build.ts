@@ -6,5 +6,8 @@ import path from 'node:path';
  * spawn a process run what users run, dist/main.js.
  */
 export default function build(): void {
-  execFileSync('npm', ['run', '--silent', 'build'], { cwd: path.resolve(import.meta.dirname, '../..'), stdio: 'inherit' });
+  execFileSync('npm', ['run', '--silent', 'build'], {
+    cwd: path.resolve(import.meta.dirname, '../..'),
+    stdio: 'inherit',
+  });
 }

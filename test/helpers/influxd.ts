@@ -112,11 +112,16 @@ export async function startInfluxd(opts: { timeoutMs?: number } = {}): Promise<R
         if (res.status === 204) return;
         last = `GET /ping answered ${res.status}`;
       } catch (err) {
-        last = err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err);
+        last =
+          err instanceof Error
+            ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}`
+            : String(err);
       }
       if (Date.now() >= deadline) {
         await terminate(proc, 10_000);
-        throw new Error(`influxd did not answer GET /ping with 204 within ${timeoutMs} ms (${last}):\n${output.text()}`);
+        throw new Error(
+          `influxd did not answer GET /ping with 204 within ${timeoutMs} ms (${last}):\n${output.text()}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -34,8 +34,6 @@ describe.skipIf(!requireBinary('mosquitto', mosquittoAvailable()))('test helper:
     const other = await startMosquitto();
     await other.stop();
     await other.stop();
-    await expect(
-      mqtt.connectAsync(other.url, { reconnectPeriod: 0, connectTimeout: 1_000 }),
-    ).rejects.toThrow();
+    await expect(mqtt.connectAsync(other.url, { reconnectPeriod: 0, connectTimeout: 1_000 })).rejects.toThrow();
   });
 });

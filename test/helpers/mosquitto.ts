@@ -140,7 +140,11 @@ export async function terminate(child: ChildProcess, graceMs = 5_000): Promise<v
  * Spawns a test server with its output kept (echoed too with TEST_BROKER_LOGS), killed if the test run
  * dies. `failure()` tells whether it could not start or has already exited, with its output.
  */
-export function launchServer(name: string, bin: string, args: string[]): { child: ChildProcess; output: ReturnType<typeof tail>; failure(): Error | undefined } {
+export function launchServer(
+  name: string,
+  bin: string,
+  args: string[],
+): { child: ChildProcess; output: ReturnType<typeof tail>; failure(): Error | undefined } {
   const output = tail();
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   killOnExit(child);
@@ -196,7 +200,7 @@ export async function startMosquitto(): Promise<RunningMosquitto> {
   // Started as root, mosquitto drops to the `mosquitto` user, which may not write our mkdtemp folder
   // (mode 0700). Stay as the caller instead.
   if (process.getuid?.() === 0) lines.push('user root');
-  await writeFile(conf, lines.join('\n') + '\n');
+  await writeFile(conf, `${lines.join('\n')}\n`);
 
   const { child, output, failure } = launchServer('mosquitto', bin, ['-c', conf]);
 

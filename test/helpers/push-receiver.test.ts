@@ -2,7 +2,13 @@ import crypto from 'node:crypto';
 import https from 'node:https';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import webpush from 'web-push';
-import { decryptPushPayload, startPushReceiver, verifyVapidAuthorization, type PushReceiver, type PushSubscriptionJSON } from './push-receiver.ts';
+import {
+  decryptPushPayload,
+  startPushReceiver,
+  verifyVapidAuthorization,
+  type PushReceiver,
+  type PushSubscriptionJSON,
+} from './push-receiver.ts';
 
 const SUBJECT = 'mailto:ops@example.org';
 
@@ -23,7 +29,12 @@ describe('push receiver', () => {
   beforeEach(() => receiver.clear());
 
   const send = (subscription: PushSubscriptionJSON, payload: unknown, options: webpush.RequestOptions = {}) =>
-    webpush.sendNotification(subscription, payload === null ? null : JSON.stringify(payload), { vapidDetails, contentEncoding: 'aes128gcm', agent, ...options });
+    webpush.sendNotification(subscription, payload === null ? null : JSON.stringify(payload), {
+      vapidDetails,
+      contentEncoding: 'aes128gcm',
+      agent,
+      ...options,
+    });
 
   /** POST a hand-built request to the receiver; resolves with the status and body. */
   const post = (endpoint: string, headers: Record<string, string | number>, body: Buffer | null) =>
@@ -40,7 +51,12 @@ describe('push receiver', () => {
 
   /** web-push's own request for `subscription`, to be tampered with before posting. */
   const requestFor = (subscription: PushSubscriptionJSON, payload: unknown, options: webpush.RequestOptions = {}) => {
-    const details = webpush.generateRequestDetails(subscription, JSON.stringify(payload), { vapidDetails, contentEncoding: 'aes128gcm', TTL: 60, ...options });
+    const details = webpush.generateRequestDetails(subscription, JSON.stringify(payload), {
+      vapidDetails,
+      contentEncoding: 'aes128gcm',
+      TTL: 60,
+      ...options,
+    });
     return { headers: { ...(details.headers as Record<string, string | number>) }, body: details.body };
   };
 
@@ -104,7 +120,12 @@ describe('push receiver', () => {
     ua.generateKeys();
     const auth = crypto.randomBytes(16);
     const plain = Buffer.from('{"a":1}');
-    const { cipherText } = webpush.encrypt(ua.getPublicKey('base64url'), auth.toString('base64url'), plain, 'aes128gcm');
+    const { cipherText } = webpush.encrypt(
+      ua.getPublicKey('base64url'),
+      auth.toString('base64url'),
+      plain,
+      'aes128gcm',
+    );
     expect(decryptPushPayload(cipherText, ua, auth)).toEqual(plain);
     expect(() => decryptPushPayload(cipherText, ua, crypto.randomBytes(16))).toThrow(/authentication failed/);
   });
@@ -132,22 +153,44 @@ describe('push receiver', () => {
   it('rejects a JWT made for another audience with 401', async () => {
     const subscription = receiver.subscribe();
     const { headers, body } = requestFor(subscription, { x: 1 });
-    headers.Authorization = webpush.getVapidHeaders('https://fcm.googleapis.com', SUBJECT, vapid.publicKey, vapid.privateKey, 'aes128gcm').Authorization;
+    headers.Authorization = webpush.getVapidHeaders(
+      'https://fcm.googleapis.com',
+      SUBJECT,
+      vapid.publicKey,
+      vapid.privateKey,
+      'aes128gcm',
+    ).Authorization;
     const response = await post(subscription.endpoint, headers, body);
     expect(response.status).toBe(401);
-    expect(receiver.rejected[0]).toMatchObject({ code: 'wrong-audience', reason: expect.stringContaining('https://fcm.googleapis.com') });
+    expect(receiver.rejected[0]).toMatchObject({
+      code: 'wrong-audience',
+      reason: expect.stringContaining('https://fcm.googleapis.com'),
+    });
   });
 
   it('rejects an expired JWT, a bad subject and a missing Authorization', async () => {
     const subscription = receiver.subscribe();
     const { headers, body } = requestFor(subscription, { x: 1 });
     const past = Math.floor(Date.now() / 1000) - 3600;
-    const expired = webpush.getVapidHeaders(receiver.origin, SUBJECT, vapid.publicKey, vapid.privateKey, 'aes128gcm', past).Authorization;
+    const expired = webpush.getVapidHeaders(
+      receiver.origin,
+      SUBJECT,
+      vapid.publicKey,
+      vapid.privateKey,
+      'aes128gcm',
+      past,
+    ).Authorization;
     expect((await post(subscription.endpoint, { ...headers, Authorization: expired }, body)).status).toBe(401);
     const noAuth: Record<string, string | number> = { ...headers };
     delete noAuth.Authorization;
     expect((await post(subscription.endpoint, noAuth, body)).status).toBe(401);
-    const legacy = webpush.getVapidHeaders(receiver.origin, SUBJECT, vapid.publicKey, vapid.privateKey, 'aesgcm').Authorization;
+    const legacy = webpush.getVapidHeaders(
+      receiver.origin,
+      SUBJECT,
+      vapid.publicKey,
+      vapid.privateKey,
+      'aesgcm',
+    ).Authorization;
     expect((await post(subscription.endpoint, { ...headers, Authorization: legacy }, body)).status).toBe(401);
     expect(receiver.rejected.map((r) => r.code)).toEqual(['expired', 'missing-authorization', 'bad-authorization']);
     expect(receiver.rejected[2]?.reason).toMatch(/legacy aesgcm/);
@@ -159,15 +202,27 @@ describe('push receiver', () => {
       const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
       const data = `${b64({ typ: 'JWT', alg: 'ES256' })}.${b64(claims)}`;
-      const sig = crypto.sign('sha256', Buffer.from(data), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      const sig = crypto
+        .sign('sha256', Buffer.from(data), { key: privateKey, dsaEncoding: 'ieee-p1363' })
+        .toString('base64url');
       const jwk = publicKey.export({ format: 'jwk' });
-      const k = Buffer.concat([Buffer.from([4]), Buffer.from(jwk.x as string, 'base64url'), Buffer.from(jwk.y as string, 'base64url')]).toString('base64url');
+      const k = Buffer.concat([
+        Buffer.from([4]),
+        Buffer.from(jwk.x as string, 'base64url'),
+        Buffer.from(jwk.y as string, 'base64url'),
+      ]).toString('base64url');
       return `vapid t=${data}.${sig}, k=${k}`;
     };
     const exp = Math.floor(Date.now() / 1000) + 3600;
-    expect(verifyVapidAuthorization(make({ aud: origin, exp, sub: 'https://example.org/contact' }), origin).subject).toBe('https://example.org/contact');
-    expect(() => verifyVapidAuthorization(make({ aud: origin, exp: exp + 48 * 3600, sub: SUBJECT }), origin)).toThrow(/more than 24 h/);
-    expect(() => verifyVapidAuthorization(make({ aud: origin, exp, sub: 'ops@example.org' }), origin)).toThrow(/mailto: or https:/);
+    expect(
+      verifyVapidAuthorization(make({ aud: origin, exp, sub: 'https://example.org/contact' }), origin).subject,
+    ).toBe('https://example.org/contact');
+    expect(() => verifyVapidAuthorization(make({ aud: origin, exp: exp + 48 * 3600, sub: SUBJECT }), origin)).toThrow(
+      /more than 24 h/,
+    );
+    expect(() => verifyVapidAuthorization(make({ aud: origin, exp, sub: 'ops@example.org' }), origin)).toThrow(
+      /mailto: or https:/,
+    );
     expect(() => verifyVapidAuthorization(make({ aud: origin, sub: SUBJECT }), origin)).toThrow(/exp must be a number/);
   });
 
@@ -259,7 +314,9 @@ describe('push receiver', () => {
     const bad = requestFor(other, { y: 1 });
     bad.headers.TTL = 'soon';
     await post(other.endpoint, bad.headers, bad.body);
-    const error = await receiver.waitFor((m) => (m.payload as { n?: number }).n === 99, 100).catch((e: unknown) => e as Error);
+    const error = await receiver
+      .waitFor((m) => (m.payload as { n?: number }).n === 99, 100)
+      .catch((e: unknown) => e as Error);
     expect(error).toBeInstanceOf(Error);
     expect((error as Error).message).toMatch(/no matching push message within 100 ms/);
     expect((error as Error).message).toMatch(/Received 2 message\(s\)/);

@@ -213,9 +213,23 @@ export async function startPushReceiver(): Promise<PushReceiver> {
   let keyPem: string;
   try {
     await execFileAsync(process.env.OPENSSL_BIN ?? 'openssl', [
-      'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
-      '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost',
-      '-keyout', keyFile, '-out', caFile,
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '1',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      keyFile,
+      '-out',
+      caFile,
     ]);
     [caPem, keyPem] = await Promise.all([readFile(caFile, 'utf8'), readFile(keyFile, 'utf8')]);
   } catch (error) {
@@ -251,13 +265,28 @@ export async function startPushReceiver(): Promise<PushReceiver> {
     const headers = { ...req.headers };
 
     const reject = (error: PushVerificationError) => {
-      rejected.push({ endpoint, subscriptionId: subscription?.id, at, status: error.status, code: error.code, reason: error.message, headers });
+      rejected.push({
+        endpoint,
+        subscriptionId: subscription?.id,
+        at,
+        status: error.status,
+        code: error.code,
+        reason: error.message,
+        headers,
+      });
       attempts.push({ endpoint, subscriptionId: subscription?.id, status: error.status, at, outcome: 'rejected' });
       sendError(res, error.status, error.message);
       notify();
     };
 
-    let verified: { ttl: number; urgency: string | undefined; topic: string | undefined; vapid: VapidClaims; text: string | null; payload: unknown };
+    let verified: {
+      ttl: number;
+      urgency: string | undefined;
+      topic: string | undefined;
+      vapid: VapidClaims;
+      text: string | null;
+      payload: unknown;
+    };
     try {
       if (!subscription) fail(404, 'unknown-subscription', `no subscription at ${url.pathname}`);
       if (subscription.gone) fail(410, 'gone', `subscription ${subscription.id} was unsubscribed`);
@@ -265,18 +294,29 @@ export async function startPushReceiver(): Promise<PushReceiver> {
       if (body === null) fail(413, 'too-large', `body is larger than ${MAX_BODY} bytes`);
       const vapid = verifyVapidAuthorization(req.headers.authorization, origin);
       if (subscription.applicationServerKey !== undefined && vapid.publicKey !== subscription.applicationServerKey) {
-        fail(403, 'vapid-key-mismatch', `VAPID key ${vapid.publicKey} is not the applicationServerKey ${subscription.applicationServerKey} the subscription was made with`);
+        fail(
+          403,
+          'vapid-key-mismatch',
+          `VAPID key ${vapid.publicKey} is not the applicationServerKey ${subscription.applicationServerKey} the subscription was made with`,
+        );
       }
       const ttl = parseTtl(req.headers.ttl);
       const urgency = single(req.headers.urgency);
-      if (urgency !== undefined && !URGENCIES.has(urgency)) fail(400, 'bad-header', `Urgency "${urgency}" is not one of ${[...URGENCIES].join(', ')}`);
+      if (urgency !== undefined && !URGENCIES.has(urgency))
+        fail(400, 'bad-header', `Urgency "${urgency}" is not one of ${[...URGENCIES].join(', ')}`);
       const topic = single(req.headers.topic);
-      if (topic !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(topic)) fail(400, 'bad-header', `Topic "${topic}" must be 1-32 base64url characters`);
+      if (topic !== undefined && !/^[A-Za-z0-9_-]{1,32}$/.test(topic))
+        fail(400, 'bad-header', `Topic "${topic}" must be 1-32 base64url characters`);
       let text: string | null = null;
       let payload: unknown = null;
       if (body.length > 0) {
         const encoding = single(req.headers['content-encoding']);
-        if (encoding !== 'aes128gcm') fail(400, 'bad-encoding', `Content-Encoding must be aes128gcm, got ${encoding === undefined ? 'none' : `"${encoding}"`}`);
+        if (encoding !== 'aes128gcm')
+          fail(
+            400,
+            'bad-encoding',
+            `Content-Encoding must be aes128gcm, got ${encoding === undefined ? 'none' : `"${encoding}"`}`,
+          );
         text = decryptPushPayload(body, subscription.ecdh, subscription.authSecret).toString('utf8');
         try {
           payload = JSON.parse(text);
@@ -297,15 +337,30 @@ export async function startPushReceiver(): Promise<PushReceiver> {
     const status = canned?.status ?? 201;
     const ok = status >= 200 && status <= 299;
     if (ok) {
-      messages.push({ endpoint, subscriptionId: subscription.id, subscriptionName: subscription.name, receivedAt: at, status, headers, ...verified });
+      messages.push({
+        endpoint,
+        subscriptionId: subscription.id,
+        subscriptionName: subscription.name,
+        receivedAt: at,
+        status,
+        headers,
+        ...verified,
+      });
     }
     attempts.push({ endpoint, subscriptionId: subscription.id, status, at, outcome: ok ? 'message' : 'canned' });
     if (canned === undefined) {
-      res.writeHead(201, { location: `${origin}/message/${crypto.randomBytes(12).toString('base64url')}`, 'content-length': '0' });
+      res.writeHead(201, {
+        location: `${origin}/message/${crypto.randomBytes(12).toString('base64url')}`,
+        'content-length': '0',
+      });
       res.end();
     } else {
       const responseBody = canned.body ?? (ok ? '' : errorBody(status, `canned ${status} answer`));
-      res.writeHead(status, { 'content-type': ok ? 'text/plain' : 'application/json', ...canned.headers, 'content-length': String(Buffer.byteLength(responseBody)) });
+      res.writeHead(status, {
+        'content-type': ok ? 'text/plain' : 'application/json',
+        ...canned.headers,
+        'content-length': String(Buffer.byteLength(responseBody)),
+      });
       res.end(responseBody);
     }
     notify();
@@ -325,10 +380,18 @@ export async function startPushReceiver(): Promise<PushReceiver> {
   const lookup = (ref: string | { endpoint: string }): Subscription => {
     const key = typeof ref === 'string' ? ref : ref.endpoint;
     for (const sub of subscriptions.values()) if (sub.id === key || sub.endpoint === key) return sub;
-    throw new Error(`push-receiver: no subscription ${JSON.stringify(key)} (pass a subscription id, its endpoint or the subscription)`);
+    throw new Error(
+      `push-receiver: no subscription ${JSON.stringify(key)} (pass a subscription id, its endpoint or the subscription)`,
+    );
   };
 
-  function waitForIn<T>(list: T[], describe: () => string, predicate: (item: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  function waitForIn<T>(
+    list: T[],
+    describe: () => string,
+    predicate: (item: T) => boolean,
+    timeoutMs: number,
+    what: string,
+  ): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       // The lists are short: scanning all of it on every change keeps this correct across clear().
       const check = () => {
@@ -362,14 +425,19 @@ export async function startPushReceiver(): Promise<PushReceiver> {
   const describeState = (): string => {
     const lines = [`Received ${messages.length} message(s)${messages.length ? ':' : '.'}`];
     for (const m of messages) {
-      lines.push(`  - ${m.subscriptionName ?? m.subscriptionId} ttl=${m.ttl} urgency=${m.urgency ?? '-'} topic=${m.topic ?? '-'} payload=${truncate(JSON.stringify(m.payload))}`);
+      lines.push(
+        `  - ${m.subscriptionName ?? m.subscriptionId} ttl=${m.ttl} urgency=${m.urgency ?? '-'} topic=${m.topic ?? '-'} payload=${truncate(JSON.stringify(m.payload))}`,
+      );
     }
     if (rejected.length) {
       lines.push(`Rejected ${rejected.length} request(s):`);
       for (const r of rejected) lines.push(`  - ${r.endpoint} → ${r.status} ${r.code}: ${r.reason}`);
     }
     const canned = attempts.filter((a) => a.outcome === 'canned');
-    if (canned.length) lines.push(`Answered ${canned.length} request(s) with canned statuses: ${canned.map((a) => a.status).join(', ')}`);
+    if (canned.length)
+      lines.push(
+        `Answered ${canned.length} request(s) with canned statuses: ${canned.map((a) => a.status).join(', ')}`,
+      );
     return lines.join('\n');
   };
 
@@ -390,8 +458,22 @@ export async function startPushReceiver(): Promise<PushReceiver> {
       const publicKey = ecdh.generateKeys();
       const authSecret = crypto.randomBytes(16);
       const endpoint = `${origin}/push/${id}`;
-      subscriptions.set(id, { id, name, endpoint, ecdh, publicKey, authSecret, applicationServerKey: options.applicationServerKey, queue: [], gone: false });
-      return { endpoint, expirationTime: null, keys: { p256dh: publicKey.toString('base64url'), auth: authSecret.toString('base64url') } };
+      subscriptions.set(id, {
+        id,
+        name,
+        endpoint,
+        ecdh,
+        publicKey,
+        authSecret,
+        applicationServerKey: options.applicationServerKey,
+        queue: [],
+        gone: false,
+      });
+      return {
+        endpoint,
+        expirationTime: null,
+        keys: { p256dh: publicKey.toString('base64url'), auth: authSecret.toString('base64url') },
+      };
     },
     unsubscribe(ref) {
       lookup(ref).gone = true;
@@ -430,9 +512,13 @@ export async function startPushReceiver(): Promise<PushReceiver> {
 export function verifyVapidAuthorization(header: string | undefined, origin: string, now = Date.now()): VapidClaims {
   if (!header) fail(401, 'missing-authorization', 'no Authorization header');
   const schemeMatch = /^(\S+)\s+(.*)$/s.exec(header.trim());
-  if (!schemeMatch || schemeMatch[1]?.toLowerCase() !== 'vapid') {
+  if (schemeMatch?.[1]?.toLowerCase() !== 'vapid') {
     const scheme = schemeMatch?.[1] ?? header;
-    fail(401, 'bad-authorization', `Authorization scheme must be "vapid t=<JWT>, k=<key>", got "${truncate(scheme, 40)}"${/^webpush$/i.test(scheme) ? ' (the legacy aesgcm form)' : ''}`);
+    fail(
+      401,
+      'bad-authorization',
+      `Authorization scheme must be "vapid t=<JWT>, k=<key>", got "${truncate(scheme, 40)}"${/^webpush$/i.test(scheme) ? ' (the legacy aesgcm form)' : ''}`,
+    );
   }
   const params = new Map<string, string>();
   for (const part of (schemeMatch[2] ?? '').split(',')) {
@@ -441,10 +527,12 @@ export function verifyVapidAuthorization(header: string | undefined, origin: str
   }
   const jwt = params.get('t');
   const k = params.get('k');
-  if (!jwt || !k) fail(401, 'bad-authorization', `Authorization needs both t= and k= parameters: "${truncate(header, 80)}"`);
+  if (!jwt || !k)
+    fail(401, 'bad-authorization', `Authorization needs both t= and k= parameters: "${truncate(header, 80)}"`);
 
   const rawKey = decodeBase64url(k);
-  if (!rawKey || rawKey.length !== 65 || rawKey[0] !== 0x04) fail(401, 'bad-authorization', `k= is not a base64url uncompressed P-256 public key (65 bytes)`);
+  if (rawKey?.length !== 65 || rawKey[0] !== 0x04)
+    fail(401, 'bad-authorization', `k= is not a base64url uncompressed P-256 public key (65 bytes)`);
   let key: KeyObject;
   try {
     key = p256PublicKey(rawKey);
@@ -459,18 +547,30 @@ export function verifyVapidAuthorization(header: string | undefined, origin: str
   const claims = parseJsonB64(claimsB64);
   if (!jwtHeader || !claims) fail(401, 'bad-jwt', 'JWT header or claims are not base64url JSON objects');
   if (jwtHeader.alg !== 'ES256') fail(401, 'bad-jwt', `JWT alg must be ES256, got ${JSON.stringify(jwtHeader.alg)}`);
-  if (jwtHeader.typ !== undefined && jwtHeader.typ !== 'JWT') fail(401, 'bad-jwt', `JWT typ must be JWT, got ${JSON.stringify(jwtHeader.typ)}`);
+  if (jwtHeader.typ !== undefined && jwtHeader.typ !== 'JWT')
+    fail(401, 'bad-jwt', `JWT typ must be JWT, got ${JSON.stringify(jwtHeader.typ)}`);
   const signature = decodeBase64url(sigB64);
-  if (!signature || signature.length !== 64) fail(401, 'bad-jwt', `JWT signature must be 64 bytes (r||s), got ${signature?.length ?? 'invalid base64url'}`);
-  const valid = crypto.verify('sha256', Buffer.from(`${headerB64}.${claimsB64}`), { key, dsaEncoding: 'ieee-p1363' }, signature);
+  if (signature?.length !== 64)
+    fail(401, 'bad-jwt', `JWT signature must be 64 bytes (r||s), got ${signature?.length ?? 'invalid base64url'}`);
+  const valid = crypto.verify(
+    'sha256',
+    Buffer.from(`${headerB64}.${claimsB64}`),
+    { key, dsaEncoding: 'ieee-p1363' },
+    signature,
+  );
   if (!valid) fail(401, 'bad-signature', 'JWT signature does not verify with the k= public key');
 
-  if (claims.aud !== origin) fail(401, 'wrong-audience', `JWT aud ${JSON.stringify(claims.aud)} is not this push service's origin "${origin}"`);
-  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp)) fail(401, 'bad-jwt', `JWT exp must be a number, got ${JSON.stringify(claims.exp)}`);
+  if (claims.aud !== origin)
+    fail(401, 'wrong-audience', `JWT aud ${JSON.stringify(claims.aud)} is not this push service's origin "${origin}"`);
+  if (typeof claims.exp !== 'number' || !Number.isFinite(claims.exp))
+    fail(401, 'bad-jwt', `JWT exp must be a number, got ${JSON.stringify(claims.exp)}`);
   const nowS = now / 1000;
-  if (claims.exp <= nowS - CLOCK_SKEW_S) fail(401, 'expired', `JWT expired at ${new Date(claims.exp * 1000).toISOString()}`);
-  if (claims.exp > nowS + 24 * 3600 + CLOCK_SKEW_S) fail(401, 'expiry-too-far', `JWT exp ${new Date(claims.exp * 1000).toISOString()} is more than 24 h ahead`);
-  if (typeof claims.sub !== 'string' || !/^(mailto:|https:)/.test(claims.sub)) fail(401, 'bad-subject', `JWT sub must start with mailto: or https:, got ${JSON.stringify(claims.sub)}`);
+  if (claims.exp <= nowS - CLOCK_SKEW_S)
+    fail(401, 'expired', `JWT expired at ${new Date(claims.exp * 1000).toISOString()}`);
+  if (claims.exp > nowS + 24 * 3600 + CLOCK_SKEW_S)
+    fail(401, 'expiry-too-far', `JWT exp ${new Date(claims.exp * 1000).toISOString()} is more than 24 h ahead`);
+  if (typeof claims.sub !== 'string' || !/^(mailto:|https:)/.test(claims.sub))
+    fail(401, 'bad-subject', `JWT sub must start with mailto: or https:, got ${JSON.stringify(claims.sub)}`);
 
   return { subject: claims.sub, audience: claims.aud, expiresAt: claims.exp * 1000, publicKey: k };
 }
@@ -518,14 +618,20 @@ export function decryptPushPayload(body: Buffer, ua: crypto.ECDH, authSecret: Bu
   let end = plain.length - 1;
   while (end >= 0 && plain[end] === 0) end -= 1;
   if (end < 0) bad('record has no padding delimiter');
-  if (plain[end] !== 0x02) bad(`padding delimiter is 0x${(plain[end] as number).toString(16).padStart(2, '0')}, the last record needs 0x02`);
+  if (plain[end] !== 0x02)
+    bad(`padding delimiter is 0x${(plain[end] as number).toString(16).padStart(2, '0')}, the last record needs 0x02`);
   return plain.subarray(0, end);
 }
 
 /** A raw 65-byte uncompressed P-256 point as a KeyObject. */
 function p256PublicKey(raw: Buffer): KeyObject {
   return crypto.createPublicKey({
-    key: { kty: 'EC', crv: 'P-256', x: raw.subarray(1, 33).toString('base64url'), y: raw.subarray(33, 65).toString('base64url') },
+    key: {
+      kty: 'EC',
+      crv: 'P-256',
+      x: raw.subarray(1, 33).toString('base64url'),
+      y: raw.subarray(33, 65).toString('base64url'),
+    },
     format: 'jwk',
   });
 }
@@ -551,7 +657,9 @@ function parseJsonB64(text: string): Record<string, unknown> | undefined {
   if (!raw) return undefined;
   try {
     const value: unknown = JSON.parse(raw.toString('utf8'));
-    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+    return value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as Record<string, unknown>)
+      : undefined;
   } catch {
     return undefined;
   }
@@ -571,7 +679,18 @@ function collectBody(req: IncomingMessage): Promise<Buffer | null> {
   });
 }
 
-const REASONS: Record<number, string> = { 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 410: 'Gone', 413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable' };
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  410: 'Gone',
+  413: 'Payload Too Large',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
 
 function errorBody(status: number, message: string): string {
   return JSON.stringify({ code: status, error: REASONS[status] ?? 'Error', message });

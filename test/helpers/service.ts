@@ -38,7 +38,11 @@ export class ServiceClient {
     return this.request(pathname, ADMIN_TOKEN, init);
   }
 
-  request(pathname: string, token: string | undefined, { method = 'GET', body }: { method?: string; body?: unknown } = {}) {
+  request(
+    pathname: string,
+    token: string | undefined,
+    { method = 'GET', body }: { method?: string; body?: unknown } = {},
+  ) {
     const headers: Record<string, string> = {};
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
@@ -73,7 +77,10 @@ export class ServiceClient {
    * Creates a clinician through POST /v1/clinicians with a unique email and a random password (or the
    * given ones). Costs one scrypt hash (~0.5 s): create once per file and reuse.
    */
-  async createClinician(role: ClinicianRole, given: { name?: string; email?: string; password?: string } = {}): Promise<TestClinician> {
+  async createClinician(
+    role: ClinicianRole,
+    given: { name?: string; email?: string; password?: string } = {},
+  ): Promise<TestClinician> {
     const unique = randomUUID().slice(0, 8);
     const input = {
       name: given.name ?? `Test ${role} ${unique}`,
@@ -100,7 +107,16 @@ export class ServiceClient {
 
   async rejections(deviceId: string) {
     const response = await this.admin(`/v1/devices/${deviceId}/rejections`);
-    return ((await response.json()) as { rejections: Array<{ reason: string; payload: unknown; rawPayload: string; errors: Array<{ path: string; message: string }> }> }).rejections;
+    return (
+      (await response.json()) as {
+        rejections: Array<{
+          reason: string;
+          payload: unknown;
+          rawPayload: string;
+          errors: Array<{ path: string; message: string }>;
+        }>;
+      }
+    ).rejections;
   }
 
   async readings(patientId: string, query = '') {
@@ -167,7 +183,15 @@ const START = [...packageJson.config.nodeFlags.split(' '), 'dist/main.js'];
 export function spawnService(env: Record<string, string>, nodeArgs: string[] = []): Promise<ServiceProcess> {
   const child = spawn(process.execPath, [...nodeArgs, ...START], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', RPM_ADMIN_TOKEN: ADMIN_TOKEN, LOG_LEVEL: 'info', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      MQTT_PORT: '0',
+      RPM_ADMIN_TOKEN: ADMIN_TOKEN,
+      LOG_LEVEL: 'info',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const logs: Array<Record<string, unknown>> = [];
@@ -187,15 +211,27 @@ export function spawnService(env: Record<string, string>, nodeArgs: string[] = [
       logs.push(entry);
       if (entry.event === 'started') {
         const client = new ServiceClient(`http://127.0.0.1:${entry.httpPort}`);
-        resolve(Object.assign(client, { child, httpPort: entry.httpPort as number, mqttPort: entry.mqttPort as number | undefined, logs, exited }));
+        resolve(
+          Object.assign(client, {
+            child,
+            httpPort: entry.httpPort as number,
+            mqttPort: entry.mqttPort as number | undefined,
+            logs,
+            exited,
+          }),
+        );
       }
     });
-    void exited.then(({ code, signal }) => reject(new Error(`the service exited (${code ?? signal}) before serving: ${stderr}`)));
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`the service exited (${code ?? signal}) before serving: ${stderr}`)),
+    );
   });
 }
 
 /** Runs the service expecting it to fail at start; resolves with its exit code and stderr. */
-export async function spawnFailingService(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+export async function spawnFailingService(
+  env: Record<string, string>,
+): Promise<{ code: number | null; stderr: string }> {
   const child = spawn(process.execPath, START, {
     cwd: ROOT,
     env: { PATH: process.env.PATH, HOST: '127.0.0.1', PORT: '0', MQTT_PORT: '0', LOG_LEVEL: 'silent', ...env },

@@ -1,8 +1,7 @@
 // Homewatch web app: what every page shares. Plain script (no build step), loaded before the page's own.
 // Talks to the JSON API with the session cookie; a 401 sends the user to sign in again.
-'use strict';
 
-(function () {
+(() => {
   const body = document.body;
 
   /** Element builder: h('p', { class: 'x', 'data-id': 1, onclick: fn }, 'text', child). Text is never parsed as HTML. */
@@ -74,7 +73,10 @@
       response = await fetch(path, {
         method,
         credentials: 'same-origin',
-        headers: payload === undefined ? { accept: 'application/json' } : { accept: 'application/json', 'content-type': 'application/json' },
+        headers:
+          payload === undefined
+            ? { accept: 'application/json' }
+            : { accept: 'application/json', 'content-type': 'application/json' },
         body: payload === undefined ? undefined : JSON.stringify(payload),
       });
     } catch {
@@ -87,8 +89,8 @@
     if (response.status === 204) return null;
     const json = await response.json().catch(() => null);
     if (!response.ok) {
-      const error = json && json.error;
-      throw new ApiError(response.status, (error && error.message) || `The server answered ${response.status}`, error && error.details);
+      const error = json?.error;
+      throw new ApiError(response.status, error?.message || `The server answered ${response.status}`, error?.details);
     }
     return json;
   }
@@ -139,13 +141,19 @@
   /** A reading as a nurse reads it aloud: "142/91 mmHg, pulse 72". */
   function reading(r, weightUnit) {
     if (!r) return '';
-    if (r.type === 'blood_pressure') return `${r.systolic}/${r.diastolic} mmHg${r.pulse != null ? `, pulse ${r.pulse}` : ''}`;
+    if (r.type === 'blood_pressure')
+      return `${r.systolic}/${r.diastolic} mmHg${r.pulse != null ? `, pulse ${r.pulse}` : ''}`;
     if (r.type === 'weight') return weight(r.value, weightUnit || (r.sentUnit === 'lb' ? 'lb' : 'kg'));
     if (r.type === 'spo2') return `SpO2 ${r.value}%${r.pulse != null ? `, pulse ${r.pulse}` : ''}`;
     return '';
   }
   const TYPE_LABEL = { blood_pressure: 'Blood pressure', weight: 'Weight', spo2: 'SpO2' };
-  const TEAM_ROLE = { primary_nurse: 'Primary nurse', backup_nurse: 'Backup nurse', pcp: 'Primary care physician', specialist: 'Specialist' };
+  const TEAM_ROLE = {
+    primary_nurse: 'Primary nurse',
+    backup_nurse: 'Backup nurse',
+    pcp: 'Primary care physician',
+    specialist: 'Specialist',
+  };
   /** "Weight up 2 lb … (details): possible …. Call …" → the first sentence, and the rest. */
   function splitMessage(message) {
     const match = /^(.+?[.!?])\s+(.+)$/s.exec(message || '');

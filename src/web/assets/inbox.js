@@ -1,8 +1,7 @@
 // The nurse's alert inbox: GET /v1/inbox every 10 s (one request, ordered open → acknowledged, then by
 // severity, then newest), acknowledge and resolve in place, and the device's Web Push subscription.
-'use strict';
 
-(function () {
+(() => {
   const { h, api, ago, time, dateTime, reading, severityBadge, splitMessage, plural } = window.HW;
   const POLL_MS = 10_000;
 
@@ -30,17 +29,24 @@
   // ------------------------------------------------------------------------------------------------
   // Rendering
 
-  const ROLE_WORDS = { primary_nurse: 'primary nurse', backup_nurse: 'backup nurse', pcp: 'physician', specialist: 'specialist' };
+  const ROLE_WORDS = {
+    primary_nurse: 'primary nurse',
+    backup_nurse: 'backup nurse',
+    pcp: 'physician',
+    specialist: 'specialist',
+  };
 
   function notifiedText(alert) {
     const parts = [];
     if (alert.notified.length) {
-      parts.push(alert.notified.map((n) => `${n.name || 'a clinician'} (push, ${dateTime(n.at, undefined, 'time')})`).join(', '));
+      parts.push(
+        alert.notified.map((n) => `${n.name || 'a clinician'} (push, ${dateTime(n.at, undefined, 'time')})`).join(', '),
+      );
     }
     if (alert.webhooksDelivered) parts.push(plural(alert.webhooksDelivered, 'webhook'));
     const esc = alert.escalation;
     if (alert.severity === 'info') parts.push('Not pushed: info alerts wait in the inbox');
-    else if (esc && esc.unreachable) parts.push('Reached nobody: no one on the care team has notifications turned on');
+    else if (esc?.unreachable) parts.push('Reached nobody: no one on the care team has notifications turned on');
     else if (esc && esc.state === 'pending' && alert.status === 'open' && esc.dueAt) {
       const who = esc.next.map((m) => `${m.name} (${ROLE_WORDS[m.role] || m.role})`).join(', ');
       if (esc.nextTier === 0) parts.push('Notifying the care team…');
@@ -52,12 +58,23 @@
   function statusText(alert) {
     if (alert.status === 'resolved') return `Resolved by ${alert.resolvedByName || 'someone'} ${ago(alert.resolvedAt)}`;
     const cleared = alert.active ? '' : ' · condition cleared on the newest reading';
-    if (alert.status === 'acknowledged') return `Acknowledged by ${alert.acknowledgedByName || 'someone'} ${ago(alert.acknowledgedAt)}${cleared}`;
+    if (alert.status === 'acknowledged')
+      return `Acknowledged by ${alert.acknowledgedByName || 'someone'} ${ago(alert.acknowledgedAt)}${cleared}`;
     return `Open${cleared}`;
   }
 
   /** What changes a card's content; the relative times are refreshed separately. */
-  const signature = (a) => JSON.stringify([a.status, a.count, a.active, a.lastTriggeredAt, a.notified.length, a.escalation, a.acknowledgedBy, a.note]);
+  const signature = (a) =>
+    JSON.stringify([
+      a.status,
+      a.count,
+      a.active,
+      a.lastTriggeredAt,
+      a.notified.length,
+      a.escalation,
+      a.acknowledgedBy,
+      a.note,
+    ]);
 
   function buildCard(alert, isNew) {
     const id = alert.id;
@@ -86,7 +103,13 @@
       'form',
       { class: 'resolve-form', id: formId, hidden: true },
       h('label', { for: noteId }, 'Note (optional)'),
-      h('textarea', { id: noteId, name: 'note', rows: '2', maxlength: '2000', placeholder: 'e.g. Called patient; recheck normal, no symptoms' }),
+      h('textarea', {
+        id: noteId,
+        name: 'note',
+        rows: '2',
+        maxlength: '2000',
+        placeholder: 'e.g. Called patient; recheck normal, no symptoms',
+      }),
       h(
         'div',
         { class: 'resolve-form__buttons' },
@@ -100,18 +123,44 @@
     });
 
     if (alert.status === 'open') {
-      actions.append(h('button', { type: 'button', class: 'button button--primary', 'aria-describedby': headlineId, 'data-action': 'acknowledge', onclick: () => act(card, 'acknowledge') }, 'Acknowledge'));
+      actions.append(
+        h(
+          'button',
+          {
+            type: 'button',
+            class: 'button button--primary',
+            'aria-describedby': headlineId,
+            'data-action': 'acknowledge',
+            onclick: () => act(card, 'acknowledge'),
+          },
+          'Acknowledge',
+        ),
+      );
     }
     if (alert.status !== 'resolved') {
       actions.append(
         h(
           'button',
-          { type: 'button', class: 'button', 'aria-describedby': headlineId, 'aria-expanded': 'false', 'aria-controls': formId, 'data-action': 'resolve', onclick: () => openForm(card) },
+          {
+            type: 'button',
+            class: 'button',
+            'aria-describedby': headlineId,
+            'aria-expanded': 'false',
+            'aria-controls': formId,
+            'data-action': 'resolve',
+            onclick: () => openForm(card),
+          },
           'Resolve…',
         ),
       );
     }
-    actions.append(h('a', { class: 'button button--quiet', href: `/patients/${encodeURIComponent(alert.patientId)}` }, 'Patient trends'));
+    actions.append(
+      h(
+        'a',
+        { class: 'button button--quiet', href: `/patients/${encodeURIComponent(alert.patientId)}` },
+        'Patient trends',
+      ),
+    );
 
     card.append(
       h(
@@ -121,7 +170,15 @@
           'header',
           { class: 'alert-card__head' },
           severityBadge(alert.severity),
-          h('h3', { id: `patient-${id}` }, h('a', { href: `/patients/${encodeURIComponent(alert.patientId)}` }, alert.patient.name || 'Unknown patient')),
+          h(
+            'h3',
+            { id: `patient-${id}` },
+            h(
+              'a',
+              { href: `/patients/${encodeURIComponent(alert.patientId)}` },
+              alert.patient.name || 'Unknown patient',
+            ),
+          ),
           isNew ? h('span', { class: 'new-tag' }, 'New') : null,
           when,
         ),
@@ -132,8 +189,18 @@
           { class: 'facts' },
           readingText ? h('div', { class: 'fact--reading' }, h('dt', {}, 'Reading'), h('dd', {}, readingText)) : null,
           h('div', { class: 'fact--times' }, h('dt', {}, 'Times'), h('dd', { 'data-field': 'count' })),
-          h('div', { class: 'fact--notified' }, h('dt', {}, 'Notified'), h('dd', { 'data-field': 'notified' }, notifiedText(alert))),
-          h('div', { class: 'fact--status' }, h('dt', {}, 'Status'), h('dd', { 'data-field': 'status' }, statusText(alert))),
+          h(
+            'div',
+            { class: 'fact--notified' },
+            h('dt', {}, 'Notified'),
+            h('dd', { 'data-field': 'notified' }, notifiedText(alert)),
+          ),
+          h(
+            'div',
+            { class: 'fact--status' },
+            h('dt', {}, 'Status'),
+            h('dd', { 'data-field': 'status' }, statusText(alert)),
+          ),
           alert.note ? h('div', { class: 'fact--note' }, h('dt', {}, 'Note'), h('dd', {}, alert.note)) : null,
         ),
         actions,
@@ -176,10 +243,13 @@
     const id = card.dataset.alertId;
     const error = card.querySelector('.card-error');
     const buttons = card.querySelectorAll('button');
-    buttons.forEach((b) => (b.disabled = true));
+    for (const b of buttons) b.disabled = true;
     error.hidden = true;
     try {
-      await api(`/v1/alerts/${encodeURIComponent(id)}/${action}`, { method: 'POST', body: payload || (action === 'resolve' ? {} : undefined) });
+      await api(`/v1/alerts/${encodeURIComponent(id)}/${action}`, {
+        method: 'POST',
+        body: payload || (action === 'resolve' ? {} : undefined),
+      });
       delete card.dataset.editing;
       announce(action === 'acknowledge' ? 'Alert acknowledged.' : 'Alert resolved.');
       const next = nextCard(card);
@@ -191,7 +261,7 @@
       if (card.closest('#inbox-focus')) document.getElementById('inbox-focus').hidden = true;
     } catch (e) {
       if (e.status === 401) return;
-      buttons.forEach((b) => (b.disabled = false));
+      for (const b of buttons) b.disabled = false;
       error.textContent = e.status === 409 ? `${e.message}. The list has been refreshed.` : e.message;
       error.hidden = false;
       if (e.status === 409 || e.status === 404) refresh();
@@ -199,7 +269,7 @@
   }
   function nextCard(card) {
     const sibling = card.nextElementSibling || card.previousElementSibling;
-    return sibling && sibling.dataset.alertId;
+    return sibling?.dataset.alertId;
   }
 
   function announce(text) {
@@ -221,7 +291,7 @@
       const wanted = alerts.map((alert) => {
         keep.add(alert.id);
         let card = cards.get(alert.id);
-        if (card && card.dataset.editing) {
+        if (card?.dataset.editing) {
           refreshTimes(card, alert);
         } else if (!card || card.dataset.signature !== signature(alert)) {
           const wasNew = card ? card.classList.contains('alert-card--new') : freshIds.has(alert.id);
@@ -244,7 +314,9 @@
     for (const id of [...cards.keys()]) if (!keep.has(id)) cards.delete(id);
 
     const openCount = groups.open.length;
-    const bySeverity = ['critical', 'warning', 'info'].map((s) => [s, groups.open.filter((a) => a.severity === s).length]).filter(([, n]) => n);
+    const bySeverity = ['critical', 'warning', 'info']
+      .map((s) => [s, groups.open.filter((a) => a.severity === s).length])
+      .filter(([, n]) => n);
     counts.open.textContent = openCount ? `${openCount} · ${bySeverity.map(([s, n]) => `${n} ${s}`).join(', ')}` : '0';
     counts.acknowledged.textContent = String(groups.acknowledged.length);
     navBadge.textContent = String(openCount);
@@ -281,11 +353,28 @@
       const alert = await api(`/v1/alerts/${encodeURIComponent(id)}`);
       const patient = await api(`/v1/patients/${encodeURIComponent(alert.patientId)}`);
       body.replaceChildren(
-        buildCard({ ...alert, patient: { id: patient.id, name: patient.name }, notified: [], webhooksDelivered: 0, escalation: null, acknowledgedByName: null, resolvedByName: null }, false),
+        buildCard(
+          {
+            ...alert,
+            patient: { id: patient.id, name: patient.name },
+            notified: [],
+            webhooksDelivered: 0,
+            escalation: null,
+            acknowledgedByName: null,
+            resolvedByName: null,
+          },
+          false,
+        ),
       );
     } catch (e) {
       if (e.status === 401) return;
-      body.replaceChildren(h('p', { class: 'muted' }, 'That alert is not available to you: it may belong to a patient outside your care team.'));
+      body.replaceChildren(
+        h(
+          'p',
+          { class: 'muted' },
+          'That alert is not available to you: it may belong to a patient outside your care team.',
+        ),
+      );
     }
     panel.hidden = false;
   }
@@ -311,13 +400,19 @@
     on: ['on', 'Notifications on for this device', 'Turn off'],
     off: ['off', 'Notifications off', 'Enable notifications'],
     blocked: ['blocked', 'Notifications blocked by the browser: allow them in the site settings', null],
-    unsupported: ['off', 'This browser cannot receive notifications (on iPhone, add Homewatch to the home screen first)', null],
+    unsupported: [
+      'off',
+      'This browser cannot receive notifications (on iPhone, add Homewatch to the home screen first)',
+      null,
+    ],
     pending: ['off', 'Turning notifications on…', null],
     error: ['blocked', '', 'Try again'],
   };
 
   function supported() {
-    return 'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window && window.isSecureContext;
+    return (
+      'serviceWorker' in navigator && 'PushManager' in window && 'Notification' in window && window.isSecureContext
+    );
   }
   async function currentSubscription() {
     const registration = await navigator.serviceWorker.getRegistration('/');
@@ -350,7 +445,11 @@
     await navigator.serviceWorker.ready;
     const { publicKey } = await api('/v1/push/public-key');
     let subscription = await registration.pushManager.getSubscription();
-    if (!subscription) subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
+    if (!subscription)
+      subscription = await registration.pushManager.subscribe({
+        userVisibleOnly: true,
+        applicationServerKey: keyBytes(publicKey),
+      });
     try {
       await api('/v1/push/subscriptions', { method: 'POST', body: subscription.toJSON() });
     } catch (e) {

@@ -1,7 +1,6 @@
 // Sign-in page: POST /v1/auth/login sets the session cookie; then back to where the user was going.
-'use strict';
 
-(function () {
+(() => {
   const form = document.getElementById('login-form');
   const error = document.getElementById('login-error');
   const submit = document.getElementById('login-submit');

@@ -1,9 +1,8 @@
 // The patient page: trend charts (uPlot) from the bucketed readings API with the care plan's thresholds
 // and the alerts drawn on them, recent readings, alert history, care team, and the care plan, which a
 // physician on the team (or an administrator) may change in place.
-'use strict';
 
-(function () {
+(() => {
   const { h, api, ago, time, dateTime, severityBadge, splitMessage, plural, icon, KG_PER_LB } = window.HW;
   const body = document.body;
   const patientId = body.dataset.patientId;
@@ -31,7 +30,7 @@
   const withUnit = (value, unit) => (unit === '%' ? `${value}%` : `${value} ${unit}`);
 
   function ruleUnit(rule) {
-    return (rule.when && rule.when.unit) || UNIT[rule.metric];
+    return rule.when?.unit || UNIT[rule.metric];
   }
   function conditionText(rule) {
     const w = rule.when;
@@ -122,7 +121,7 @@
   }
 
   function thresholdsFor(config) {
-    const rules = (state.plan && state.plan.rules) || [];
+    const rules = state.plan?.rules || [];
     return rules
       .filter((rule) => config.levels.includes(rule.metric))
       .map((rule) => ({ rule, level: ruleLevel(rule) }))
@@ -131,9 +130,11 @@
   }
 
   /** Where an alert goes on the time axis: the reading that (last) triggered it, or its opening for missing data. */
-  const alertTime = (alert) => Date.parse((alert.reading && alert.reading.measuredAt) || alert.openedAt);
+  const alertTime = (alert) => Date.parse(alert.reading?.measuredAt || alert.openedAt);
   function alertsFor(config, fromMs, toMs) {
-    return state.alerts.filter((a) => config.metrics.includes(a.metric) && alertTime(a) >= fromMs && alertTime(a) <= toMs);
+    return state.alerts.filter(
+      (a) => config.metrics.includes(a.metric) && alertTime(a) >= fromMs && alertTime(a) <= toMs,
+    );
   }
 
   /** Severity shapes on the canvas, as in the badges: octagon, triangle, circle. */
@@ -159,7 +160,7 @@
     ctx.stroke();
   }
 
-  function overlay(config, thresholds, alerts) {
+  function overlay(_config, thresholds, alerts) {
     return (u) => {
       const { ctx } = u;
       const { left, top, width, height } = u.bbox;
@@ -187,13 +188,16 @@
       const lineHeight = 13 * px;
       for (const [y, row] of [...rows].sort((a, b) => a[0] - b[0])) {
         const parts = row.map((t) => {
-          const kind = t.rule.when.kind === 'threshold' ? '' : t.rule.when.kind === 'average' ? ' avg' : ` ×${t.rule.when.count}`;
+          const kind =
+            t.rule.when.kind === 'threshold' ? '' : t.rule.when.kind === 'average' ? ' avg' : ` ×${t.rule.when.count}`;
           return `${METRIC[t.rule.metric]} ${OP[t.rule.when.op]} ${round1(t.value)}${kind} · ${t.rule.severity}`;
         });
         // Two templates may hold the same rule (systolic < 90 in heart failure and hypertension): say it once.
         const label = [...new Set(parts)].join('  /  ');
         const worst = ['critical', 'warning', 'info'].find((s) => row.some((t) => t.rule.severity === s));
-        const spot = [y - lineHeight - px, y + 2 * px].find((top) => !taken.some((other) => Math.abs(other - top) < lineHeight));
+        const spot = [y - lineHeight - px, y + 2 * px].find(
+          (top) => !taken.some((other) => Math.abs(other - top) < lineHeight),
+        );
         if (spot === undefined) continue;
         taken.push(spot);
         const textWidth = ctx.measureText(label).width;
@@ -214,11 +218,15 @@
   }
 
   function legendFor(config, thresholds, alerts) {
-    const items = config.lines.map((line) => h('li', {}, h('span', { class: `swatch swatch--${line.key}` }), line.label));
+    const items = config.lines.map((line) =>
+      h('li', {}, h('span', { class: `swatch swatch--${line.key}` }), line.label),
+    );
     if (thresholds.length) items.push(h('li', {}, h('span', { class: 'swatch swatch--threshold' }), 'Thresholds'));
     if (alerts.length) {
       const worst = ['critical', 'warning', 'info'].find((s) => alerts.some((a) => a.severity === s));
-      items.push(h('li', {}, h('span', { class: `marker marker--${worst}` }, icon(worst)), plural(alerts.length, 'alert')));
+      items.push(
+        h('li', {}, h('span', { class: `marker marker--${worst}` }, icon(worst)), plural(alerts.length, 'alert')),
+      );
     }
     return items;
   }
@@ -273,7 +281,13 @@
     fig.dataset.thresholds = thresholds.map((t) => `${t.rule.id}:${round1(t.value)}`).join(' ');
     fig.dataset.alerts = String(alerts.length);
     if (!buckets.length) {
-      holder.replaceChildren(h('div', { class: 'chart__empty' }, `No ${config.lines.map((l) => l.label.toLowerCase()).join(' or ')} readings in this period.`));
+      holder.replaceChildren(
+        h(
+          'div',
+          { class: 'chart__empty' },
+          `No ${config.lines.map((l) => l.label.toLowerCase()).join(' or ')} readings in this period.`,
+        ),
+      );
       fig.dataset.state = 'empty';
       return;
     }
@@ -293,7 +307,12 @@
       const edge = { stroke: 'rgba(0,0,0,0)', width: 0, points: { show: false } };
       series.push(
         { label: `${line.label} highest`, ...edge },
-        { label: line.label, stroke: line.color, width: 2, points: { show: buckets.length <= 120, size: 5, fill: line.color, stroke: line.color } },
+        {
+          label: line.label,
+          stroke: line.color,
+          width: 2,
+          points: { show: buckets.length <= 120, size: 5, fill: line.color, stroke: line.color },
+        },
         { label: `${line.label} lowest`, ...edge },
       );
       bands.push({ series: [idx, idx + 2], fill: line.band });
@@ -313,7 +332,7 @@
       scales: {
         x: { time: true, auto: false, range: () => [fromMs / 1000, toMs / 1000] },
         y: {
-          range: (u, min, max) => {
+          range: (_u, min, max) => {
             let lo = Math.min(min ?? Infinity, ...levels);
             let hi = Math.max(max ?? -Infinity, ...levels);
             if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 1];
@@ -332,7 +351,7 @@
           grid: { stroke: COLORS.grid, width: 1 },
           ticks: { stroke: COLORS.grid, width: 1 },
           size: 52,
-          values: (u, splits) => splits.map((v) => (unit === '%' ? `${v}%` : String(round1(v)))),
+          values: (_u, splits) => splits.map((v) => (unit === '%' ? `${v}%` : String(round1(v)))),
         },
       ],
       series,
@@ -349,23 +368,30 @@
       const kind = entry.target.closest('[data-chart]').dataset.chart;
       const chart = state.charts[kind];
       const width = Math.floor(entry.contentRect.width);
-      if (chart && width > 0 && Math.abs(chart.width - width) > 1) chart.setSize({ width: Math.max(260, width), height: chart.height });
+      if (chart && width > 0 && Math.abs(chart.width - width) > 1)
+        chart.setSize({ width: Math.max(260, width), height: chart.height });
     }
   });
-  document.querySelectorAll('.chart__canvas').forEach((el) => resize.observe(el));
+  for (const el of document.querySelectorAll('.chart__canvas')) resize.observe(el);
 
   async function loadTrends() {
     const toMs = Date.now();
     const fromMs = toMs - state.days * DAY;
     const bucket = state.days <= 7 ? '1h' : '1d';
     const bucketMs = bucket === '1h' ? 3_600_000 : DAY;
-    const query = (type) => `${base}/readings?${new URLSearchParams({ type, bucket, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() })}`;
+    const query = (type) =>
+      `${base}/readings?${new URLSearchParams({ type, bucket, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() })}`;
     for (const kind of Object.keys(CHARTS)) figure(kind).dataset.state = 'loading';
     await Promise.all(
       Object.keys(CHARTS).map(async (kind) => {
         try {
           const answer = await api(query(CHARTS[kind].type));
-          state.trends[kind] = { buckets: answer.buckets.map((b) => ({ ...b, start: Date.parse(b.start) })), bucketMs, fromMs, toMs };
+          state.trends[kind] = {
+            buckets: answer.buckets.map((b) => ({ ...b, start: Date.parse(b.start) })),
+            bucketMs,
+            fromMs,
+            toMs,
+          };
           drawChart(kind);
         } catch (e) {
           if (e.status === 401) return;
@@ -377,7 +403,8 @@
   }
 
   function setPressed(group, attr, value) {
-    for (const button of group.querySelectorAll('button')) button.setAttribute('aria-pressed', String(button.dataset[attr] === String(value)));
+    for (const button of group.querySelectorAll('button'))
+      button.setAttribute('aria-pressed', String(button.dataset[attr] === String(value)));
   }
   const rangeGroup = document.getElementById('range-group');
   rangeGroup.addEventListener('click', (event) => {
@@ -407,7 +434,11 @@
     const born = new Date(`${birthDate}T00:00:00Z`);
     const now = new Date();
     let years = now.getUTCFullYear() - born.getUTCFullYear();
-    if (now.getUTCMonth() < born.getUTCMonth() || (now.getUTCMonth() === born.getUTCMonth() && now.getUTCDate() < born.getUTCDate())) years--;
+    if (
+      now.getUTCMonth() < born.getUTCMonth() ||
+      (now.getUTCMonth() === born.getUTCMonth() && now.getUTCDate() < born.getUTCDate())
+    )
+      years--;
     return years;
   }
 
@@ -415,22 +446,34 @@
     document.getElementById('patient-name').textContent = patient.name;
     document.title = `${patient.name} · Homewatch`;
     const meta = [];
-    if (patient.birthDate) meta.push(`Born ${dateTime(patient.birthDate + 'T12:00:00Z', 'UTC', 'date')} (${age(patient.birthDate)})`);
+    if (patient.birthDate)
+      meta.push(`Born ${dateTime(`${patient.birthDate}T12:00:00Z`, 'UTC', 'date')} (${age(patient.birthDate)})`);
     if (patient.externalId) meta.push(`MRN ${patient.externalId}`);
     meta.push(`Times in the patient's time zone, ${patient.timezone}`);
     document.getElementById('patient-meta').textContent = meta.join(' · ');
     if (!summary) return;
     const stat = (label, ...value) => h('div', {}, h('dt', {}, label), h('dd', {}, ...value));
-    const open = ['critical', 'warning', 'info'].filter((s) => summary.openAlerts[s]).map((s) => severityBadge(s, `${summary.openAlerts[s]} ${s}`));
-    document.getElementById('patient-stats').replaceChildren(
-      stat('Last reading', summary.lastReadingAt ? time(summary.lastReadingAt, ago(summary.lastReadingAt), patient.timezone) : 'None yet'),
-      stat(
-        'Days with readings (30)',
-        `${summary.adherenceDays} of ${summary.adherence.windowDays} `,
-        summary.adherenceLow ? h('span', { class: 'flag' }, icon('warning'), 'below 16') : h('span', { class: 'flag ok' }, icon('on'), 'met'),
-      ),
-      stat('Open alerts', open.length ? h('span', { class: 'chips' }, open) : 'None'),
-    );
+    const open = ['critical', 'warning', 'info']
+      .filter((s) => summary.openAlerts[s])
+      .map((s) => severityBadge(s, `${summary.openAlerts[s]} ${s}`));
+    document
+      .getElementById('patient-stats')
+      .replaceChildren(
+        stat(
+          'Last reading',
+          summary.lastReadingAt
+            ? time(summary.lastReadingAt, ago(summary.lastReadingAt), patient.timezone)
+            : 'None yet',
+        ),
+        stat(
+          'Days with readings (30)',
+          `${summary.adherenceDays} of ${summary.adherence.windowDays} `,
+          summary.adherenceLow
+            ? h('span', { class: 'flag' }, icon('warning'), 'below 16')
+            : h('span', { class: 'flag ok' }, icon('on'), 'met'),
+        ),
+        stat('Open alerts', open.length ? h('span', { class: 'chips' }, open) : 'None'),
+      );
   }
 
   function renderAlerts() {
@@ -453,7 +496,12 @@
           { 'data-alert-id': a.id, 'data-status': a.status },
           h('td', { 'data-label': 'Opened' }, time(a.openedAt, dateTime(a.openedAt, tz, 'plain'), tz)),
           h('td', { 'data-label': 'Severity' }, severityBadge(a.severity)),
-          h('td', { 'data-label': 'Alert' }, splitMessage(a.message)[0], a.count > 1 ? h('span', { class: 'note' }, `${a.count} times, last ${ago(a.lastTriggeredAt)}`) : null),
+          h(
+            'td',
+            { 'data-label': 'Alert' },
+            splitMessage(a.message)[0],
+            a.count > 1 ? h('span', { class: 'note' }, `${a.count} times, last ${ago(a.lastTriggeredAt)}`) : null,
+          ),
           h('td', { 'data-label': 'Status' }, status, a.note ? h('span', { class: 'note' }, `Note: ${a.note}`) : null),
         );
       }),
@@ -466,7 +514,11 @@
       list.replaceChildren(h('li', { class: 'muted' }, 'Nobody is on this care team yet.'));
       return;
     }
-    list.replaceChildren(...team.members.map((m) => h('li', {}, h('span', {}, m.name), h('span', { class: 'team__role' }, window.HW.TEAM_ROLE[m.role] || m.role))));
+    list.replaceChildren(
+      ...team.members.map((m) =>
+        h('li', {}, h('span', {}, m.name), h('span', { class: 'team__role' }, window.HW.TEAM_ROLE[m.role] || m.role)),
+      ),
+    );
   }
 
   // ------------------------------------------------------------------------------------------------
@@ -485,7 +537,15 @@
     if (!plan.version) {
       meta.textContent = 'No care plan yet';
       tbody.replaceChildren(
-        h('tr', {}, h('td', { colspan: '4', class: 'muted' }, 'No rules: this patient\u2019s readings open no alerts. A physician on the care team sets the care plan.')),
+        h(
+          'tr',
+          {},
+          h(
+            'td',
+            { colspan: '4', class: 'muted' },
+            'No rules: this patient\u2019s readings open no alerts. A physician on the care team sets the care plan.',
+          ),
+        ),
       );
       return;
     }
@@ -499,7 +559,12 @@
           { 'data-rule-id': rule.id },
           cell,
           h('td', { 'data-label': 'Severity' }, severityBadge(rule.severity)),
-          h('td', { 'data-label': 'What to do' }, splitMessage(rule.message)[0], h('span', { class: 'note' }, splitMessage(rule.message)[1])),
+          h(
+            'td',
+            { 'data-label': 'What to do' },
+            splitMessage(rule.message)[0],
+            h('span', { class: 'note' }, splitMessage(rule.message)[1]),
+          ),
           h('td', { 'data-label': 'From' }, rule.template ? `Template: ${rule.template}` : 'Set for this patient'),
         );
       }),
@@ -511,7 +576,11 @@
     const editable = canEditPlan && rule.when.value !== undefined;
     cell.replaceChildren(h('span', { class: 'condition' }, text));
     if (!editable) return;
-    const button = h('button', { type: 'button', class: 'button button--quiet button--small', 'aria-label': `Change: ${text}` }, 'Change');
+    const button = h(
+      'button',
+      { type: 'button', class: 'button button--quiet button--small', 'aria-label': `Change: ${text}` },
+      'Change',
+    );
     button.addEventListener('click', () => openEditor(cell, rule));
     cell.append(' ', button);
   }
@@ -519,14 +588,25 @@
   function openEditor(cell, rule) {
     const inputId = `value-${rule.id}`;
     const unit = ruleUnit(rule);
-    const input = h('input', { id: inputId, type: 'number', step: 'any', required: true, value: String(rule.when.value), inputmode: 'decimal' });
+    const input = h('input', {
+      id: inputId,
+      type: 'number',
+      step: 'any',
+      required: true,
+      value: String(rule.when.value),
+      inputmode: 'decimal',
+    });
     const form = h(
       'form',
       { class: 'edit-form' },
       h('label', { for: inputId }, `New value (${unit})`),
       input,
       h('button', { type: 'submit', class: 'button button--primary button--small' }, 'Save'),
-      h('button', { type: 'button', class: 'button button--quiet button--small', onclick: () => renderCondition(cell, rule) }, 'Cancel'),
+      h(
+        'button',
+        { type: 'button', class: 'button button--quiet button--small', onclick: () => renderCondition(cell, rule) },
+        'Cancel',
+      ),
     );
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
@@ -536,7 +616,7 @@
         input.focus();
         return;
       }
-      form.querySelectorAll('button').forEach((b) => (b.disabled = true));
+      for (const b of form.querySelectorAll('button')) b.disabled = true;
       await saveValue(rule, value);
     });
     cell.replaceChildren(h('span', { class: 'condition' }, conditionText(rule)), form);
@@ -558,11 +638,17 @@
       changed.source = `${note} ${rule.source || ''}`.trim().slice(0, 500);
     }
     try {
-      const saved = await api(`${base}/care-plan`, { method: 'PUT', body: { templates: plan.templates, rules: [...own, changed] } });
+      const saved = await api(`${base}/care-plan`, {
+        method: 'PUT',
+        body: { templates: plan.templates, rules: [...own, changed] },
+      });
       state.plan = saved;
       renderPlan();
       for (const kind of Object.keys(CHARTS)) drawChart(kind);
-      setPlanStatus(`Saved: ${conditionText(saved.rules.find((r) => r.id === rule.id) || changed)}. Care plan version ${saved.version}.`, 'ok');
+      setPlanStatus(
+        `Saved: ${conditionText(saved.rules.find((r) => r.id === rule.id) || changed)}. Care plan version ${saved.version}.`,
+        'ok',
+      );
       const row = document.querySelector(`[data-rule-id="${CSS.escape(rule.id)}"] button`);
       if (row) row.focus();
     } catch (e) {
@@ -587,7 +673,7 @@
   });
   function renderReadings() {
     const tbody = document.getElementById('readings-body');
-    const tz = state.patient && state.patient.timezone;
+    const tz = state.patient?.timezone;
     moreReadings.hidden = recent.length <= READINGS_SHOWN;
     moreReadings.textContent = showAllReadings ? `Show the newest ${READINGS_SHOWN}` : `Show all ${recent.length}`;
     moreReadings.setAttribute('aria-expanded', String(showAllReadings));
@@ -596,15 +682,17 @@
       return;
     }
     tbody.replaceChildren(
-      ...recent.slice(0, showAllReadings ? recent.length : READINGS_SHOWN).map((r) =>
-        h(
-          'tr',
-          {},
-          h('td', { 'data-label': 'Measured' }, time(r.measuredAt, dateTime(r.measuredAt, tz, 'plain'), tz)),
-          h('td', { 'data-label': 'Measurement' }, window.HW.TYPE_LABEL[r.type] || r.type),
-          h('td', { 'data-label': 'Value', class: 'num' }, window.HW.reading(r, state.unit)),
+      ...recent
+        .slice(0, showAllReadings ? recent.length : READINGS_SHOWN)
+        .map((r) =>
+          h(
+            'tr',
+            {},
+            h('td', { 'data-label': 'Measured' }, time(r.measuredAt, dateTime(r.measuredAt, tz, 'plain'), tz)),
+            h('td', { 'data-label': 'Measurement' }, window.HW.TYPE_LABEL[r.type] || r.type),
+            h('td', { 'data-label': 'Value', class: 'num' }, window.HW.reading(r, state.unit)),
+          ),
         ),
-      ),
     );
   }
   async function loadReadings() {
@@ -621,7 +709,9 @@
       if (!cursor) break;
     }
     recent = readings.reverse().slice(0, 100);
-    document.getElementById('readings-meta').textContent = recent.length ? `${plural(recent.length, 'reading')} in the last 14 days${recent.length === 100 ? ' (the newest 100)' : ''}` : '';
+    document.getElementById('readings-meta').textContent = recent.length
+      ? `${plural(recent.length, 'reading')} in the last 14 days${recent.length === 100 ? ' (the newest 100)' : ''}`
+      : '';
     renderReadings();
   }
 

@@ -1,8 +1,7 @@
 // The patient list: last reading, open alerts by severity, and RPM adherence (days with a reading in
 // the last 30, flagged below the 16 that CPT 99454 needs), from GET /v1/patients-summary.
-'use strict';
 
-(function () {
+(() => {
   const { h, api, ago, time, severityBadge, icon, plural } = window.HW;
   const tbody = document.getElementById('patients-body');
   const sortSelect = document.getElementById('patients-sort');
@@ -20,14 +19,20 @@
   const severityScore = (p) => p.openAlerts.critical * 10_000 + p.openAlerts.warning * 100 + p.openAlerts.info;
   const lastMs = (p) => (p.lastReadingAt ? Date.parse(p.lastReadingAt) : 0);
   const SORTS = {
-    attention: (a, b) => severityScore(b) - severityScore(a) || Number(b.adherenceLow) - Number(a.adherenceLow) || a.adherenceDays - b.adherenceDays || a.name.localeCompare(b.name),
+    attention: (a, b) =>
+      severityScore(b) - severityScore(a) ||
+      Number(b.adherenceLow) - Number(a.adherenceLow) ||
+      a.adherenceDays - b.adherenceDays ||
+      a.name.localeCompare(b.name),
     adherence: (a, b) => a.adherenceDays - b.adherenceDays || lastMs(a) - lastMs(b) || a.name.localeCompare(b.name),
     last: (a, b) => lastMs(a) - lastMs(b) || a.name.localeCompare(b.name),
     name: (a, b) => a.name.localeCompare(b.name),
   };
 
   function row(p) {
-    const alerts = ['critical', 'warning', 'info'].filter((s) => p.openAlerts[s] > 0).map((s) => severityBadge(s, `${p.openAlerts[s]} ${s}`));
+    const alerts = ['critical', 'warning', 'info']
+      .filter((s) => p.openAlerts[s] > 0)
+      .map((s) => severityBadge(s, `${p.openAlerts[s]} ${s}`));
     const acknowledged = Object.values(p.acknowledgedAlerts).reduce((a, b) => a + b, 0);
     const stale = p.lastReadingAt && Date.now() - Date.parse(p.lastReadingAt) > STALE_MS;
     const minimum = data.adherenceMinimumDays;
@@ -38,13 +43,23 @@
         'td',
         { 'data-label': 'Patient' },
         h('a', { class: 'patient-link', href: `/patients/${encodeURIComponent(p.id)}` }, p.name),
-        h('span', { class: 'patient-sub' }, [p.externalId ? `MRN ${p.externalId}` : null, p.timezone].filter(Boolean).join(' · ')),
+        h(
+          'span',
+          { class: 'patient-sub' },
+          [p.externalId ? `MRN ${p.externalId}` : null, p.timezone].filter(Boolean).join(' · '),
+        ),
       ),
       h(
         'td',
         { 'data-label': 'Last reading' },
         p.lastReadingAt
-          ? h('span', { class: stale ? 'stale' : '' }, stale ? icon('warning') : null, stale ? ' ' : '', time(p.lastReadingAt, ago(p.lastReadingAt)))
+          ? h(
+              'span',
+              { class: stale ? 'stale' : '' },
+              stale ? icon('warning') : null,
+              stale ? ' ' : '',
+              time(p.lastReadingAt, ago(p.lastReadingAt)),
+            )
           : h('span', { class: 'stale' }, 'No readings yet'),
       ),
       h(
@@ -59,7 +74,15 @@
         h(
           'div',
           { class: 'adherence' },
-          h('meter', { min: '0', max: String(p.adherence.windowDays), low: String(minimum - 0.5), high: String(minimum), optimum: String(p.adherence.windowDays), value: String(p.adherenceDays), 'aria-hidden': 'true' }),
+          h('meter', {
+            min: '0',
+            max: String(p.adherence.windowDays),
+            low: String(minimum - 0.5),
+            high: String(minimum),
+            optimum: String(p.adherence.windowDays),
+            value: String(p.adherenceDays),
+            'aria-hidden': 'true',
+          }),
           h('span', { class: 'num' }, `${p.adherenceDays} of ${p.adherence.windowDays} days`),
           p.adherenceLow
             ? h('span', { class: 'flag' }, icon('warning'), `Below ${minimum}`)
@@ -71,11 +94,15 @@
 
   function render() {
     if (!data) return;
-    const shown = data.patients.filter((p) => !lowOnly.checked || p.adherenceLow).sort(SORTS[sortSelect.value] || SORTS.attention);
+    const shown = data.patients
+      .filter((p) => !lowOnly.checked || p.adherenceLow)
+      .sort(SORTS[sortSelect.value] || SORTS.attention);
     const low = data.patients.filter((p) => p.adherenceLow).length;
     countEl.textContent = `${plural(data.patients.length, 'patient')}, ${low} below ${data.adherenceMinimumDays} days`;
     if (!shown.length) {
-      const text = data.patients.length ? 'Every patient has readings on enough days.' : 'No patients yet. An administrator adds patients and puts you on their care team.';
+      const text = data.patients.length
+        ? 'Every patient has readings on enough days.'
+        : 'No patients yet. An administrator adds patients and puts you on their care team.';
       tbody.replaceChildren(h('tr', {}, h('td', { colspan: '4', class: 'muted' }, text)));
       return;
     }
