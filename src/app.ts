@@ -3,34 +3,79 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
-import { alertsRoute, type AlertsRouteOptions } from './alerts/routes.ts';
-import { auditRoute } from './audit/routes.ts';
-import { pushRoute, type PushRouteOptions } from './delivery/push-routes.ts';
-import { webhooksRoute } from './delivery/webhook-routes.ts';
-import { carePlanRoute, templatesRoute, type CarePlanRouteOptions } from './care-plans/routes.ts';
-import { authRoute, type AuthRouteOptions } from './auth/routes.ts';
-import { cliniciansRoute } from './clinicians/routes.ts';
-import { devicesRoute, type DevicesRouteOptions } from './devices/routes.ts';
-import { patientsRoute, type PatientsRouteOptions } from './patients/routes.ts';
-import { authenticate, type AppEnv, type AuthenticateOptions } from './auth/middleware.ts';
-import { AppError } from './domain/errors.ts';
-import { readingsRoute, type ReadingsRouteOptions } from './ingest/http.ts';
-import type { Logger } from './ops/log.ts';
-import { opsRoute, type OpsRouteOptions } from './ops/routes.ts';
+import { AlertActions, type AlertStore } from './alerts/store.ts';
+import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
+import type { AuditLog } from './audit/audit-log.ts';
+import { auditRoute } from './audit/routes.ts';
+import { authenticate, type AppEnv } from './auth/middleware.ts';
+import { authRoute } from './auth/routes.ts';
+import type { SessionStore } from './auth/sessions.ts';
+import type { PatientAccess } from './care-team/access.ts';
+import { careTeamRoute } from './care-team/routes.ts';
+import type { CareTeamStore } from './care-team/store.ts';
+import { carePlanRoute, templatesRoute } from './care-plans/routes.ts';
+import type { CarePlanStore } from './care-plans/store.ts';
+import { cliniciansRoute } from './clinicians/routes.ts';
+import type { ClinicianStore } from './clinicians/store.ts';
+import { pushRoute } from './delivery/push-routes.ts';
+import type { DeliveryTargetStore } from './delivery/store.ts';
+import { webhooksRoute } from './delivery/webhook-routes.ts';
+import type { DeviceDirectory } from './devices/directory.ts';
+import { devicesRoute } from './devices/routes.ts';
+import type { DeviceStore } from './devices/store.ts';
+import { AppError } from './domain/errors.ts';
+import type { Template } from './domain/rule.ts';
+import { readingsRoute } from './ingest/http.ts';
+import type { Ingest } from './ingest/ingest.ts';
+import type { RateLimiter } from './ingest/rate-limit.ts';
+import type { Logger } from './ops/log.ts';
+import type { Metrics } from './ops/metrics.ts';
+import { opsRoute, type ReadinessCheck } from './ops/routes.ts';
+import { patientsRoute } from './patients/routes.ts';
+import type { PatientStore } from './patients/store.ts';
 import { patientsSummaryRoute } from './patients/summary.ts';
-import { webRoute, type WebRouteOptions } from './web/routes.tsx';
+import type { AlertChange } from './rules/engine.ts';
+import type { GroupCommit } from './store/db.ts';
+import type { ReadingStore } from './store/reading-store.ts';
+import type { RejectionLog } from './store/rejection-log.ts';
+import { webRoute } from './web/routes.tsx';
 
-export type AppOptions = AuthenticateOptions &
-  ReadingsRouteOptions &
-  PatientsRouteOptions &
-  Omit<DevicesRouteOptions, 'directory'> &
-  AuthRouteOptions &
-  CarePlanRouteOptions &
-  AlertsRouteOptions &
-  PushRouteOptions &
-  OpsRouteOptions &
-  WebRouteOptions & { log: Logger; corsOrigins: string[] | undefined };
+/** The feature stores: each feature's SQL, shared by the routes, the CLI and the pipeline. */
+export interface Stores {
+  patients: PatientStore;
+  clinicians: ClinicianStore;
+  careTeams: CareTeamStore;
+  carePlans: CarePlanStore;
+  devices: DeviceStore;
+  alerts: AlertStore;
+  deliveryTargets: DeliveryTargetStore;
+  readings: ReadingStore;
+  rejections: RejectionLog;
+}
+
+export interface AppOptions {
+  stores: Stores;
+  log: Logger;
+  metrics: Metrics;
+  checks: ReadinessCheck[];
+  audit: AuditLog;
+  access: PatientAccess;
+  sessions: SessionStore;
+  directory: DeviceDirectory;
+  ingest: Ingest;
+  limiter: RateLimiter;
+  commits: GroupCommit;
+  templates: ReadonlyMap<string, Template>;
+  adminToken: string | undefined;
+  corsOrigins: string[] | undefined;
+  sessionIdleMs: number;
+  vapidPublicKey: string;
+  pushEndpointHosts: string[];
+  onAlertChanges: (changes: AlertChange[]) => void;
+  /** Called after a care plan changed, so the next reading is evaluated against it. */
+  onCarePlanChanged: (patientId: string) => void;
+}
 
 const SERVICE_WORKER = readFileSync(new URL('./web/sw.js', import.meta.url), 'utf8');
 
@@ -59,21 +104,64 @@ export function createApp(options: AppOptions) {
       'request',
     );
   });
-  app.use(authenticate(options));
+  const { stores, audit, access } = options;
+  app.use(authenticate({ adminToken: options.adminToken, devices: options.directory, sessions: options.sessions }));
 
-  app.route('/', opsRoute(options));
-  app.route('/v1/readings', readingsRoute(options));
-  app.route('/v1/auth', authRoute(options));
-  app.route('/v1/clinicians', cliniciansRoute(options));
-  app.route('/v1/patients', patientsRoute(options));
-  app.route('/v1/patients', carePlanRoute(options));
-  app.route('/v1/care-plan-templates', templatesRoute(options));
-  app.route('/v1/alerts', alertsRoute(options));
-  app.route('/v1/audit', auditRoute(options));
-  app.route('/v1/push', pushRoute(options));
-  app.route('/v1/webhooks', webhooksRoute(options));
-  app.route('/v1/inbox', inboxRoute(options));
-  app.route('/v1/patients-summary', patientsSummaryRoute(options));
+  app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
+  app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
+  app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  app.route('/v1/clinicians', cliniciansRoute({ clinicians: stores.clinicians, audit }));
+  app.route(
+    '/v1/patients',
+    patientsRoute({ patients: stores.patients, devices: stores.devices, readingStore: stores.readings, access, audit }),
+  );
+  app.route(
+    '/v1/patients',
+    careTeamRoute({ careTeams: stores.careTeams, clinicians: stores.clinicians, access, audit }),
+  );
+  app.route(
+    '/v1/patients',
+    carePlanRoute({
+      carePlans: stores.carePlans,
+      templates: options.templates,
+      onCarePlanChanged: options.onCarePlanChanged,
+      access,
+      audit,
+    }),
+  );
+  app.route('/v1/care-plan-templates', templatesRoute({ templates: options.templates }));
+  app.route(
+    '/v1/alerts',
+    alertsRoute({
+      alerts: stores.alerts,
+      actions: new AlertActions(options.commits, stores.alerts),
+      onAlertChanges: options.onAlertChanges,
+      access,
+      audit,
+    }),
+  );
+  app.route('/v1/audit', auditRoute({ audit }));
+  app.route(
+    '/v1/push',
+    pushRoute({
+      targets: stores.deliveryTargets,
+      vapidPublicKey: options.vapidPublicKey,
+      pushEndpointHosts: options.pushEndpointHosts,
+    }),
+  );
+  app.route('/v1/webhooks', webhooksRoute({ targets: stores.deliveryTargets, audit }));
+  app.route(
+    '/v1/inbox',
+    inboxRoute({
+      alerts: stores.alerts,
+      patients: stores.patients,
+      clinicians: stores.clinicians,
+      careTeams: stores.careTeams,
+      access,
+      audit,
+    }),
+  );
+  app.route('/v1/patients-summary', patientsSummaryRoute({ patients: stores.patients, access, audit }));
   app.get('/sw.js', (c) =>
     c.body(SERVICE_WORKER, 200, {
       'content-type': 'text/javascript; charset=utf-8',
@@ -81,8 +169,17 @@ export function createApp(options: AppOptions) {
       'cache-control': 'no-cache',
     }),
   );
-  app.route('/v1/devices', devicesRoute({ ...options, directory: options.devices }));
-  app.route('/', webRoute(options));
+  app.route(
+    '/v1/devices',
+    devicesRoute({
+      devices: stores.devices,
+      patients: stores.patients,
+      directory: options.directory,
+      rejections: stores.rejections,
+      audit,
+    }),
+  );
+  app.route('/', webRoute({ access, sessionIdleMs: options.sessionIdleMs }));
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));
   app.onError((error, c) => {

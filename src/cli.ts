@@ -9,16 +9,14 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Command, Option } from 'commander';
-import { eq } from 'drizzle-orm';
-import { createClinician, createClinicianSchema } from './clinicians/routes.ts';
-import { rotateDeviceToken } from './devices/routes.ts';
+import { ClinicianStore, createClinicianSchema } from './clinicians/store.ts';
+import { DeviceStore } from './devices/store.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { hashPassword, PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
+import { PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { loadConfig } from './config.ts';
 import { AppError, parseOrThrow } from './domain/errors.ts';
-import { GroupCommit, openDatabase, type Db } from './store/db.ts';
-import { clinicians } from './store/schema.ts';
+import { GroupCommit, openDatabase } from './store/db.ts';
 
 const ACTOR = 'cli';
 
@@ -26,7 +24,8 @@ const ACTOR = 'cli';
 const generatePassword = () => randomBytes(18).toString('base64url');
 
 interface Context {
-  db: Db;
+  clinicians: ClinicianStore;
+  devices: DeviceStore;
   audit: AuditLog;
   sessions: SessionStore;
 }
@@ -37,7 +36,8 @@ async function withData<T>(dataDir: string | undefined, work: (context: Context)
   const commits = new GroupCommit(db, sqlite);
   try {
     const context = {
-      db,
+      clinicians: new ClinicianStore(db),
+      devices: new DeviceStore(db),
       audit: new AuditLog(db, commits),
       sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
     };
@@ -70,13 +70,13 @@ export function buildCli(): Command {
     )
     .action(async (options: { email: string; name: string; password?: string }) => {
       const password = options.password ?? generatePassword();
-      await withData(dataDir(), async ({ db, audit }) => {
+      await withData(dataDir(), async ({ clinicians, audit }) => {
         const input = parseOrThrow(
           createClinicianSchema,
           { name: options.name, email: options.email, role: 'admin', password },
           'account',
         );
-        const clinician = await createClinician(db, input);
+        const clinician = await clinicians.create(input);
         await record(audit, 'clinician.create');
         console.log(`Created admin ${clinician.email} (id ${clinician.id}).`);
         if (!options.password) console.log(`Password, shown this once: ${password}`);
@@ -95,14 +95,11 @@ export function buildCli(): Command {
       const password = options.password ?? generatePassword();
       if (password.length < PASSWORD_MIN_LENGTH)
         throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
-      await withData(dataDir(), async ({ db, audit, sessions }) => {
+      await withData(dataDir(), async ({ clinicians, audit, sessions }) => {
         const email = options.email.trim().toLowerCase();
-        const clinician = db.select({ id: clinicians.id }).from(clinicians).where(eq(clinicians.email, email)).get();
+        const clinician = clinicians.findByEmail(email);
         if (!clinician) throw new AppError('not_found', `No clinician signs in as ${email}`);
-        db.update(clinicians)
-          .set({ passwordHash: await hashPassword(password) })
-          .where(eq(clinicians.id, clinician.id))
-          .run();
+        await clinicians.setPassword(clinician.id, password);
         sessions.revokeAll(clinician.id);
         await record(audit, 'clinician.reset_password');
         console.log(`Password reset for ${email}; their sessions are signed out.`);
@@ -115,8 +112,8 @@ export function buildCli(): Command {
     .description('give a device a new token; the old one stops working (within 30 s on a running service)')
     .requiredOption('--device <id>', 'the device id')
     .action(async (options: { device: string }) => {
-      await withData(dataDir(), async ({ db, audit }) => {
-        const rotated = rotateDeviceToken(db, options.device);
+      await withData(dataDir(), async ({ devices, audit }) => {
+        const rotated = devices.rotateToken(options.device);
         if (!rotated) throw new AppError('not_found', `No device ${options.device}`);
         await record(audit, 'device.rotate_token', rotated.device.patientId);
         console.log(`New token for device ${rotated.device.id}, shown this once:\n${rotated.token}`);

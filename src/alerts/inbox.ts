@@ -1,17 +1,16 @@
-import { eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import type { AlertStore } from './store.ts';
+import { type AlertStore, presentEscalation } from './store.ts';
 import { presentAlert, type Alert } from './lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
-import { presentEscalation } from './routes.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import { defaultRoutingPolicy } from '../delivery/policy.ts';
-import type { Db } from '../store/db.ts';
-import { careTeamMembers, clinicians, patients } from '../store/schema.ts';
+import type { CareTeamMember, CareTeamStore } from '../care-team/store.ts';
+import type { ClinicianStore } from '../clinicians/store.ts';
+import type { PatientStore } from '../patients/store.ts';
 
 const inboxQuerySchema = z.strictObject({
   /** Only this patient's alerts (the patient page's alert history). */
@@ -43,19 +42,21 @@ export function inboxOrder(a: Alert, b: Alert): number {
 /** Care-team roles of each routing tier, for naming who an alert escalates to next (the tiers are not configurable). */
 const TIER_ROLES = defaultRoutingPolicy({ critical: 0, warning: 0 }).tiers;
 
-type TeamMember = { clinicianId: string; name: string; role: (typeof careTeamMembers.$inferSelect)['role'] };
+type TeamMember = Pick<CareTeamMember, 'clinicianId' | 'name' | 'role'>;
 
 /** Who a pending escalation reaches next: the first tier from `tier` on with anyone in it, as the router skips empty tiers. */
 function nextTierMembers(team: readonly TeamMember[], tier: number): TeamMember[] {
   for (let t = tier; t < TIER_ROLES.length; t++) {
     const members = team.filter((m) => TIER_ROLES[t]!.includes(m.role));
-    if (members.length) return members;
+    if (members.length) return members.map(({ clinicianId, name, role }) => ({ clinicianId, name, role }));
   }
   return [];
 }
 
 export interface InboxRouteOptions {
-  db: Db;
+  patients: PatientStore;
+  clinicians: ClinicianStore;
+  careTeams: CareTeamStore;
   alerts: AlertStore;
   access: PatientAccess;
   audit: AuditLog;
@@ -67,7 +68,7 @@ export interface InboxRouteOptions {
  * see (in working order) and the latest resolved ones, each with the patient's name, who acted on it,
  * and who was notified (web push deliveries, escalation state).
  */
-export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
+export function inboxRoute({ patients, clinicians, careTeams, alerts, access, audit }: InboxRouteOptions) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
     const query = parseOrThrow(inboxQuerySchema, c.req.query(), 'query');
@@ -81,37 +82,15 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
     const shown = [...unresolved.sort(inboxOrder).slice(0, UNRESOLVED_LIMIT), ...resolved];
 
     const deliveries = alerts.deliveriesFor(shown.map((alert) => alert.id));
-    const patientNames = namesOf(
-      db,
-      patients,
-      shown.map((a) => a.patientId),
+    const patientNames = patients.names(shown.map((a) => a.patientId));
+    const clinicianNames = clinicians.names(
+      shown.flatMap((a) => [
+        a.acknowledgedBy,
+        a.resolvedBy,
+        ...(deliveries.get(a.id)?.attempts.map((d) => d.clinicianId) ?? []),
+      ]),
     );
-    const clinicianIds = shown.flatMap((a) => [
-      a.acknowledgedBy,
-      a.resolvedBy,
-      ...(deliveries.get(a.id)?.attempts.map((d) => d.clinicianId) ?? []),
-    ]);
-    const clinicianNames = namesOf(db, clinicians, clinicianIds);
-    const teams = new Map<string, TeamMember[]>();
-    const shownPatients = [...new Set(shown.map((a) => a.patientId))];
-    if (shownPatients.length) {
-      for (const row of db
-        .select({
-          patientId: careTeamMembers.patientId,
-          clinicianId: careTeamMembers.clinicianId,
-          role: careTeamMembers.role,
-          name: clinicians.name,
-        })
-        .from(careTeamMembers)
-        .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
-        .where(inArray(careTeamMembers.patientId, shownPatients))
-        .all()) {
-        teams.set(row.patientId, [
-          ...(teams.get(row.patientId) ?? []),
-          { clinicianId: row.clinicianId, name: row.name, role: row.role },
-        ]);
-      }
-    }
+    const teams = careTeams.teamsOf(shown.map((a) => a.patientId));
     const nameOf = (id: string | null) =>
       id === null ? null : (clinicianNames.get(id) ?? (id === 'admin-token' ? 'Administrator (token)' : 'Unknown'));
 
@@ -154,18 +133,4 @@ export function inboxRoute({ db, alerts, access, audit }: InboxRouteOptions) {
       }),
     });
   });
-}
-
-/** id → name for the given ids of a table with `id` and `name` columns. */
-function namesOf(db: Db, table: typeof patients | typeof clinicians, ids: Array<string | null>): Map<string, string> {
-  const wanted = [...new Set(ids.filter((id): id is string => id !== null))];
-  if (wanted.length === 0) return new Map();
-  return new Map(
-    db
-      .select({ id: table.id, name: table.name })
-      .from(table)
-      .where(inArray(table.id, wanted))
-      .all()
-      .map((row) => [row.id, row.name]),
-  );
 }

@@ -1,6 +1,6 @@
 import { Hono, type Context } from 'hono';
 import { z } from 'zod';
-import type { AlertStore } from './store.ts';
+import { type AlertActions, type AlertStore, presentEscalation } from './store.ts';
 import { acknowledge, presentAlert, resolve, type Alert } from './lifecycle.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
@@ -9,8 +9,6 @@ import { cursorParam, encodeCursor } from '../domain/cursor.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import type { AlertChange } from '../rules/engine.ts';
-import type { GroupCommit } from '../store/db.ts';
-import type { escalations } from '../store/schema.ts';
 
 const alertsQuerySchema = z.strictObject({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
@@ -29,12 +27,12 @@ export interface AlertsRouteOptions {
   alerts: AlertStore;
   access: PatientAccess;
   audit: AuditLog;
-  commits: GroupCommit;
+  actions: AlertActions;
   onAlertChanges: (changes: AlertChange[]) => void;
 }
 
 /** `/v1/alerts`: the care team's inbox, newest first; acknowledge and resolve. */
-export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: AlertsRouteOptions) {
+export function alertsRoute({ alerts, actions, access, audit, onAlertChanges }: AlertsRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') =>
     recordAccess(audit, c, action, patientId, outcome);
 
@@ -45,7 +43,7 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
     return alert!;
   };
 
-  /** Applies a clinician's transition in a group commit (with its outbox event) and audits it. */
+  /** Applies a clinician's transition and audits it. */
   const transition = async (
     c: Context<AppEnv>,
     action: string,
@@ -54,13 +52,7 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
   ) => {
     const alert = await findAlert(c, action);
     const by = requireUser(c).id;
-    const updated = await commits.run(() => {
-      // Read again inside the transaction: a reading may have updated the alert since.
-      const current = alerts.get(alert.id)!;
-      const next = change(current, by, Date.now());
-      if (next !== current) alerts.update(next, event, Date.now());
-      return next;
-    });
+    const updated = await actions.apply(alert.id, change, by, event);
     await record(c, action, alert.patientId, 'success');
     onAlertChanges([{ alert: updated, event }]);
     return c.json(presentAlert(updated));
@@ -116,15 +108,4 @@ export function alertsRoute({ alerts, access, audit, commits, onAlertChanges }: 
       const { note } = parseOrThrow(resolveSchema, text ? JSON.parse(text) : {});
       return transition(c, 'alert.resolve', (alert, by, at) => resolve(alert, by, at, note ?? null), 'resolved');
     });
-}
-
-/** Where an alert's escalation stands, as the API shows it. */
-export function presentEscalation(escalation: typeof escalations.$inferSelect) {
-  return {
-    state: escalation.state,
-    nextTier: escalation.nextTier,
-    dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
-    reachedAnyone: escalation.reachedAnyone,
-    unreachable: escalation.unreachable,
-  };
 }

@@ -2,11 +2,23 @@ import { and, asc, desc, eq, getTableColumns, inArray, lt, max, ne, or, sql, typ
 import { inner } from '../store/cache.ts';
 import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
-import { compileWrite, type Db } from '../store/db.ts';
+import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
 import type { Alert } from './lifecycle.ts';
 
 export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
+export type Escalation = typeof escalations.$inferSelect;
+
+/** Where an alert's escalation stands, as the API shows it. */
+export function presentEscalation(escalation: Escalation) {
+  return {
+    state: escalation.state,
+    nextTier: escalation.nextTier,
+    dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
+    reachedAnyone: escalation.reachedAnyone,
+    unreachable: escalation.unreachable,
+  };
+}
 
 export interface AlertQuery {
   /** undefined: every patient (admins); otherwise only these. */
@@ -182,7 +194,7 @@ export class AlertStore {
       alertIds.map((id) => [
         id,
         {
-          escalation: null as typeof escalations.$inferSelect | null,
+          escalation: null as Escalation | null,
           attempts: [] as Array<typeof deliveries.$inferSelect>,
         },
       ]),
@@ -212,4 +224,29 @@ function toRow(alert: Alert): typeof alerts.$inferInsert {
 
 function toAlert(row: typeof alerts.$inferSelect): Alert {
   return { ...row, reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>) };
+}
+
+/**
+ * A clinician's acknowledge or resolve, applied in a group commit together with its outbox event. The
+ * alert is read again inside the transaction: a reading may have updated it since the request began.
+ */
+export class AlertActions {
+  constructor(
+    private readonly commits: GroupCommit,
+    private readonly alerts: AlertStore,
+  ) {}
+
+  apply(
+    id: string,
+    change: (alert: Alert, by: string, at: number) => Alert,
+    by: string,
+    event: 'acknowledged' | 'resolved',
+  ): Promise<Alert> {
+    return this.commits.run(() => {
+      const current = this.alerts.get(id)!;
+      const next = change(current, by, Date.now());
+      if (next !== current) this.alerts.update(next, event, Date.now());
+      return next;
+    });
+  }
 }

@@ -1,5 +1,4 @@
 import { getConnInfo } from '@hono/node-server/conninfo';
-import { eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { deleteCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
@@ -9,9 +8,7 @@ import { verifyPassword } from './passwords.ts';
 import type { SessionStore } from './sessions.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { RateLimiter } from '../ingest/rate-limit.ts';
-import type { Db } from '../store/db.ts';
-import { clinicians } from '../store/schema.ts';
-import { presentClinician } from '../clinicians/routes.ts';
+import { type ClinicianStore, presentClinician } from '../clinicians/store.ts';
 
 /** Failed sign-ins allowed per account and per address in a 15-minute window, before 429. */
 const FAILURES_PER_ACCOUNT = 5;
@@ -24,13 +21,13 @@ export const loginSchema = z.strictObject({
 });
 
 export interface AuthRouteOptions {
-  db: Db;
+  clinicians: ClinicianStore;
   sessions: SessionStore;
   audit: AuditLog;
 }
 
 /** `/v1/auth`: sign-in (bearer token and session cookie), sign-out, and who am I. */
-export function authRoute({ db, sessions, audit }: AuthRouteOptions) {
+export function authRoute({ clinicians, sessions, audit }: AuthRouteOptions) {
   const accountFailures = new RateLimiter(FAILURES_PER_ACCOUNT, FAILURE_WINDOW_MS);
   const addressFailures = new RateLimiter(FAILURES_PER_ADDRESS, FAILURE_WINDOW_MS);
 
@@ -39,7 +36,7 @@ export function authRoute({ db, sessions, audit }: AuthRouteOptions) {
       const { email, password } = parseOrThrow(loginSchema, await c.req.json());
       const address = getConnInfo(c).remote.address ?? 'unknown';
       const requestId = c.get('requestId');
-      const clinician = db.select().from(clinicians).where(eq(clinicians.email, email)).get();
+      const clinician = clinicians.findByEmail(email);
       const entry = { actorId: clinician?.id ?? null, action: 'login', patientId: null, requestId };
 
       // Each attempt is counted before the (slow) password check and given back if it succeeds, so that

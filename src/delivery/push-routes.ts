@@ -1,11 +1,8 @@
-import { randomUUID } from 'node:crypto';
-import { and, eq } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
-import type { Db } from '../store/db.ts';
-import { pushSubscriptions } from '../store/schema.ts';
+import type { DeliveryTargetStore } from './store.ts';
 
 const base64url = (bytes: number, what: string) =>
   z
@@ -39,13 +36,13 @@ export function endpointAllowed(endpoint: string, allowed: readonly string[]): b
 }
 
 export interface PushRouteOptions {
-  db: Db;
+  targets: DeliveryTargetStore;
   vapidPublicKey: string;
   pushEndpointHosts: string[];
 }
 
 /** `/v1/push`: the VAPID key for the browser, and the signed-in clinician's subscriptions. */
-export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOptions) {
+export function pushRoute({ targets, vapidPublicKey, pushEndpointHosts }: PushRouteOptions) {
   const clinicianOf = (c: Parameters<typeof requireUser>[0]) => {
     const principal = requireUser(c);
     if (principal.kind !== 'clinician')
@@ -66,22 +63,18 @@ export function pushRoute({ db, vapidPublicKey, pushEndpointHosts }: PushRouteOp
           },
         ]);
       }
-      const values = { clinicianId, p256dh: input.keys.p256dh, auth: input.keys.auth };
-      // The same browser subscribing again (or for another clinician on a shared device) replaces the old row.
-      const row = db
-        .insert(pushSubscriptions)
-        .values({ id: randomUUID(), endpoint: input.endpoint, createdAt: Date.now(), ...values })
-        .onConflictDoUpdate({ target: pushSubscriptions.endpoint, set: values })
-        .returning()
-        .get();
+      const row = targets.savePushSubscription({
+        clinicianId,
+        endpoint: input.endpoint,
+        p256dh: input.keys.p256dh,
+        auth: input.keys.auth,
+      });
       return c.json({ id: row.id, endpoint: row.endpoint }, 201);
     })
     .delete('/subscriptions', async (c) => {
       const clinicianId = clinicianOf(c);
       const { endpoint } = parseOrThrow(z.strictObject({ endpoint: z.string().min(1) }), await c.req.json());
-      db.delete(pushSubscriptions)
-        .where(and(eq(pushSubscriptions.endpoint, endpoint), eq(pushSubscriptions.clinicianId, clinicianId)))
-        .run();
+      targets.removePushSubscription(clinicianId, endpoint);
       return c.body(null, 204);
     });
 }

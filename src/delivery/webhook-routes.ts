@@ -1,12 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { randomBytes } from 'node:crypto';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
-import type { Db } from '../store/db.ts';
-import { webhooks } from '../store/schema.ts';
+import type { DeliveryTargetStore, Webhook } from './store.ts';
 
 export const createWebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https$/, error: 'must be an https URL' }).max(2048),
@@ -15,8 +13,8 @@ export const createWebhookSchema = z.strictObject({
 });
 
 /** `/v1/webhooks` (admin): agency endpoints that receive every alert event, signed with HMAC-SHA256. */
-export function webhooksRoute({ db, audit }: { db: Db; audit: AuditLog }) {
-  const present = (hook: typeof webhooks.$inferSelect) => ({
+export function webhooksRoute({ targets, audit }: { targets: DeliveryTargetStore; audit: AuditLog }) {
+  const present = (hook: Webhook) => ({
     id: hook.id,
     url: hook.url,
     createdAt: new Date(hook.createdAt).toISOString(),
@@ -26,11 +24,7 @@ export function webhooksRoute({ db, audit }: { db: Db; audit: AuditLog }) {
     .post('/', async (c) => {
       const input = parseOrThrow(createWebhookSchema, await c.req.json(), 'webhook');
       const secret = input.secret ?? randomBytes(32).toString('base64url');
-      const hook = db
-        .insert(webhooks)
-        .values({ id: randomUUID(), url: input.url, secret, createdAt: Date.now() })
-        .returning()
-        .get();
+      const hook = targets.createWebhook(input.url, secret);
       await audit.record({
         at: Date.now(),
         actorId: c.get('principal')!.id,
@@ -41,15 +35,9 @@ export function webhooksRoute({ db, audit }: { db: Db; audit: AuditLog }) {
       });
       return c.json({ ...present(hook), secret }, 201);
     })
-    .get('/', (c) =>
-      c.json({ webhooks: db.select().from(webhooks).orderBy(asc(webhooks.createdAt)).all().map(present) }),
-    )
+    .get('/', (c) => c.json({ webhooks: targets.listWebhooks().map(present) }))
     .delete('/:id', async (c) => {
-      const removed = db
-        .delete(webhooks)
-        .where(eq(webhooks.id, c.req.param('id')))
-        .returning()
-        .get();
+      const removed = targets.removeWebhook(c.req.param('id'));
       if (!removed) throw new AppError('not_found', 'No such webhook');
       await audit.record({
         at: Date.now(),

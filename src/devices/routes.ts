@@ -1,17 +1,12 @@
-import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
 import { Hono, type Context } from 'hono';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { z } from 'zod';
 import type { DeviceDirectory } from './directory.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
-import { generateDeviceToken, hashToken } from '../auth/tokens.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
-import type { Db } from '../store/db.ts';
+import type { PatientStore } from '../patients/store.ts';
 import type { RejectionLog } from '../store/rejection-log.ts';
-import { devices, patients } from '../store/schema.ts';
-
-export const DEVICE_KINDS = ['bp_monitor', 'scale', 'pulse_oximeter'] as const;
+import { DEVICE_KINDS, type Device, type DeviceStore, presentDevice } from './store.ts';
 
 export const createDeviceSchema = z.strictObject({
   kind: z.enum(DEVICE_KINDS),
@@ -23,41 +18,16 @@ export const assignDeviceSchema = z.strictObject({ patientId: z.string().min(1).
 
 const rejectionsQuerySchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
-type Device = typeof devices.$inferSelect;
-
-/** A device as the API shows it; the token hash never leaves the database. */
-export function presentDevice(device: Device) {
-  return {
-    id: device.id,
-    kind: device.kind,
-    serial: device.serial,
-    patientId: device.patientId,
-    createdAt: new Date(device.createdAt).toISOString(),
-    assignedAt: device.assignedAt === null ? null : new Date(device.assignedAt).toISOString(),
-  };
-}
-
-/** A new token for a device; the old one stops working. Shared by the API and the command-line tool. */
-export function rotateDeviceToken(db: Db, deviceId: string): { token: string; device: Device } | undefined {
-  const token = generateDeviceToken();
-  const device = db
-    .update(devices)
-    .set({ tokenHash: hashToken(token), tokenRotatedAt: Date.now() })
-    .where(eq(devices.id, deviceId))
-    .returning()
-    .get();
-  return device && { token, device };
-}
-
 export interface DevicesRouteOptions {
-  db: Db;
+  devices: DeviceStore;
+  patients: PatientStore;
   directory: DeviceDirectory;
   rejections: RejectionLog;
   audit: AuditLog;
 }
 
 /** `/v1/devices`: provisioning, assignment to a patient, token rotation, and what a device had refused. */
-export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteOptions) {
+export function devicesRoute({ devices, patients, directory, rejections, audit }: DevicesRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null) =>
     audit.record({
       at: Date.now(),
@@ -68,12 +38,12 @@ export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteO
       requestId: c.get('requestId'),
     });
   const findDevice = (id: string): Device => {
-    const device = db.select().from(devices).where(eq(devices.id, id)).get();
+    const device = devices.get(id);
     if (!device) throw new AppError('not_found', 'No such device');
     return device;
   };
   const checkPatient = (patientId: string | null | undefined) => {
-    if (patientId && !db.select({ id: patients.id }).from(patients).where(eq(patients.id, patientId)).get()) {
+    if (patientId && !patients.get(patientId)) {
       throw new AppError('validation_failed', 'The request body is not valid', [
         { path: 'patientId', message: 'is not a known patient' },
       ]);
@@ -86,39 +56,18 @@ export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteO
       .post('/', async (c) => {
         const input = parseOrThrow(createDeviceSchema, await c.req.json());
         checkPatient(input.patientId);
-        const token = generateDeviceToken();
-        const now = Date.now();
-        const device = db
-          .insert(devices)
-          .values({
-            id: randomUUID(),
-            kind: input.kind,
-            serial: input.serial ?? null,
-            patientId: input.patientId ?? null,
-            tokenHash: hashToken(token),
-            createdAt: now,
-            assignedAt: input.patientId ? now : null,
-          })
-          .returning()
-          .get();
+        const { device, token } = devices.create(input);
         await record(c, 'device.create', device.patientId);
         // The token is shown this once; only its hash is kept.
         return c.json({ ...presentDevice(device), token }, 201);
       })
-      .get('/', (c) =>
-        c.json({ devices: db.select().from(devices).orderBy(asc(devices.createdAt)).all().map(presentDevice) }),
-      )
+      .get('/', (c) => c.json({ devices: devices.list().map(presentDevice) }))
       .get('/:id', (c) => c.json(presentDevice(findDevice(c.req.param('id')))))
       .put('/:id/patient', async (c) => {
         const device = findDevice(c.req.param('id'));
         const { patientId } = parseOrThrow(assignDeviceSchema, await c.req.json());
         checkPatient(patientId);
-        const updated = db
-          .update(devices)
-          .set({ patientId, assignedAt: patientId ? Date.now() : null })
-          .where(eq(devices.id, device.id))
-          .returning()
-          .get();
+        const updated = devices.assign(device.id, patientId);
         directory.forget(device.id);
         // Both patients' trails show the move: readings from now on go to the new one.
         if (device.patientId) await record(c, 'device.unassign', device.patientId);
@@ -127,7 +76,7 @@ export function devicesRoute({ db, directory, rejections, audit }: DevicesRouteO
       })
       .post('/:id/token', async (c) => {
         const device = findDevice(c.req.param('id'));
-        const { token, device: updated } = rotateDeviceToken(db, device.id)!;
+        const { token, device: updated } = devices.rotateToken(device.id)!;
         directory.forget(device.id);
         await record(c, 'device.rotate_token', device.patientId);
         return c.json({ ...presentDevice(updated), token });

@@ -3,8 +3,9 @@ import { assignDeviceSchema, createDeviceSchema } from '../devices/routes.ts';
 import { loginSchema } from '../auth/routes.ts';
 import { pushSubscriptionSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
-import { createClinicianSchema } from '../clinicians/routes.ts';
-import { careTeamSchema, createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
+import { createClinicianSchema } from '../clinicians/store.ts';
+import { careTeamSchema } from '../care-team/routes.ts';
+import { createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 

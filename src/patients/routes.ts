@@ -1,18 +1,14 @@
-import { randomUUID } from 'node:crypto';
-import { asc, eq, inArray } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { patientScope, type PatientAccess } from '../care-team/access.ts';
 import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { cursorParam } from '../domain/cursor.ts';
-import { AppError, parseOrThrow } from '../domain/errors.ts';
-import { CARE_TEAM_ROLES } from '../domain/care-team.ts';
+import { parseOrThrow } from '../domain/errors.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
-import type { Db } from '../store/db.ts';
 import { BUCKET_SIZES, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
-import { careTeamMembers, clinicians, devices, patients } from '../store/schema.ts';
-import { presentDevice } from '../devices/routes.ts';
+import { type DeviceStore, presentDevice } from '../devices/store.ts';
+import { type PatientStore, presentPatient } from './store.ts';
 
 function isTimeZone(zone: string): boolean {
   try {
@@ -46,43 +42,9 @@ export const readingsQuerySchema = z
     message: 'must be before to',
   });
 
-/** Which kind of clinician may hold each care-team role: routing pages nurses first, then the physician. */
-const TEAM_ROLE_NEEDS = {
-  primary_nurse: 'nurse',
-  backup_nurse: 'nurse',
-  pcp: 'physician',
-  specialist: 'physician',
-} as const;
-
-export const careTeamSchema = z.strictObject({
-  members: z
-    .array(z.strictObject({ clinicianId: z.string().min(1), role: z.enum(CARE_TEAM_ROLES) }))
-    .max(50)
-    .refine(
-      (members) => new Set(members.map((m) => m.clinicianId)).size === members.length,
-      'must list each clinician once',
-    )
-    .refine(
-      (members) => members.filter((m) => m.role === 'primary_nurse').length <= 1,
-      'must have at most one primary_nurse',
-    ),
-});
-
-export type Patient = typeof patients.$inferSelect;
-
-export function presentPatient(patient: Patient) {
-  return {
-    id: patient.id,
-    name: patient.name,
-    birthDate: patient.birthDate,
-    timezone: patient.timezone,
-    externalId: patient.externalId,
-    createdAt: new Date(patient.createdAt).toISOString(),
-  };
-}
-
 export interface PatientsRouteOptions {
-  db: Db;
+  patients: PatientStore;
+  devices: DeviceStore;
   readingStore: ReadingStore;
   access: PatientAccess;
   audit: AuditLog;
@@ -93,38 +55,12 @@ export interface PatientsRouteOptions {
  * `/:id` goes through `patientScope`, which refuses with 404 and audits.
  */
 export function patientsRoute(options: PatientsRouteOptions) {
-  const { db, readingStore, audit } = options;
+  const { patients, devices, readingStore, access, audit } = options;
   const scoped = (action: string) => patientScope(options, action);
-  const findPatient = (id: string): Patient => db.select().from(patients).where(eq(patients.id, id)).get()!;
-  const careTeam = (patientId: string) => ({
-    patientId,
-    members: db
-      .select({
-        clinicianId: careTeamMembers.clinicianId,
-        role: careTeamMembers.role,
-        name: clinicians.name,
-        clinicianRole: clinicians.role,
-      })
-      .from(careTeamMembers)
-      .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
-      .where(eq(careTeamMembers.patientId, patientId))
-      .orderBy(asc(careTeamMembers.role), asc(clinicians.name))
-      .all(),
-  });
 
   return new Hono<AppEnv>()
     .post('/', requireAdmin(), async (c) => {
-      const input = parseOrThrow(createPatientSchema, await c.req.json());
-      if (input.externalId && db.select().from(patients).where(eq(patients.externalId, input.externalId)).get()) {
-        throw new AppError('conflict', 'A patient with this externalId exists', [
-          { path: 'externalId', message: 'is already in use' },
-        ]);
-      }
-      const patient = db
-        .insert(patients)
-        .values({ id: randomUUID(), createdAt: Date.now(), ...input })
-        .returning()
-        .get();
+      const patient = patients.create(parseOrThrow(createPatientSchema, await c.req.json()));
       await audit.record({
         at: Date.now(),
         actorId: c.get('principal')!.id,
@@ -137,13 +73,7 @@ export function patientsRoute(options: PatientsRouteOptions) {
     })
     .get('/', async (c) => {
       const principal = requireUser(c);
-      const ids = options.access.visiblePatientIds(principal);
-      const visible = db
-        .select()
-        .from(patients)
-        .where(ids ? inArray(patients.id, ids) : undefined)
-        .orderBy(asc(patients.createdAt))
-        .all();
+      const visible = patients.list(access.visiblePatientIds(principal));
       await audit.record({
         at: Date.now(),
         actorId: principal.id,
@@ -154,7 +84,7 @@ export function patientsRoute(options: PatientsRouteOptions) {
       });
       return c.json({ patients: visible.map(presentPatient) });
     })
-    .get('/:id', scoped('patient.read'), (c) => c.json(presentPatient(findPatient(c.req.param('id')))))
+    .get('/:id', scoped('patient.read'), (c) => c.json(presentPatient(patients.get(c.req.param('id'))!)))
     .get('/:id/readings', scoped('readings.read'), async (c) => {
       const patientId = c.req.param('id');
       const query = parseOrThrow(readingsQuerySchema, c.req.query(), 'query');
@@ -176,52 +106,8 @@ export function patientsRoute(options: PatientsRouteOptions) {
       });
     })
     .get('/:id/devices', scoped('devices.read'), (c) =>
-      c.json({
-        devices: db
-          .select()
-          .from(devices)
-          .where(eq(devices.patientId, c.req.param('id')))
-          .orderBy(asc(devices.createdAt))
-          .all()
-          .map(presentDevice),
-      }),
-    )
-    .get('/:id/care-team', scoped('care_team.read'), (c) => c.json(careTeam(c.req.param('id'))))
-    .put('/:id/care-team', requireAdmin(), scoped('care_team.update'), async (c) => {
-      const patientId = c.req.param('id');
-      const { members } = parseOrThrow(careTeamSchema, await c.req.json());
-      const known = new Map(
-        db
-          .select({ id: clinicians.id, role: clinicians.role, disabledAt: clinicians.disabledAt })
-          .from(clinicians)
-          .where(
-            inArray(
-              clinicians.id,
-              members.map((m) => m.clinicianId),
-            ),
-          )
-          .all()
-          .map((row) => [row.id, row]),
-      );
-      const problems = members.flatMap((member, i) => {
-        const clinician = known.get(member.clinicianId);
-        if (!clinician || clinician.disabledAt !== null)
-          return [{ path: `members.${i}.clinicianId`, message: 'is not an active clinician' }];
-        const needs = TEAM_ROLE_NEEDS[member.role];
-        return clinician.role === needs
-          ? []
-          : [{ path: `members.${i}.role`, message: `${member.role} must be a ${needs}, not a ${clinician.role}` }];
-      });
-      if (problems.length) throw new AppError('validation_failed', 'The care team is not valid', problems);
-      db.transaction((tx) => {
-        tx.delete(careTeamMembers).where(eq(careTeamMembers.patientId, patientId)).run();
-        if (members.length)
-          tx.insert(careTeamMembers)
-            .values(members.map((m) => ({ ...m, patientId })))
-            .run();
-      });
-      return c.json(careTeam(patientId));
-    });
+      c.json({ devices: devices.listForPatient(c.req.param('id')).map(presentDevice) }),
+    );
 }
 
 function presentBucket(bucket: TrendBucket) {

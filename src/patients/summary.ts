@@ -1,14 +1,10 @@
-import { and, asc, count, gte, inArray, lte, max, ne, sql, type SQL } from 'drizzle-orm';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { parseOrThrow } from '../domain/errors.ts';
-import type { Severity } from '../domain/rule.ts';
-import type { Db } from '../store/db.ts';
-import { alerts, patients, readings } from '../store/schema.ts';
-import { presentPatient } from './routes.ts';
+import { type PatientStore, presentPatient } from './store.ts';
 
 /**
  * Remote physiologic monitoring device supply (CPT 99454) is billable for a 30-day period only when
@@ -19,8 +15,6 @@ import { presentPatient } from './routes.ts';
 export const ADHERENCE_WINDOW_DAYS = 30;
 export const ADHERENCE_MINIMUM_DAYS = 16;
 
-/** Readings are grouped in SQL by quarter hour; every time zone in use today is offset by whole quarter hours, so a bucket never straddles a local midnight. */
-const QUARTER_HOUR_MS = 900_000;
 const DAY_MS = 86_400_000;
 
 const dateFormats = new Map<string, Intl.DateTimeFormat>();
@@ -70,7 +64,7 @@ export function adherenceOf(quarterHourStarts: readonly number[], timeZone: stri
 const summaryQuerySchema = z.strictObject({ patientId: z.string().min(1).optional() });
 
 export interface PatientsSummaryRouteOptions {
-  db: Db;
+  patients: PatientStore;
   access: PatientAccess;
   audit: AuditLog;
 }
@@ -80,14 +74,27 @@ export interface PatientsSummaryRouteOptions {
  * reading's time, unresolved alerts by severity and RPM adherence over the last 30 days. Audited like
  * the patient list (or as a read of the one patient).
  */
-export function patientsSummaryRoute({ db, access, audit }: PatientsSummaryRouteOptions) {
+export function patientsSummaryRoute({ patients, access, audit }: PatientsSummaryRouteOptions) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
     const { patientId } = parseOrThrow(summaryQuerySchema, c.req.query(), 'query');
     if (patientId) await requireVisible({ access, audit }, c, 'patients.summary', patientId);
     const ids = patientId ? [patientId] : access.visiblePatientIds(principal);
     const now = Date.now();
-    const summaries = summarize(db, ids, now);
+    // 31 days back covers the 30 local days of every time zone (UTC-12 to UTC+14).
+    const since = now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS;
+    const summaries = patients.activity(ids, since, now).map((row) => {
+      const adherence = adherenceOf(row.quarterHours, row.patient.timezone, now);
+      return {
+        ...presentPatient(row.patient),
+        lastReadingAt: row.lastReadingAt === null ? null : new Date(row.lastReadingAt).toISOString(),
+        openAlerts: row.alerts.open,
+        acknowledgedAlerts: row.alerts.acknowledged,
+        adherence,
+        adherenceDays: adherence.days,
+        adherenceLow: adherence.low,
+      };
+    });
     await recordAccess(audit, c, 'patients.summary', patientId ?? null, 'success');
     return c.json({
       generatedAt: new Date(now).toISOString(),
@@ -97,67 +104,3 @@ export function patientsSummaryRoute({ db, access, audit }: PatientsSummaryRoute
     });
   });
 }
-
-function summarize(db: Db, ids: string[] | undefined, now: number) {
-  if (ids?.length === 0) return [];
-  const among = (column: typeof patients.id | typeof readings.patientId | typeof alerts.patientId): SQL | undefined =>
-    ids ? inArray(column, ids) : undefined;
-
-  const list = db.select().from(patients).where(among(patients.id)).orderBy(asc(patients.name)).all();
-  const lastReading = new Map(
-    db
-      .select({ patientId: readings.patientId, at: max(readings.measuredAt) })
-      .from(readings)
-      .where(and(among(readings.patientId), lte(readings.measuredAt, now)))
-      .groupBy(readings.patientId)
-      .all()
-      .map((row) => [row.patientId, row.at]),
-  );
-  // 31 days back covers the 30 local days of every time zone (UTC-12 to UTC+14).
-  const quarter = sql<number>`${readings.measuredAt} / ${QUARTER_HOUR_MS}`;
-  const quarters = new Map<string, number[]>();
-  for (const row of db
-    .select({ patientId: readings.patientId, quarter })
-    .from(readings)
-    .where(
-      and(
-        among(readings.patientId),
-        gte(readings.measuredAt, now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS),
-        lte(readings.measuredAt, now),
-      ),
-    )
-    .groupBy(readings.patientId, quarter)
-    .all()) {
-    const starts = quarters.get(row.patientId) ?? [];
-    starts.push(row.quarter * QUARTER_HOUR_MS);
-    quarters.set(row.patientId, starts);
-  }
-  const counts = new Map<string, { open: Record<Severity, number>; acknowledged: Record<Severity, number> }>();
-  for (const row of db
-    .select({ patientId: alerts.patientId, status: alerts.status, severity: alerts.severity, n: count() })
-    .from(alerts)
-    .where(and(among(alerts.patientId), ne(alerts.status, 'resolved')))
-    .groupBy(alerts.patientId, alerts.status, alerts.severity)
-    .all()) {
-    const entry = counts.get(row.patientId) ?? { open: zero(), acknowledged: zero() };
-    if (row.status !== 'resolved') entry[row.status][row.severity] = row.n;
-    counts.set(row.patientId, entry);
-  }
-
-  return list.map((patient) => {
-    const last = lastReading.get(patient.id);
-    const alertCounts = counts.get(patient.id) ?? { open: zero(), acknowledged: zero() };
-    const adherence = adherenceOf(quarters.get(patient.id) ?? [], patient.timezone, now);
-    return {
-      ...presentPatient(patient),
-      lastReadingAt: last == null ? null : new Date(last).toISOString(),
-      openAlerts: alertCounts.open,
-      acknowledgedAlerts: alertCounts.acknowledged,
-      adherence,
-      adherenceDays: adherence.days,
-      adherenceLow: adherence.low,
-    };
-  });
-}
-
-const zero = (): Record<Severity, number> => ({ critical: 0, warning: 0, info: 0 });
