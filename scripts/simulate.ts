@@ -29,8 +29,9 @@ const HELP = `Usage: npm run simulate -- [options]
 
 Creates made-up patients, each with a blood pressure monitor, a scale and a pulse oximeter, through the
 admin API, and gives each a care plan (the heart-failure, hypertension and COPD templates in turn) so that
-their readings open alerts; sends D days of their history; then keeps sending new readings until
-interrupted (Ctrl-C).
+their readings open alerts, and a demo care team (a nurse and a physician, new accounts each run, whose
+emails and passwords it prints) so that the alerts are routed to someone who can sign in; sends D days of
+their history; then keeps sending new readings until interrupted (Ctrl-C).
 
 Options:
   --url URL              service base URL (default http://127.0.0.1:3000)
@@ -401,7 +402,38 @@ function stringField(body: Record<string, unknown>, field: string, what: string)
   return value;
 }
 
-async function provision(options: SimulateOptions, runId: string, signal: AbortSignal): Promise<SimPatient[]> {
+/** A demo clinician made by this run, with the password to sign in with (printed once). */
+interface DemoClinician {
+  id: string;
+  email: string;
+  name: string;
+  password: string;
+}
+
+/**
+ * A demo care team for the tour: a nurse (primary nurse of every simulated patient, so alerts are
+ * routed to her) and a physician (their PCP). Fresh accounts each run, with generated passwords.
+ */
+async function createDemoTeam(
+  options: SimulateOptions,
+  runId: string,
+  signal: AbortSignal,
+): Promise<{ nurse: DemoClinician; physician: DemoClinician }> {
+  const create = async (role: 'nurse' | 'physician', name: string): Promise<DemoClinician> => {
+    const email = `demo-${role}-${runId}@homewatch.example`;
+    const password = randomBytes(18).toString('base64url');
+    const created = await callAdmin(options, '/v1/clinicians', { name, email, role, password }, signal);
+    return { id: stringField(created, 'id', 'POST /v1/clinicians'), email, name, password };
+  };
+  return { nurse: await create('nurse', 'Nora Demo, RN'), physician: await create('physician', 'Dr. Paul Demo') };
+}
+
+async function provision(
+  options: SimulateOptions,
+  runId: string,
+  team: { nurse: DemoClinician; physician: DemoClinician },
+  signal: AbortSignal,
+): Promise<SimPatient[]> {
   const patients: SimPatient[] = [];
   const indexes = Array.from({ length: options.patients }, (_, i) => i);
   await forEachLimit(indexes, CONCURRENCY, signal, async (index) => {
@@ -414,8 +446,13 @@ async function provision(options: SimulateOptions, runId: string, signal: AbortS
     );
     const template = CARE_PLAN_TEMPLATES[index % CARE_PLAN_TEMPLATES.length]!;
     const patient: SimPatient = { id: stringField(created, 'id', 'POST /v1/patients'), profile, template, devices: [] };
-    // Before any reading, so that the history is judged by the plan and opens alerts.
+    // Before any reading, so that the history is judged by the plan and its alerts are routed to the team.
     await callAdmin(options, `/v1/patients/${patient.id}/care-plan`, { templates: [template] }, signal, 'PUT');
+    const members = [
+      { clinicianId: team.nurse.id, role: 'primary_nurse' },
+      { clinicianId: team.physician.id, role: 'pcp' },
+    ];
+    await callAdmin(options, `/v1/patients/${patient.id}/care-team`, { members }, signal, 'PUT');
     for (const kind of DEVICE_KINDS) {
       const serial = `${SERIAL_PREFIX[kind]}-${runId}-${String(index + 1).padStart(3, '0')}`;
       const device = await callAdmin(options, '/v1/devices', { kind, serial, patientId: patient.id }, signal);
@@ -729,12 +766,12 @@ async function runLive(
 // ---------------------------------------------------------------------------------------------------
 // Main
 
-/** How to see the data: the web app, with an account made by the admin command (README, "The web app"). */
-function signInHint(options: SimulateOptions): string {
+/** How to see the data: the web app, signed in as the demo nurse (or physician) this run created. */
+function signInHint(options: SimulateOptions, team: { nurse: DemoClinician; physician: DemoClinician }): string {
   return [
-    `web app: open ${options.url}/ and sign in. An admin account sees every patient; create one (once) with`,
-    '  npm run admin -- create-admin --email you@agency.example --name "Your Name"   (prints the password)',
-    '  (run it where the service runs, with the same DATA_DIR)',
+    `web app: open ${options.url}/ and sign in as the demo care team of these patients (passwords shown this once):`,
+    `  nurse      ${team.nurse.email}   ${team.nurse.password}`,
+    `  physician  ${team.physician.email}   ${team.physician.password}`,
   ].join('\n');
 }
 
@@ -805,10 +842,13 @@ async function main(): Promise<number> {
 
   let exitCode = 0;
   let devices = 0;
+  let demoTeam: { nurse: DemoClinician; physician: DemoClinician } | undefined;
   try {
     const runId = randomBytes(3).toString('hex');
     console.log(`simulate: seed ${options.seed}, run ${runId}, service ${options.url}`);
-    const patients = await provision(options, runId, controller.signal);
+    const team = await createDemoTeam(options, runId, controller.signal);
+    demoTeam = team;
+    const patients = await provision(options, runId, team, controller.signal);
     devices = patients.reduce((sum, patient) => sum + patient.devices.length, 0);
     for (const patient of patients) {
       const list = patient.devices.map((device) => `${device.kind} ${device.id}`).join(', ');
@@ -829,7 +869,7 @@ async function main(): Promise<number> {
       await backfill(context, patients, backfillEnd - options.days * DAY, backfillEnd);
       console.log(`backfill done in ${formatElapsed(Date.now() - lastReport.at)}: ${formatTotals(tally)}`);
     }
-    if (!controller.signal.aborted) console.log(signInHint(options));
+    if (!controller.signal.aborted) console.log(signInHint(options, team));
     if (options.live && !controller.signal.aborted) {
       phase = 'live';
       lastReport = { at: Date.now(), tally: { ...tally } };
@@ -863,7 +903,7 @@ async function main(): Promise<number> {
   console.log(`  ${formatTotals(tally)}`);
   const reasons = [...tally.reasons].sort((a, b) => b[1] - a[1]).slice(0, 5);
   for (const [reason, count] of reasons) console.log(`  rejected ${formatCount(count)}× ${reason}`);
-  if (exitCode === 0 && options.live) console.log(signInHint(options));
+  if (exitCode === 0 && options.live && demoTeam) console.log(signInHint(options, demoTeam));
   return exitCode;
 }
 

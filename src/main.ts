@@ -4,10 +4,15 @@ import { Agent as HttpsAgent } from 'node:https';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
-import { createApp } from './app.ts';
+import { createApp, type Stores } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AlertStore } from './alerts/store.ts';
 import { PatientAccess } from './care-team/access.ts';
+import { CareTeamStore } from './care-team/store.ts';
+import { ClinicianStore } from './clinicians/store.ts';
+import { DeliveryTargetStore } from './delivery/store.ts';
+import { DeviceStore } from './devices/store.ts';
+import { PatientStore } from './patients/store.ts';
 import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
@@ -33,10 +38,16 @@ import type { ReadingStore } from './store/reading-store.ts';
 import { RejectionLog } from './store/rejection-log.ts';
 import { SqliteReadingStore } from './store/sqlite-reading-store.ts';
 
+/** How the first account is made; printed at start while there is none, and shown on the sign-in page. */
+export const FIRST_ADMIN_HINT =
+  'create the first admin with  npm run admin -- create-admin --email you@agency.example --name "Your Name"  (it prints the password)';
+
 export interface Homewatch {
   httpPort: number;
   /** The embedded broker's port; undefined with an external broker. */
   mqttPort: number | undefined;
+  /** No clinician account exists yet: someone must create the first admin (`npm run admin -- create-admin`). */
+  needsFirstAdmin: boolean;
   stop(): Promise<void>;
 }
 
@@ -107,7 +118,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       dataDir: config.DATA_DIR,
     });
     // One TLS context for every outbound connection: given only `ca`, each new connection would parse
-    // all the root certificates again, about 100 ms of event loop during which no reading is stored.
+    // all the root certificates again, blocking the event loop (and so ingest) while it does.
     const outboundAgent = config.OUTBOUND_CA_FILE
       ? new HttpsAgent({
           secureContext: createSecureContext({
@@ -207,33 +218,40 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));
     }
 
+    const stores: Stores = {
+      patients: new PatientStore(db),
+      clinicians: new ClinicianStore(db),
+      careTeams: new CareTeamStore(db),
+      carePlans,
+      devices: new DeviceStore(db),
+      alerts,
+      deliveryTargets: new DeliveryTargetStore(db),
+      readings: readingStore,
+      rejections,
+    };
     const app = createApp({
-      adminToken: config.RPM_ADMIN_TOKEN,
-      corsOrigins: config.CORS_ORIGINS,
-      devices: directory,
-      sessions,
+      stores,
+      log,
+      metrics,
+      checks,
       audit,
       access,
-      carePlans,
-      templates,
-      alerts,
+      sessions,
+      directory,
+      ingest,
+      limiter,
       commits,
-      onAlertChanges,
-      vapidPublicKey: vapid.publicKey,
+      templates,
+      adminToken: config.RPM_ADMIN_TOKEN,
+      corsOrigins: config.CORS_ORIGINS,
       sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
+      vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
+      onAlertChanges,
       onCarePlanChanged: (patientId: string) => {
         engine.forgetPatient(patientId);
         clock.kick();
       },
-      ingest,
-      limiter,
-      db,
-      readingStore,
-      rejections,
-      metrics,
-      checks,
-      log,
     });
     const server = createServer(getRequestListener(app.fetch));
     const closeHttp = gracefulClose(server);
@@ -243,7 +261,9 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       { event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' },
       'Homewatch is serving',
     );
-    return { httpPort, mqttPort, stop };
+    const needsFirstAdmin = stores.clinicians.count() === 0;
+    if (needsFirstAdmin) log.warn({ event: 'no_clinicians' }, `No clinician account yet: ${FIRST_ADMIN_HINT}`);
+    return { httpPort, mqttPort, needsFirstAdmin, stop };
   } catch (error) {
     await stop();
     throw error;
@@ -277,6 +297,7 @@ async function main() {
     process.stderr.write(`homewatch: ${message}\n`);
     process.exit(1);
   }
+  if (service.needsFirstAdmin) process.stderr.write(`homewatch: no clinician account yet; ${FIRST_ADMIN_HINT}\n`);
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
