@@ -2,6 +2,7 @@
 # Homewatch: HTTP API on 3000, embedded MQTT broker on 1883, SQLite and keys in /data.
 #   docker build -t homewatch .
 #   docker run -p 3000:3000 -p 1883:1883 -v homewatch-data:/data -e RPM_ADMIN_TOKEN=... homewatch
+#   docker exec <container> node dist/cli.js create-admin --email ann@agency.example --name "Ann Admin"
 ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---- build: production dependencies, with the toolchain for better-sqlite3's native addon ----
@@ -16,8 +17,8 @@ RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY scripts/copy-assets.mjs ./scripts/
 COPY src ./src
-# Compiled once here; the image runs JavaScript. Dev dependencies (TypeScript) go after the build.
-# tsx stays (a dependency): `npm run admin` runs the TypeScript CLI.
+# Compiled once here; the image runs JavaScript, the service and the admin CLI alike
+# (`docker exec <container> node dist/cli.js --help`). Dev dependencies go after the build.
 RUN npm run build \
  && npm prune --omit=dev \
  && npm cache clean --force
@@ -36,9 +37,7 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-COPY package.json tsconfig.json ./
-COPY src ./src
-COPY devices ./devices
+COPY package.json ./
 COPY rules ./rules
 # Created and chowned before VOLUME so that a new named volume starts out owned by `node`.
 RUN mkdir -p /data && chown node:node /data
