@@ -106,8 +106,8 @@ export class WebPushSender {
   }
 
   /**
-   * The VAPID header for the endpoint's push service. Signing a JWT for every push took about half a
-   * millisecond of the event loop; RFC 8292 §2 lets a sender reuse one until it expires. One entry per
+   * The VAPID header for the endpoint's push service. Signing a JWT for every push costs event-loop
+   * time on the path of every alert; RFC 8292 §2 lets a sender reuse one until it expires. One entry per
    * push service origin, of which PUSH_ENDPOINT_HOSTS allows a handful.
    */
   #authorization(endpoint: string): string {

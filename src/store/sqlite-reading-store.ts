@@ -108,9 +108,9 @@ export class SqliteReadingStore implements ReadingStore {
   }
 
   /**
-   * One aggregate query per bucket, over the readings index in time order. A single GROUP BY over the
-   * range sorted every reading into its bucket first: for a 90-day daily trend of 5-minute readings that
-   * sort was 5 of 13 ms. Past MAX_BUCKET_QUERIES buckets (hourly over months), one GROUP BY costs less.
+   * One aggregate query per bucket, over the readings index in time order: a single GROUP BY over the
+   * range would first sort every reading into its bucket, which dominates a long daily trend. Past
+   * MAX_BUCKET_QUERIES buckets (hourly over months) the per-query overhead wins and one GROUP BY costs less.
    */
   async buckets(query: BucketQuery): Promise<TrendBucket[]> {
     const span = this.#span(query);
