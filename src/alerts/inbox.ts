@@ -12,7 +12,7 @@ import type { CareTeamMember, CareTeamStore } from '../care-team/store.ts';
 import type { ClinicianStore } from '../clinicians/store.ts';
 import type { PatientStore } from '../patients/store.ts';
 
-const inboxQuerySchema = z.strictObject({
+export const inboxQuerySchema = z.strictObject({
   /** Only this patient's alerts (the patient page's alert history). */
   patientId: z.string().min(1).optional(),
   /** How many resolved alerts to add after the unresolved ones, newest first. */

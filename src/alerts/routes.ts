@@ -10,7 +10,7 @@ import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import type { AlertChange } from '../rules/engine.ts';
 
-const alertsQuerySchema = z.strictObject({
+export const alertsQuerySchema = z.strictObject({
   status: z.enum(['open', 'acknowledged', 'resolved']).optional(),
   patientId: z.string().min(1).optional(),
   severity: z.enum(SEVERITIES).optional(),
@@ -21,7 +21,7 @@ const alertsQuerySchema = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-const resolveSchema = z.strictObject({ note: z.string().trim().max(2000).optional() });
+export const resolveSchema = z.strictObject({ note: z.string().trim().max(2000).optional() });
 
 export interface AlertsRouteOptions {
   alerts: AlertStore;

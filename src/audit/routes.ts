@@ -4,7 +4,7 @@ import type { AuditLog } from './audit-log.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 
-const auditQuerySchema = z.strictObject({
+export const auditQuerySchema = z.strictObject({
   patientId: z.string().min(1).optional(),
   actorId: z.string().min(1).optional(),
   limit: z.coerce.number().int().min(1).max(10_000).default(1000),

@@ -19,6 +19,8 @@ export const pushSubscriptionSchema = z.strictObject({
   keys: z.strictObject({ p256dh: base64url(65, 'P-256 public key'), auth: base64url(16, 'auth secret') }),
 });
 
+export const pushUnsubscribeSchema = z.strictObject({ endpoint: z.string().min(1) });
+
 /**
  * Whether a push endpoint's host is one we may call: `PUSH_ENDPOINT_HOSTS` lists host names, `host:port`
  * pairs and `*.domain` wildcards. Without this, a subscription could aim the service's requests at an
@@ -73,7 +75,7 @@ export function pushRoute({ targets, vapidPublicKey, pushEndpointHosts }: PushRo
     })
     .delete('/subscriptions', async (c) => {
       const clinicianId = clinicianOf(c);
-      const { endpoint } = parseOrThrow(z.strictObject({ endpoint: z.string().min(1) }), await c.req.json());
+      const { endpoint } = parseOrThrow(pushUnsubscribeSchema, await c.req.json());
       targets.removePushSubscription(clinicianId, endpoint);
       return c.body(null, 204);
     });

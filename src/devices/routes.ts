@@ -16,7 +16,7 @@ export const createDeviceSchema = z.strictObject({
 
 export const assignDeviceSchema = z.strictObject({ patientId: z.string().min(1).nullable() });
 
-const rejectionsQuerySchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
+export const rejectionsQuerySchema = z.strictObject({ limit: z.coerce.number().int().min(1).max(1000).default(100) });
 
 export interface DevicesRouteOptions {
   devices: DeviceStore;

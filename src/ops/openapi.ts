@@ -1,27 +1,744 @@
 import { z } from 'zod';
-import { assignDeviceSchema, createDeviceSchema } from '../devices/routes.ts';
+import { assignDeviceSchema, createDeviceSchema, rejectionsQuerySchema } from '../devices/routes.ts';
 import { loginSchema } from '../auth/routes.ts';
-import { pushSubscriptionSchema } from '../delivery/push-routes.ts';
+import { SESSION_COOKIE } from '../auth/middleware.ts';
+import { pushSubscriptionSchema, pushUnsubscribeSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
 import { createClinicianSchema } from '../clinicians/store.ts';
+import { alertsQuerySchema, resolveSchema } from '../alerts/routes.ts';
+import { inboxQuerySchema } from '../alerts/inbox.ts';
+import { auditQuerySchema } from '../audit/routes.ts';
+import { summaryQuerySchema } from '../patients/summary.ts';
 import { careTeamSchema } from '../care-team/routes.ts';
 import { createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
+import { ERROR_STATUS } from '../domain/errors.ts';
+
+/** JSON Schema as OpenAPI 3.0 reads it, from the zod schema that validates the same input. */
+const jsonSchema = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' }) as JsonSchema;
+
+type JsonSchema = { properties?: Record<string, JsonSchema>; required?: string[]; [key: string]: unknown };
+
+const errorDetail = {
+  type: 'object',
+  required: ['path', 'message'],
+  properties: {
+    path: { type: 'string', description: 'The field, as a dotted path (`readings.3.systolic`); empty for the body' },
+    message: { type: 'string' },
+  },
+};
+
+const schemas = {
+  Error: {
+    type: 'object',
+    required: ['error'],
+    properties: {
+      error: {
+        type: 'object',
+        required: ['code', 'message'],
+        properties: {
+          code: { type: 'string', enum: Object.keys(ERROR_STATUS) },
+          message: { type: 'string', description: 'A sentence for people; match on `code`' },
+          details: { type: 'array', items: { $ref: '#/components/schemas/ErrorDetail' } },
+        },
+      },
+    },
+  },
+  ErrorDetail: errorDetail,
+  Reading: jsonSchema(readingInputSchema),
+  ReadingBatch: {
+    type: 'object',
+    additionalProperties: false,
+    required: ['readings'],
+    properties: {
+      readings: { type: 'array', maxItems: MAX_READINGS_PER_BATCH, items: { $ref: '#/components/schemas/Reading' } },
+    },
+  },
+  ReadingOrBatch: {
+    oneOf: [{ $ref: '#/components/schemas/Reading' }, { $ref: '#/components/schemas/ReadingBatch' }],
+  },
+  IngestResponse: {
+    type: 'object',
+    properties: {
+      accepted: { type: 'integer' },
+      duplicates: { type: 'integer' },
+      rejected: { type: 'integer' },
+      results: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            index: { type: 'integer' },
+            status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
+            readingId: { type: 'string' },
+            errors: { type: 'array', items: { $ref: '#/components/schemas/ErrorDetail' } },
+          },
+        },
+      },
+    },
+  },
+  CreatePatient: jsonSchema(createPatientSchema),
+  CreateDevice: jsonSchema(createDeviceSchema),
+  AssignDevice: jsonSchema(assignDeviceSchema),
+  Login: jsonSchema(loginSchema),
+  CreateClinician: jsonSchema(createClinicianSchema),
+  CareTeam: jsonSchema(careTeamSchema),
+  Rule: jsonSchema(ruleSchema),
+  CarePlanInput: jsonSchema(carePlanInputSchema),
+  CarePlan: {
+    type: 'object',
+    properties: {
+      version: { type: 'integer', description: '0 before the first plan' },
+      templates: { type: 'array', items: { type: 'string' } },
+      rules: { type: 'array', items: { $ref: '#/components/schemas/Rule' } },
+      updatedAt: { type: 'string', format: 'date-time', nullable: true },
+      updatedBy: { type: 'string', nullable: true },
+    },
+  },
+  ResolveAlert: jsonSchema(resolveSchema),
+  PushSubscription: jsonSchema(pushSubscriptionSchema),
+  PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
+  CreateWebhook: jsonSchema(createWebhookSchema),
+} satisfies Record<string, JsonSchema>;
+
+type SchemaName = keyof typeof schemas;
+
+/**
+ * Who may call: nobody in particular; a device (its token); any signed-in clinician or the admin token
+ * (a bearer token or the web app's session cookie); an admin only.
+ */
+type Access = 'public' | 'device' | 'signedIn' | 'admin';
+
+const TAGS = {
+  readings: 'The device protocol over HTTP (over MQTT: publish the same JSON to rpm/devices/{deviceId}/readings)',
+  auth: 'Sign-in and sessions',
+  clinicians: 'Clinician accounts',
+  patients: 'Patients, their care teams and readings',
+  'care-plans': 'Care plans and the rule templates they draw on',
+  alerts: 'Alerts: the inbox, acknowledge and resolve, and who was notified',
+  devices: 'Device provisioning',
+  push: 'Web push subscriptions of the signed-in clinician',
+  webhooks: 'Webhooks that receive every alert event',
+  audit: 'The audit trail',
+  ops: 'Liveness, readiness, metrics and this document',
+} as const;
+
+/** An answer: its description, and its body's schema (a component's name, or written out; `null` for none). */
+type Answer = string | { description: string; schema?: SchemaName | JsonSchema | null; contentType?: string };
+
+/**
+ * One operation, declared in a few lines. `operation()` adds what its access, body and query imply: the
+ * security requirement, the path and query parameters, and the 4xx answers every such route gives
+ * (401/403 from the sign-in checks, 400 for a body that is not JSON, 422 for one that does not validate).
+ * `answers` holds the rest the handler gives (404, 409, ...), and may reword an implied one.
+ *
+ * @example
+ *   { method: 'post', path: '/v1/alerts/{id}/acknowledge', operationId: 'acknowledgeAlert', tag: 'alerts',
+ *     access: 'signedIn', summary: 'Acknowledge: stops escalation', ok: { description: 'The alert' },
+ *     answers: { 404: 'No such alert, or not your patient', 409: 'Already resolved' } }
+ */
+interface OperationSpec {
+  method: 'get' | 'post' | 'put' | 'patch' | 'delete';
+  /** OpenAPI form: `/v1/patients/{id}`; each `{name}` becomes a path parameter. */
+  path: string;
+  /** camelCase verbNoun, unique: what client generators name the method. Never rename one: clients break. */
+  operationId: string;
+  tag: keyof typeof TAGS;
+  summary: string;
+  access: Access;
+  /** The zod schema the route parses `c.req.query()` with: each property becomes a query parameter. */
+  query?: z.ZodObject;
+  body?: SchemaName;
+  /** The body may be left out (an empty body reads as `{}`). */
+  bodyOptional?: boolean;
+  ok: { status?: 200 | 201 | 204; description: string; schema?: SchemaName | JsonSchema; contentType?: string };
+  answers?: Partial<Record<400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503, Answer>>;
+}
+
+const SECURITY: Record<Access, Record<string, string[]>[]> = {
+  public: [],
+  device: [{ deviceToken: [] }],
+  signedIn: [{ clinicianToken: [] }, { sessionCookie: [] }],
+  admin: [{ clinicianToken: [] }, { sessionCookie: [] }],
+};
+
+const IMPLIED_BY_ACCESS: Record<Access, Record<number, string>> = {
+  public: {},
+  device: {
+    401: 'Missing or unknown device token',
+    403: 'Not a device token: only devices post readings',
+  },
+  signedIn: {
+    401: 'Not signed in: no valid bearer token or session cookie',
+    403: 'A device token: device tokens open only the device protocol',
+  },
+  admin: {
+    401: 'Not signed in: no valid bearer token or session cookie',
+    403: 'Not an administrator (a clinician or a device token)',
+  },
+};
+
+/**
+ * What every endpoint may answer before the service sees the request: Node's HTTP server (via
+ * @hono/node-server) refuses a request with no or a bad `Host` header or URL with an empty 400. The only
+ * 4xx of the endpoints that take no input and need no token.
+ */
+const MALFORMED_REQUEST: Answer = {
+  description:
+    'A malformed HTTP request (no or a bad Host header, an invalid URL), refused before it reaches the service',
+  schema: null,
+};
+
+const ref = (name: SchemaName) => ({ $ref: `#/components/schemas/${name}` });
+
+function content(schema: SchemaName | JsonSchema, contentType = 'application/json') {
+  return { [contentType]: { schema: typeof schema === 'string' ? ref(schema) : schema } };
+}
+
+function response(status: number, answer: Answer) {
+  const { description, schema, contentType } =
+    typeof answer === 'string' ? { description: answer, schema: undefined, contentType: undefined } : answer;
+  // Error answers carry the one error body unless told otherwise; success answers only when given one.
+  const body = schema === undefined ? (status >= 400 ? 'Error' : undefined) : schema;
+  // AppError sets Retry-After with 429 and 503, and WWW-Authenticate with 401 (app.ts, onError).
+  const headers =
+    (status === 429 || status === 503) && body === 'Error'
+      ? { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } }
+      : status === 401
+        ? { 'WWW-Authenticate': { description: '`Bearer`', schema: { type: 'string' } } }
+        : undefined;
+  return {
+    description,
+    ...(headers ? { headers } : {}),
+    ...(body ? { content: content(body, contentType) } : {}),
+  };
+}
+
+/** The OpenAPI operation object for a spec. */
+function operation(spec: OperationSpec) {
+  const implied: Record<number, Answer> = { ...IMPLIED_BY_ACCESS[spec.access] };
+  if (spec.body) {
+    implied[400] = 'The body is not JSON';
+    implied[422] = 'The body is not valid: `details` names each problem';
+  }
+  if (spec.query) implied[422] = 'The query is not valid: `details` names each problem';
+  const pathParams = [...spec.path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
+    name,
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }));
+  const query = spec.query ? jsonSchema(spec.query) : undefined;
+  const queryParams = Object.entries(query?.properties ?? {}).map(([name, schema]) => ({
+    name,
+    in: 'query',
+    required: query?.required?.includes(name) ?? false,
+    schema,
+  }));
+  const parameters = [...pathParams, ...queryParams];
+  const ok = spec.ok.status ?? 200;
+  const answers = { ...implied, ...spec.answers };
+  return {
+    operationId: spec.operationId,
+    tags: [spec.tag],
+    summary: spec.summary,
+    security: SECURITY[spec.access],
+    ...(parameters.length ? { parameters } : {}),
+    ...(spec.body ? { requestBody: { required: !spec.bodyOptional, content: content(spec.body) } } : {}),
+    responses: Object.fromEntries([
+      [ok, response(ok, spec.ok)],
+      ...Object.entries(answers).map(([status, answer]) => [status, response(Number(status), answer)]),
+    ]),
+  };
+}
+
+/** The /readyz body (ops/routes.ts): a check with `required: false` is reported but does not make the service unready. */
+const readiness = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ready', 'not_ready'] },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          name: { type: 'string' },
+          ok: { type: 'boolean' },
+          detail: { type: 'string' },
+          required: { type: 'boolean' },
+        },
+      },
+    },
+  },
+};
+
+const NOT_YOUR_PATIENT = 'No such patient, or not on its care team';
+const NOT_YOUR_ALERT = "No such alert, or not on its patient's care team";
+
+/** Every operation the service answers (the web app's pages and assets aside). */
+const OPERATIONS: OperationSpec[] = [
+  {
+    method: 'post',
+    path: '/v1/readings',
+    operationId: 'postReadings',
+    tag: 'readings',
+    summary: 'A device sends one reading or a batch',
+    access: 'device',
+    body: 'ReadingOrBatch',
+    ok: { description: 'At least one reading accepted or a duplicate', schema: 'IngestResponse' },
+    answers: {
+      400: 'Not JSON, or not a reading nor a readings array',
+      413: 'Body over 1 MiB, or more than 1000 readings',
+      415: 'Not application/json',
+      422: { description: 'Every reading was rejected', schema: 'IngestResponse' },
+      429: "Over the device's rate limit",
+      503: 'The time-series database is too far behind (InfluxDB backend)',
+    },
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/login',
+    operationId: 'login',
+    tag: 'auth',
+    summary: 'Sign in: a bearer token (also set as an HttpOnly session cookie) with its expiry',
+    access: 'public',
+    body: 'Login',
+    ok: { description: '{token, expiresAt, clinician}' },
+    answers: { 401: 'Wrong email or password', 429: 'Too many failed sign-ins' },
+  },
+  {
+    method: 'post',
+    path: '/v1/auth/logout',
+    operationId: 'logout',
+    tag: 'auth',
+    summary: 'Sign out (ends this session)',
+    access: 'signedIn',
+    ok: { status: 204, description: 'Signed out' },
+  },
+  {
+    method: 'get',
+    path: '/v1/auth/me',
+    operationId: 'getCurrentUser',
+    tag: 'auth',
+    summary: 'The signed-in clinician',
+    access: 'signedIn',
+    ok: { description: '{clinician, role, actorId}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/clinicians',
+    operationId: 'listClinicians',
+    tag: 'clinicians',
+    summary: 'Clinician accounts (admin)',
+    access: 'admin',
+    ok: { description: '{clinicians: [...]}' },
+  },
+  {
+    method: 'post',
+    path: '/v1/clinicians',
+    operationId: 'createClinician',
+    tag: 'clinicians',
+    summary: 'Create a clinician account (admin)',
+    access: 'admin',
+    body: 'CreateClinician',
+    ok: { status: 201, description: '{id, name, email, role}' },
+    answers: { 409: 'Email in use' },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients',
+    operationId: 'listPatients',
+    tag: 'patients',
+    summary: 'Patients the caller may see',
+    access: 'signedIn',
+    ok: { description: '{patients: [...]}' },
+  },
+  {
+    method: 'post',
+    path: '/v1/patients',
+    operationId: 'createPatient',
+    tag: 'patients',
+    summary: 'Create a patient (admin)',
+    access: 'admin',
+    body: 'CreatePatient',
+    ok: { status: 201, description: 'The patient' },
+    answers: { 409: 'externalId in use' },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}',
+    operationId: 'getPatient',
+    tag: 'patients',
+    summary: 'A patient',
+    access: 'signedIn',
+    ok: { description: 'The patient' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/readings',
+    operationId: 'listPatientReadings',
+    tag: 'patients',
+    summary: 'Raw readings (oldest first, paged with cursor=next) or bucketed trends (bucket=1h|1d|1w)',
+    access: 'signedIn',
+    query: readingsQuerySchema,
+    ok: { description: '{type, readings, next?} or {type, bucket, buckets}' },
+    answers: { 404: NOT_YOUR_PATIENT, 503: 'The time-series database is out of reach (InfluxDB backend)' },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/devices',
+    operationId: 'listPatientDevices',
+    tag: 'patients',
+    summary: "The patient's devices",
+    access: 'signedIn',
+    ok: { description: '{devices: [...]}' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/care-team',
+    operationId: 'getCareTeam',
+    tag: 'patients',
+    summary: "The patient's care team",
+    access: 'signedIn',
+    ok: { description: '{patientId, members}' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'put',
+    path: '/v1/patients/{id}/care-team',
+    operationId: 'replaceCareTeam',
+    tag: 'patients',
+    summary: 'Replace the care team (admin)',
+    access: 'admin',
+    body: 'CareTeam',
+    ok: { description: 'The care team' },
+    answers: { 404: 'No such patient', 422: 'Invalid team: `details` names each problem' },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/care-plan',
+    operationId: 'getCarePlan',
+    tag: 'care-plans',
+    summary: 'The care plan in force',
+    access: 'signedIn',
+    ok: { description: 'The care plan', schema: 'CarePlan' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'put',
+    path: '/v1/patients/{id}/care-plan',
+    operationId: 'updateCarePlan',
+    tag: 'care-plans',
+    summary:
+      'A new version of the care plan (admin, or a physician on the care team); templates expanded, per-patient rules override',
+    access: 'signedIn',
+    body: 'CarePlanInput',
+    ok: { description: 'The care plan', schema: 'CarePlan' },
+    answers: {
+      403: 'Neither an administrator nor a physician on the care team (or a device token)',
+      404: NOT_YOUR_PATIENT,
+      422: 'Invalid plan: `details` names every problem',
+    },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/care-plan/versions',
+    operationId: 'listCarePlanVersions',
+    tag: 'care-plans',
+    summary: 'Every version of the care plan, with who changed it and when',
+    access: 'signedIn',
+    ok: { description: '{versions}' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/care-plan-templates',
+    operationId: 'listCarePlanTemplates',
+    tag: 'care-plans',
+    summary: 'The templates in rules/, each rule with its clinical source',
+    access: 'signedIn',
+    ok: { description: '{templates}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/alerts',
+    operationId: 'listAlerts',
+    tag: 'alerts',
+    summary: 'Alerts of the patients the caller may see, newest first, paged with cursor=next',
+    access: 'signedIn',
+    query: alertsQuerySchema,
+    ok: { description: '{alerts, next?}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/alerts/{id}',
+    operationId: 'getAlert',
+    tag: 'alerts',
+    summary: 'An alert',
+    access: 'signedIn',
+    ok: { description: 'The alert' },
+    answers: { 404: NOT_YOUR_ALERT },
+  },
+  {
+    method: 'get',
+    path: '/v1/alerts/{id}/deliveries',
+    operationId: 'listAlertDeliveries',
+    tag: 'alerts',
+    summary: 'Every delivery attempt for the alert (push, webhook) and where its escalation stands',
+    access: 'signedIn',
+    ok: { description: '{escalation, deliveries}' },
+    answers: { 404: NOT_YOUR_ALERT },
+  },
+  {
+    method: 'post',
+    path: '/v1/alerts/{id}/acknowledge',
+    operationId: 'acknowledgeAlert',
+    tag: 'alerts',
+    summary: 'Acknowledge: stops escalation',
+    access: 'signedIn',
+    ok: { description: 'The alert' },
+    answers: { 404: NOT_YOUR_ALERT, 409: 'Already resolved' },
+  },
+  {
+    method: 'post',
+    path: '/v1/alerts/{id}/resolve',
+    operationId: 'resolveAlert',
+    tag: 'alerts',
+    summary: 'Resolve, with an optional note; the next breach opens a new alert',
+    access: 'signedIn',
+    body: 'ResolveAlert',
+    bodyOptional: true,
+    ok: { description: 'The alert' },
+    answers: { 404: NOT_YOUR_ALERT, 409: 'Already resolved' },
+  },
+  {
+    method: 'get',
+    path: '/v1/inbox',
+    operationId: 'getInbox',
+    tag: 'alerts',
+    summary:
+      "The web app's inbox in one request: the caller's patients' alerts with patient and clinician names, push deliveries and the next escalation step",
+    access: 'signedIn',
+    query: inboxQuerySchema,
+    ok: { description: '{alerts, ...}' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients-summary',
+    operationId: 'listPatientSummaries',
+    tag: 'patients',
+    summary:
+      'Per visible patient: last reading, open alerts by severity, and RPM adherence (days with a reading in the last 30, in the patient time zone; flagged below 16)',
+    access: 'signedIn',
+    query: summaryQuerySchema,
+    ok: { description: '{generatedAt, adherenceWindowDays, adherenceMinimumDays, patients: [...]}' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/devices',
+    operationId: 'listDevices',
+    tag: 'devices',
+    summary: 'Devices (admin)',
+    access: 'admin',
+    ok: { description: '{devices: [...]}' },
+  },
+  {
+    method: 'post',
+    path: '/v1/devices',
+    operationId: 'createDevice',
+    tag: 'devices',
+    summary: 'Provision a device (admin); the token is returned once',
+    access: 'admin',
+    body: 'CreateDevice',
+    ok: { status: 201, description: '{id, token, kind, serial, patientId, createdAt, assignedAt}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/devices/{id}',
+    operationId: 'getDevice',
+    tag: 'devices',
+    summary: 'A device (admin)',
+    access: 'admin',
+    ok: { description: 'The device' },
+    answers: { 404: 'No such device' },
+  },
+  {
+    method: 'put',
+    path: '/v1/devices/{id}/patient',
+    operationId: 'assignDevice',
+    tag: 'devices',
+    summary: 'Assign the device to a patient, or null to unassign (admin)',
+    access: 'admin',
+    body: 'AssignDevice',
+    ok: { description: 'The device' },
+    answers: { 404: 'No such device' },
+  },
+  {
+    method: 'post',
+    path: '/v1/devices/{id}/token',
+    operationId: 'rotateDeviceToken',
+    tag: 'devices',
+    summary: 'Rotate the device token (admin); the old one stops working',
+    access: 'admin',
+    ok: { description: 'The device with its new token' },
+    answers: { 404: 'No such device' },
+  },
+  {
+    method: 'get',
+    path: '/v1/devices/{id}/rejections',
+    operationId: 'listDeviceRejections',
+    tag: 'devices',
+    summary:
+      'Refused payloads with their reasons, newest first (admin); any device id, as an external broker may carry unknown ones',
+    access: 'admin',
+    query: rejectionsQuerySchema,
+    ok: { description: '{rejections: [{receivedAt, transport, reason, payload, rawPayload, errors}]}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/push/public-key',
+    operationId: 'getPushPublicKey',
+    tag: 'push',
+    summary: "The server's VAPID public key (base64url) for PushManager.subscribe",
+    access: 'public',
+    ok: { description: '{publicKey}' },
+    answers: { 400: MALFORMED_REQUEST },
+  },
+  {
+    method: 'post',
+    path: '/v1/push/subscriptions',
+    operationId: 'createPushSubscription',
+    tag: 'push',
+    summary: "Register the signed-in clinician's browser; the endpoint must be on PUSH_ENDPOINT_HOSTS",
+    access: 'signedIn',
+    body: 'PushSubscription',
+    ok: { status: 201, description: '{id, endpoint}' },
+    answers: {
+      403: 'The admin token or a device token: subscriptions belong to a signed-in clinician',
+      422: 'Not a valid subscription, or a push service that is not allowed',
+    },
+  },
+  {
+    method: 'delete',
+    path: '/v1/push/subscriptions',
+    operationId: 'deletePushSubscription',
+    tag: 'push',
+    summary: 'Remove a subscription of the signed-in clinician',
+    access: 'signedIn',
+    body: 'PushUnsubscribe',
+    ok: { status: 204, description: 'Removed (or there was none)' },
+    answers: { 403: 'The admin token or a device token: subscriptions belong to a signed-in clinician' },
+  },
+  {
+    method: 'get',
+    path: '/v1/webhooks',
+    operationId: 'listWebhooks',
+    tag: 'webhooks',
+    summary: 'Registered webhooks (admin)',
+    access: 'admin',
+    ok: { description: '{webhooks}' },
+  },
+  {
+    method: 'post',
+    path: '/v1/webhooks',
+    operationId: 'createWebhook',
+    tag: 'webhooks',
+    summary: 'Register an HTTPS endpoint for every alert event, signed HMAC-SHA256 (admin); the secret is shown once',
+    access: 'admin',
+    body: 'CreateWebhook',
+    ok: { status: 201, description: '{id, url, createdAt, secret}' },
+  },
+  {
+    method: 'delete',
+    path: '/v1/webhooks/{id}',
+    operationId: 'deleteWebhook',
+    tag: 'webhooks',
+    summary: 'Remove a webhook (admin)',
+    access: 'admin',
+    ok: { status: 204, description: 'Removed' },
+    answers: { 404: 'No such webhook' },
+  },
+  {
+    method: 'get',
+    path: '/v1/audit',
+    operationId: 'listAuditEvents',
+    tag: 'audit',
+    summary: 'The audit trail, newest first (admin)',
+    access: 'admin',
+    query: auditQuerySchema,
+    ok: { description: '{events}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/audit/verify',
+    operationId: 'verifyAuditTrail',
+    tag: 'audit',
+    summary: "Checks the audit trail's hash chain (admin)",
+    access: 'admin',
+    ok: { description: '{ok, checked, brokenAt?}' },
+  },
+  {
+    method: 'get',
+    path: '/healthz',
+    operationId: 'getHealth',
+    tag: 'ops',
+    summary: 'Liveness',
+    access: 'public',
+    ok: { description: 'Alive', schema: { type: 'object', properties: { status: { type: 'string', enum: ['ok'] } } } },
+    answers: { 400: MALFORMED_REQUEST },
+  },
+  {
+    method: 'get',
+    path: '/readyz',
+    operationId: 'getReadiness',
+    tag: 'ops',
+    summary: 'Readiness, naming each dependency',
+    access: 'public',
+    ok: { description: 'Ready', schema: readiness },
+    answers: {
+      400: MALFORMED_REQUEST,
+      503: { description: 'Not ready: `checks` names what is down', schema: readiness },
+    },
+  },
+  {
+    method: 'get',
+    path: '/metrics',
+    operationId: 'getMetrics',
+    tag: 'ops',
+    summary: 'Prometheus metrics',
+    access: 'public',
+    ok: { description: 'Prometheus text exposition format', schema: { type: 'string' }, contentType: 'text/plain' },
+    answers: { 400: MALFORMED_REQUEST },
+  },
+  {
+    method: 'get',
+    path: '/openapi.json',
+    operationId: 'getOpenApi',
+    tag: 'ops',
+    summary: 'This OpenAPI document',
+    access: 'public',
+    ok: { description: 'OpenAPI 3.0', schema: { type: 'object' } },
+    answers: { 400: MALFORMED_REQUEST },
+  },
+];
 
 /**
  * The OpenAPI 3 document, generated from the same zod schemas that validate requests, so it cannot
- * drift from what the service accepts.
+ * drift from what the service accepts. To document a new route, add its OperationSpec to OPERATIONS;
+ * openapi.test.ts lints the document with Redocly's recommended rules and checks every route is in it.
  */
 export function buildOpenApi() {
-  const schema = (s: z.ZodType) => z.toJSONSchema(s, { target: 'openapi-3.0', io: 'input', unrepresentable: 'any' });
-  const json = (ref: string) => ({
-    content: { 'application/json': { schema: { $ref: `#/components/schemas/${ref}` } } },
-  });
-  const errorResponse = (description: string) => ({ description, ...json('Error') });
-  const bearer = [{ bearer: [] }];
-  const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
-
+  const paths: Record<string, Record<string, ReturnType<typeof operation>>> = {};
+  for (const spec of OPERATIONS) {
+    paths[spec.path] ??= {};
+    paths[spec.path]![spec.method] = operation(spec);
+  }
   return {
     openapi: '3.0.3',
     info: {
@@ -29,396 +746,31 @@ export function buildOpenApi() {
       version: '1',
       description:
         'Remote patient monitoring: the device protocol (also over MQTT, rpm/devices/{deviceId}/readings) and the clinician API.',
+      license: { name: 'Apache-2.0', url: 'https://www.apache.org/licenses/LICENSE-2.0' },
     },
+    servers: [{ url: '/', description: 'The service that serves this document' }],
+    tags: Object.entries(TAGS).map(([name, description]) => ({ name, description })),
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: {
-        Reading: schema(readingInputSchema),
-        ReadingBatch: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['readings'],
-          properties: {
-            readings: {
-              type: 'array',
-              maxItems: MAX_READINGS_PER_BATCH,
-              items: { $ref: '#/components/schemas/Reading' },
-            },
-          },
+      securitySchemes: {
+        deviceToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "A device's token (hwd_...), returned once by createDevice or rotateDeviceToken",
         },
-        IngestResponse: {
-          type: 'object',
-          properties: {
-            accepted: { type: 'integer' },
-            duplicates: { type: 'integer' },
-            rejected: { type: 'integer' },
-            results: {
-              type: 'array',
-              items: {
-                type: 'object',
-                properties: {
-                  index: { type: 'integer' },
-                  status: { type: 'string', enum: ['accepted', 'duplicate', 'rejected'] },
-                  readingId: { type: 'string' },
-                  errors: { type: 'array', items: { $ref: '#/components/schemas/ErrorDetail' } },
-                },
-              },
-            },
-          },
+        clinicianToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description: 'A session token from login (hws_...), or RPM_ADMIN_TOKEN',
         },
-        ErrorDetail: { type: 'object', properties: { path: { type: 'string' }, message: { type: 'string' } } },
-        Error: {
-          type: 'object',
-          properties: {
-            error: {
-              type: 'object',
-              properties: {
-                code: { type: 'string' },
-                message: { type: 'string' },
-                details: { type: 'array', items: { $ref: '#/components/schemas/ErrorDetail' } },
-              },
-            },
-          },
+        sessionCookie: {
+          type: 'apiKey',
+          in: 'cookie',
+          name: SESSION_COOKIE,
+          description: "The web app's session cookie, set by login",
         },
-        CreatePatient: schema(createPatientSchema),
-        CreateDevice: schema(createDeviceSchema),
-        AssignDevice: schema(assignDeviceSchema),
-        Login: schema(loginSchema),
-        CreateClinician: schema(createClinicianSchema),
-        CareTeam: schema(careTeamSchema),
-        Rule: schema(ruleSchema),
-        CarePlanInput: schema(carePlanInputSchema),
-        PushSubscription: schema(pushSubscriptionSchema),
-        CreateWebhook: schema(createWebhookSchema),
       },
+      schemas,
     },
-    paths: {
-      '/v1/readings': {
-        post: {
-          summary: 'A device sends one reading or a batch (also over MQTT: rpm/devices/{deviceId}/readings)',
-          security: bearer,
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': {
-                schema: {
-                  oneOf: [{ $ref: '#/components/schemas/Reading' }, { $ref: '#/components/schemas/ReadingBatch' }],
-                },
-              },
-            },
-          },
-          responses: {
-            200: { description: 'At least one reading accepted or a duplicate', ...json('IngestResponse') },
-            400: errorResponse('Not JSON, or not a reading nor a readings array'),
-            401: errorResponse('Missing or unknown device token'),
-            413: errorResponse('Body over 1 MiB or more than 1000 readings'),
-            415: errorResponse('Not application/json'),
-            422: { description: 'Every reading was rejected', ...json('IngestResponse') },
-            429: errorResponse('Over the device rate limit (Retry-After set)'),
-          },
-        },
-      },
-      '/v1/patients': {
-        get: {
-          summary: 'Patients the caller may see',
-          security: bearer,
-          responses: { 200: { description: '{patients: [...]}' } },
-        },
-        post: {
-          summary: 'Create a patient (admin)',
-          security: bearer,
-          requestBody: { required: true, ...json('CreatePatient') },
-          responses: { 201: { description: 'The patient' }, 422: errorResponse('Invalid body') },
-        },
-      },
-      '/v1/patients/{id}': {
-        get: {
-          summary: 'A patient',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The patient' }, 404: errorResponse('Unknown') },
-        },
-      },
-      '/v1/patients/{id}/readings': {
-        get: {
-          summary: 'Raw readings (oldest first, paged with cursor=next) or bucketed trends (bucket=1h|1d|1w)',
-          security: bearer,
-          parameters: [
-            idParam('id'),
-            ...Object.entries(schema(readingsQuerySchema).properties ?? {}).map(([name, s]) => ({
-              name,
-              in: 'query',
-              required: false,
-              schema: s,
-            })),
-          ],
-          responses: {
-            200: { description: '{type, readings, next?} or {type, bucket, buckets}' },
-            404: errorResponse('Unknown patient'),
-          },
-        },
-      },
-      '/v1/devices': {
-        get: { summary: 'Devices (admin)', security: bearer, responses: { 200: { description: '{devices: [...]}' } } },
-        post: {
-          summary: 'Provision a device (admin); the token is returned once',
-          security: bearer,
-          requestBody: { required: true, ...json('CreateDevice') },
-          responses: {
-            201: { description: '{id, token, kind, serial, patientId}' },
-            422: errorResponse('Invalid body'),
-          },
-        },
-      },
-      '/v1/devices/{id}/patient': {
-        put: {
-          summary: 'Assign the device to a patient, or null to unassign (admin)',
-          security: bearer,
-          parameters: [idParam('id')],
-          requestBody: { required: true, ...json('AssignDevice') },
-          responses: { 200: { description: 'The device' }, 404: errorResponse('Unknown device') },
-        },
-      },
-      '/v1/devices/{id}/token': {
-        post: {
-          summary: 'Rotate the device token (admin); the old one stops working',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The device with its new token' } },
-        },
-      },
-      '/v1/devices/{id}/rejections': {
-        get: {
-          summary: 'Refused payloads with their reasons, newest first (admin)',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: {
-            200: { description: '{rejections: [{receivedAt, transport, reason, payload, rawPayload, errors}]}' },
-          },
-        },
-      },
-      '/v1/auth/login': {
-        post: {
-          summary: 'Sign in: a bearer token (also set as an HttpOnly cookie) with its expiry',
-          requestBody: { required: true, ...json('Login') },
-          responses: {
-            200: { description: '{token, expiresAt, clinician}' },
-            401: errorResponse('Wrong email or password'),
-            429: errorResponse('Too many failed sign-ins'),
-          },
-        },
-      },
-      '/v1/auth/logout': {
-        post: {
-          summary: 'Sign out (ends this session)',
-          security: bearer,
-          responses: { 204: { description: 'Signed out' } },
-        },
-      },
-      '/v1/auth/me': {
-        get: {
-          summary: 'The signed-in clinician',
-          security: bearer,
-          responses: { 200: { description: '{clinician, role, actorId}' } },
-        },
-      },
-      '/v1/clinicians': {
-        get: {
-          summary: 'Clinician accounts (admin)',
-          security: bearer,
-          responses: { 200: { description: '{clinicians: [...]}' } },
-        },
-        post: {
-          summary: 'Create a clinician account (admin)',
-          security: bearer,
-          requestBody: { required: true, ...json('CreateClinician') },
-          responses: {
-            201: { description: '{id, name, email, role}' },
-            409: errorResponse('Email in use'),
-            422: errorResponse('Invalid body'),
-          },
-        },
-      },
-      '/v1/patients/{id}/care-team': {
-        get: {
-          summary: "The patient's care team",
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: '{patientId, members}' }, 404: errorResponse('Unknown or not yours') },
-        },
-        put: {
-          summary: 'Replace the care team (admin)',
-          security: bearer,
-          parameters: [idParam('id')],
-          requestBody: { required: true, ...json('CareTeam') },
-          responses: { 200: { description: 'The care team' }, 422: errorResponse('Invalid team') },
-        },
-      },
-      '/v1/patients/{id}/devices': {
-        get: {
-          summary: "The patient's devices",
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: '{devices: [...]}' } },
-        },
-      },
-      '/v1/patients/{id}/care-plan': {
-        get: {
-          summary: 'The care plan in force: {version, templates, rules, updatedAt, updatedBy}',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The care plan' } },
-        },
-        put: {
-          summary:
-            'A new version of the care plan (admin, or a physician on the care team); templates expanded, per-patient rules override',
-          security: bearer,
-          parameters: [idParam('id')],
-          requestBody: { required: true, ...json('CarePlanInput') },
-          responses: {
-            200: { description: 'The care plan' },
-            403: errorResponse('Not allowed to change it'),
-            422: errorResponse('Invalid plan, every problem named'),
-          },
-        },
-      },
-      '/v1/patients/{id}/care-plan/versions': {
-        get: {
-          summary: 'Every version of the care plan, with who changed it and when',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: '{versions}' } },
-        },
-      },
-      '/v1/care-plan-templates': {
-        get: {
-          summary: 'The templates in rules/, each rule with its clinical source',
-          security: bearer,
-          responses: { 200: { description: '{templates}' } },
-        },
-      },
-      '/v1/alerts': {
-        get: {
-          summary:
-            'Alerts of the patients the caller may see, newest first (status, patientId, severity, limit, cursor)',
-          security: bearer,
-          responses: { 200: { description: '{alerts, next?}' } },
-        },
-      },
-      '/v1/alerts/{id}': {
-        get: {
-          summary: 'An alert',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The alert' }, 404: errorResponse('Unknown or not yours') },
-        },
-      },
-      '/v1/alerts/{id}/acknowledge': {
-        post: {
-          summary: 'Acknowledge: stops escalation',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The alert' }, 409: errorResponse('Already resolved') },
-        },
-      },
-      '/v1/alerts/{id}/resolve': {
-        post: {
-          summary: 'Resolve, with an optional note; the next breach opens a new alert',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: 'The alert' }, 409: errorResponse('Already resolved') },
-        },
-      },
-      '/v1/inbox': {
-        get: {
-          summary:
-            "The web app's inbox in one request: the caller's patients' alerts with patient and clinician names, push deliveries and the next escalation step (patientId, resolved)",
-          security: bearer,
-          responses: { 200: { description: '{alerts, ...}' } },
-        },
-      },
-      '/v1/patients-summary': {
-        get: {
-          summary:
-            'Per visible patient: last reading, open alerts by severity, and RPM adherence (days with a reading in the last 30, in the patient time zone; flagged below 16)',
-          security: bearer,
-          responses: { 200: { description: '{patients: [...]}' } },
-        },
-      },
-      '/v1/alerts/{id}/deliveries': {
-        get: {
-          summary: 'Every delivery attempt for the alert (push, webhook) and where its escalation stands',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 200: { description: '{escalation, deliveries}' } },
-        },
-      },
-      '/v1/push/public-key': {
-        get: {
-          summary: "The server's VAPID public key (base64url) for PushManager.subscribe",
-          responses: { 200: { description: '{publicKey}' } },
-        },
-      },
-      '/v1/push/subscriptions': {
-        post: {
-          summary: "Register the signed-in clinician's browser; the endpoint must be on PUSH_ENDPOINT_HOSTS",
-          security: bearer,
-          requestBody: { required: true, ...json('PushSubscription') },
-          responses: {
-            201: { description: '{id, endpoint}' },
-            422: errorResponse('Not a valid subscription, or a push service that is not allowed'),
-          },
-        },
-        delete: {
-          summary: 'Remove a subscription of the signed-in clinician ({endpoint})',
-          security: bearer,
-          responses: { 204: { description: 'Removed' } },
-        },
-      },
-      '/v1/webhooks': {
-        get: {
-          summary: 'Registered webhooks (admin)',
-          security: bearer,
-          responses: { 200: { description: '{webhooks}' } },
-        },
-        post: {
-          summary:
-            'Register an HTTPS endpoint for every alert event, signed HMAC-SHA256 (admin); the secret is shown once',
-          security: bearer,
-          requestBody: { required: true, ...json('CreateWebhook') },
-          responses: { 201: { description: '{id, url, createdAt, secret}' } },
-        },
-      },
-      '/v1/webhooks/{id}': {
-        delete: {
-          summary: 'Remove a webhook (admin)',
-          security: bearer,
-          parameters: [idParam('id')],
-          responses: { 204: { description: 'Removed' } },
-        },
-      },
-      '/v1/audit': {
-        get: {
-          summary: 'The audit trail, newest first (admin; patientId, actorId, limit)',
-          security: bearer,
-          responses: { 200: { description: '{events}' } },
-        },
-      },
-      '/v1/audit/verify': {
-        get: {
-          summary: "Checks the audit trail's hash chain (admin)",
-          security: bearer,
-          responses: { 200: { description: '{ok, checked, brokenAt?}' } },
-        },
-      },
-      '/healthz': { get: { summary: 'Liveness', responses: { 200: { description: 'Alive' } } } },
-      '/readyz': {
-        get: {
-          summary: 'Readiness, naming each dependency',
-          responses: { 200: { description: 'Ready' }, 503: { description: 'Not ready' } },
-        },
-      },
-      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text' } } } },
-    },
+    paths,
   };
 }

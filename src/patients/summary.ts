@@ -61,7 +61,7 @@ export function adherenceOf(quarterHourStarts: readonly number[], timeZone: stri
   return { days: days.size, windowDays: ADHERENCE_WINDOW_DAYS, from, to, low: days.size < ADHERENCE_MINIMUM_DAYS };
 }
 
-const summaryQuerySchema = z.strictObject({ patientId: z.string().min(1).optional() });
+export const summaryQuerySchema = z.strictObject({ patientId: z.string().min(1).optional() });
 
 export interface PatientsSummaryRouteOptions {
   patients: PatientStore;
