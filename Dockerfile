@@ -14,7 +14,7 @@ RUN apt-get update \
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-assets.mjs ./scripts/
+COPY scripts/build-assets.ts ./scripts/
 COPY src ./src
 # Compiled once here; the image runs JavaScript. Dev dependencies (TypeScript) go after the build.
 # tsx stays (a dependency): `npm run admin` runs the TypeScript CLI.

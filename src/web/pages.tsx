@@ -13,10 +13,13 @@ export interface PageUser {
 
 export interface LayoutProps {
   title: string;
-  /** `data-page` on <body>: which script runs. */
+  /** `data-page` on <body>: which page this is (common.js signs out on the logout page). */
   page: string;
   /** Asset URL for a name (hashed). */
   asset: (name: string) => string;
+  /** Scripts from packages (uPlot), classic and deferred: they run in order, before the page's own. */
+  libraries?: string[];
+  /** The page's own scripts: ES modules bundled from src/web/client, run after common.js. */
   scripts?: string[];
   styles?: string[];
   user?: PageUser;
@@ -60,9 +63,12 @@ export function Layout(props: LayoutProps) {
           <link rel="stylesheet" href={asset(name)} />
         ))}
         <link rel="stylesheet" href={asset('app.css')} />
-        <script src={asset('common.js')} defer></script>
-        {(props.scripts ?? []).map((name) => (
+        <script type="module" src={asset('common.js')}></script>
+        {(props.libraries ?? []).map((name) => (
           <script src={asset(name)} defer></script>
+        ))}
+        {(props.scripts ?? []).map((name) => (
+          <script type="module" src={asset(name)}></script>
         ))}
       </head>
       <body data-page={props.page} {...data}>
@@ -283,7 +289,8 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
       page="patient"
       asset={props.asset}
       styles={['uplot.css']}
-      scripts={['uplot.js', 'patient.js']}
+      libraries={['uplot.js']}
+      scripts={['patient.js']}
       user={props.user}
       nav="patients"
       data={props.data}
