@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx';
+import { ADHERENCE_MINIMUM_DAYS, ADHERENCE_WINDOW_DAYS } from '../patients/summary.ts';
 
 /**
  * The web app's pages, rendered on the server as shells: the frame, the headings, the labelled controls
@@ -233,8 +234,8 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
         <div>
           <h1>Patients</h1>
           <p class="muted small">
-            Adherence counts the days with at least one reading in the last 30 days, in each patient's time zone. Remote
-            monitoring (CPT 99454) needs 16.
+            Adherence counts the days with at least one reading in the last {ADHERENCE_WINDOW_DAYS} days, in each
+            patient's time zone. Remote monitoring (CPT 99454) needs {ADHERENCE_MINIMUM_DAYS}.
           </p>
         </div>
       </div>
@@ -250,7 +251,7 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
         </label>
         <label class="check">
           <input type="checkbox" id="patients-low" />
-          Only patients below 16 days
+          Only patients below {ADHERENCE_MINIMUM_DAYS} days
         </label>
         <span class="muted small" id="patients-count" aria-live="polite"></span>
       </div>
@@ -265,7 +266,7 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
                 <th scope="col">Patient</th>
                 <th scope="col">Last reading</th>
                 <th scope="col">Open alerts</th>
-                <th scope="col">Days with readings (last 30)</th>
+                <th scope="col">Days with readings (last {ADHERENCE_WINDOW_DAYS})</th>
               </tr>
             </thead>
             <tbody id="patients-body">

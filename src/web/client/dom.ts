@@ -1,4 +1,4 @@
-import type { Severity } from '../../domain/severity.ts';
+import { SEVERITIES, SEVERITY_LABELS, type Severity } from '../../domain/severity.ts';
 
 /** Building the page: elements from data, never from HTML text, and the severity shapes. */
 
@@ -68,9 +68,10 @@ export function icon(name: IconName): Element {
   return span.firstElementChild!;
 }
 
-const SEVERITY_LABEL: Record<Severity, string> = { critical: 'Critical', warning: 'Warning', info: 'Info' };
+/** Severities in the order a nurse reads them: critical first. */
+export const WORST_FIRST: readonly Severity[] = [...SEVERITIES].reverse();
 
 /** The severity's shape and word (or `text`): `[▲ Warning]`. */
 export function severityBadge(severity: Severity, text?: string): HTMLSpanElement {
-  return h('span', { class: `sev sev--${severity}` }, icon(severity), text || SEVERITY_LABEL[severity]);
+  return h('span', { class: `sev sev--${severity}` }, icon(severity), text || SEVERITY_LABELS[severity]);
 }

@@ -1,3 +1,5 @@
+import { CARE_TEAM_ROLE_LABELS, type CareTeamRole } from '../../domain/care-team.ts';
+import { KG_PER_UNIT, READING_TYPE_LABELS } from '../../domain/measurements.ts';
 import { h } from './dom.ts';
 import type { Reading } from './responses.ts';
 
@@ -45,35 +47,35 @@ export function time(iso: string, text: string, timeZone?: string): HTMLTimeElem
   return h('time', { datetime: iso, title: dateTime(iso, timeZone) }, text);
 }
 
+/** "120 mmHg", "95%". */
+export const withUnit = (value: number | string, unit: string): string =>
+  unit === '%' ? `${value}%` : `${value} ${unit}`;
+
 export type ShownWeightUnit = 'kg' | 'lb';
 
-const KG_PER_LB = 0.45359237;
 export const round1 = (x: number): number => Math.round(x * 10) / 10;
 /** A weight in kg, converted for display, in lb or in kg. */
 export function toShownWeight(kg: number, unit: ShownWeightUnit): number {
-  return unit === 'lb' ? kg / KG_PER_LB : kg;
+  return kg / KG_PER_UNIT[unit];
 }
 export function weight(kg: number, unit: ShownWeightUnit): string {
-  return `${round1(toShownWeight(kg, unit))} ${unit}`;
+  return withUnit(round1(toShownWeight(kg, unit)), unit);
 }
 
 /** A reading as a nurse reads it aloud: "142/91 mmHg, pulse 72". Weight in `weightUnit`, or in the unit the scale sent. */
 export function readingText(r: Reading | null, weightUnit?: ShownWeightUnit): string {
   if (!r) return '';
-  if (r.type === 'blood_pressure')
-    return `${r.systolic}/${r.diastolic} mmHg${r.pulse != null ? `, pulse ${r.pulse}` : ''}`;
   if (r.type === 'weight') return weight(r.value!, weightUnit || (r.sentUnit === 'lb' ? 'lb' : 'kg'));
-  if (r.type === 'spo2') return `SpO2 ${r.value}%${r.pulse != null ? `, pulse ${r.pulse}` : ''}`;
-  return '';
+  const pulse = r.pulse != null ? `, pulse ${r.pulse}` : '';
+  if (r.type === 'blood_pressure') return `${withUnit(`${r.systolic}/${r.diastolic}`, r.unit)}${pulse}`;
+  return `${READING_TYPE_LABELS.spo2} ${withUnit(r.value!, r.unit)}${pulse}`;
 }
 
-export const TYPE_LABEL: Record<string, string> = { blood_pressure: 'Blood pressure', weight: 'Weight', spo2: 'SpO2' };
-export const TEAM_ROLE: Record<string, string> = {
-  primary_nurse: 'Primary nurse',
-  backup_nurse: 'Backup nurse',
-  pcp: 'Primary care physician',
-  specialist: 'Specialist',
-};
+/** "Primary nurse"; within a sentence, "primary nurse". */
+export function teamRole(role: CareTeamRole, inSentence = false): string {
+  const label = CARE_TEAM_ROLE_LABELS[role] ?? role;
+  return inSentence ? label.toLowerCase() : label;
+}
 
 /** "Weight up 2 lb … (details): possible …. Call …" → the first sentence, and the rest. */
 export function splitMessage(message: string | null | undefined): [string, string] {

@@ -1,8 +1,8 @@
 // The nurse's alert inbox: GET /v1/inbox every 10 s (one request, ordered open → acknowledged, then by
 // severity, then newest), acknowledge and resolve in place, and the device's Web Push subscription.
 import { api, toApiError } from './api.ts';
-import { byId, h, icon, severityBadge, type IconName } from './dom.ts';
-import { ago, dateTime, plural, readingText, splitMessage, time } from './format.ts';
+import { byId, h, icon, severityBadge, WORST_FIRST, type IconName } from './dom.ts';
+import { ago, dateTime, plural, readingText, splitMessage, teamRole, time } from './format.ts';
 import { every, hideBanner, showBanner } from './frame.ts';
 import type { Alert, Inbox, InboxAlert, Patient } from './responses.ts';
 
@@ -33,13 +33,6 @@ let highlight = new URLSearchParams(location.search).get('alert');
 // ------------------------------------------------------------------------------------------------
 // Rendering
 
-const ROLE_WORDS: Record<string, string> = {
-  primary_nurse: 'primary nurse',
-  backup_nurse: 'backup nurse',
-  pcp: 'physician',
-  specialist: 'specialist',
-};
-
 function notifiedText(alert: InboxAlert): string {
   const parts: string[] = [];
   if (alert.notified.length) {
@@ -52,7 +45,7 @@ function notifiedText(alert: InboxAlert): string {
   if (alert.severity === 'info') parts.push('Not pushed: info alerts wait in the inbox');
   else if (esc?.unreachable) parts.push('Reached nobody: no one on the care team has notifications turned on');
   else if (esc && esc.state === 'pending' && alert.status === 'open' && esc.dueAt) {
-    const who = esc.next.map((m) => `${m.name} (${ROLE_WORDS[m.role] || m.role})`).join(', ');
+    const who = esc.next.map((m) => `${m.name} (${teamRole(m.role, true)})`).join(', ');
     if (esc.nextTier === 0) parts.push('Notifying the care team…');
     else if (who) parts.push(`Escalates to ${who} at ${dateTime(esc.dueAt, undefined, 'time')} unless acknowledged`);
   } else if (!alert.notified.length && alert.status !== 'resolved' && !esc) parts.push('Nobody yet');
@@ -318,9 +311,9 @@ function render(data: Inbox): void {
   for (const id of [...cards.keys()]) if (!keep.has(id)) cards.delete(id);
 
   const openCount = groups.open.length;
-  const bySeverity = (['critical', 'warning', 'info'] as const)
-    .map((s) => [s, groups.open.filter((a) => a.severity === s).length] as const)
-    .filter(([, n]) => n);
+  const bySeverity = WORST_FIRST.map((s) => [s, groups.open.filter((a) => a.severity === s).length] as const).filter(
+    ([, n]) => n,
+  );
   counts.open.textContent = openCount ? `${openCount} · ${bySeverity.map(([s, n]) => `${n} ${s}`).join(', ')}` : '0';
   counts.acknowledged.textContent = String(groups.acknowledged.length);
   navBadge.textContent = String(openCount);

@@ -2,10 +2,12 @@
 // and the alerts drawn on them, recent readings, alert history, care team, and the care plan, which a
 // physician on the team (or an administrator) may change in place.
 import type uPlotType from 'uplot';
+import { parseDuration } from '../../domain/duration.ts';
+import { METRIC_LABELS, METRIC_UNITS, READING_TYPE_LABELS } from '../../domain/measurements.ts';
 import type { Rule } from '../../domain/rule.ts';
 import type { Severity } from '../../domain/severity.ts';
 import { api, toApiError } from './api.ts';
-import { byId, h, icon, severityBadge } from './dom.ts';
+import { byId, h, icon, severityBadge, WORST_FIRST } from './dom.ts';
 import {
   ago,
   DAY,
@@ -14,10 +16,10 @@ import {
   readingText,
   round1,
   splitMessage,
-  TEAM_ROLE,
+  teamRole,
   time,
   toShownWeight,
-  TYPE_LABEL,
+  withUnit,
   type ShownWeightUnit,
 } from './format.ts';
 import { showBanner } from './frame.ts';
@@ -36,7 +38,7 @@ import type {
   Reading,
   ReadingsPage,
 } from './responses.ts';
-import { conditionText, METRIC_LABEL, OP_SYMBOLS, ruleLevel, ruleUnit, withUnit } from './rule-text.ts';
+import { conditionText, OP_SYMBOLS, ruleLevel, ruleUnit } from './rule-text.ts';
 
 /** uPlot is its own script (/assets/uplot.js, loaded before this one), cached apart from ours, which changes more often. */
 declare const uPlot: typeof uPlotType;
@@ -112,10 +114,10 @@ const CHARTS: Record<ChartKind, ChartConfig> = {
   blood_pressure: {
     metrics: ['systolic', 'diastolic', 'pulse'],
     levels: ['systolic', 'diastolic'],
-    unit: () => 'mmHg',
+    unit: () => METRIC_UNITS.systolic[0],
     lines: [
-      { key: 'systolic', label: 'Systolic', color: COLORS.systolic, band: COLORS.band },
-      { key: 'diastolic', label: 'Diastolic', color: COLORS.diastolic, band: COLORS.band2 },
+      { key: 'systolic', label: METRIC_LABELS.systolic, color: COLORS.systolic, band: COLORS.band },
+      { key: 'diastolic', label: METRIC_LABELS.diastolic, color: COLORS.diastolic, band: COLORS.band2 },
     ],
     pick: (stats, key) => (stats ? bpStat(stats, key) : null),
     convert: (x) => x,
@@ -125,7 +127,7 @@ const CHARTS: Record<ChartKind, ChartConfig> = {
     metrics: ['weight'],
     levels: ['weight'],
     unit: () => state.unit,
-    lines: [{ key: 'weight', label: 'Weight', color: COLORS.weight, band: 'rgba(107, 79, 163, 0.12)' }],
+    lines: [{ key: 'weight', label: METRIC_LABELS.weight, color: COLORS.weight, band: 'rgba(107, 79, 163, 0.12)' }],
     pick: plain,
     convert: (kg) => (kg == null ? null : toShownWeight(kg, state.unit)),
     cap: undefined,
@@ -133,8 +135,8 @@ const CHARTS: Record<ChartKind, ChartConfig> = {
   spo2: {
     metrics: ['spo2'],
     levels: ['spo2'],
-    unit: () => '%',
-    lines: [{ key: 'spo2', label: 'SpO2', color: COLORS.spo2, band: 'rgba(47, 125, 79, 0.12)' }],
+    unit: () => METRIC_UNITS.spo2[0],
+    lines: [{ key: 'spo2', label: METRIC_LABELS.spo2, color: COLORS.spo2, band: 'rgba(47, 125, 79, 0.12)' }],
     pick: plain,
     convert: (x) => x,
     cap: 100,
@@ -192,8 +194,6 @@ function drawShape(ctx: CanvasRenderingContext2D, severity: Severity, x: number,
   ctx.stroke();
 }
 
-const WORST_FIRST = ['critical', 'warning', 'info'] as const;
-
 function overlay(thresholds: Threshold[], alerts: Alert[]): (u: uPlotType) => void {
   return (u) => {
     const { ctx } = u;
@@ -225,7 +225,7 @@ function overlay(thresholds: Threshold[], alerts: Alert[]): (u: uPlotType) => vo
         const w = rule.when;
         const kind = w.kind === 'consecutive' ? ` ×${w.count}` : w.kind === 'average' ? ' avg' : '';
         const op = w.kind === 'missing' ? '' : OP_SYMBOLS[w.op];
-        return `${METRIC_LABEL[rule.metric]} ${op} ${round1(value)}${kind} · ${rule.severity}`;
+        return `${METRIC_LABELS[rule.metric]} ${op} ${round1(value)}${kind} · ${rule.severity}`;
       });
       // Two templates may hold the same rule (systolic < 90 in heart failure and hypertension): say it once.
       const label = [...new Set(parts)].join('  /  ');
@@ -410,7 +410,7 @@ async function loadTrends(): Promise<void> {
   const toMs = Date.now();
   const fromMs = toMs - state.days * DAY;
   const bucket = state.days <= 7 ? '1h' : '1d';
-  const bucketMs = bucket === '1h' ? 3_600_000 : DAY;
+  const bucketMs = parseDuration(bucket)!;
   const query = (type: ChartKind) =>
     `${base}/readings?${new URLSearchParams({ type, bucket, from: new Date(fromMs).toISOString(), to: new Date(toMs).toISOString() })}`;
   for (const kind of CHART_KINDS) figure(kind).dataset.state = 'loading';
@@ -474,7 +474,7 @@ function age(birthDate: string): number {
   return years;
 }
 
-function renderHeader(patient: Patient, summary: PatientSummary | undefined): void {
+function renderHeader(patient: Patient, summary: PatientSummary | undefined, adherenceMinimumDays: number): void {
   byId('patient-name').textContent = patient.name;
   document.title = `${patient.name} · Homewatch`;
   const meta: string[] = [];
@@ -495,10 +495,10 @@ function renderHeader(patient: Patient, summary: PatientSummary | undefined): vo
       summary.lastReadingAt ? time(summary.lastReadingAt, ago(summary.lastReadingAt), patient.timezone) : 'None yet',
     ),
     stat(
-      'Days with readings (30)',
+      `Days with readings (${summary.adherence.windowDays})`,
       `${summary.adherenceDays} of ${summary.adherence.windowDays} `,
       summary.adherenceLow
-        ? h('span', { class: 'flag' }, icon('warning'), 'below 16')
+        ? h('span', { class: 'flag' }, icon('warning'), `below ${adherenceMinimumDays}`)
         : h('span', { class: 'flag ok' }, icon('on'), 'met'),
     ),
     stat('Open alerts', open.length ? h('span', { class: 'chips' }, open) : 'None'),
@@ -545,7 +545,7 @@ function renderTeam(team: CareTeam): void {
   }
   list.replaceChildren(
     ...team.members.map((m) =>
-      h('li', {}, h('span', {}, m.name), h('span', { class: 'team__role' }, TEAM_ROLE[m.role] || m.role)),
+      h('li', {}, h('span', {}, m.name), h('span', { class: 'team__role' }, teamRole(m.role))),
     ),
   );
 }
@@ -717,7 +717,7 @@ function renderReadings(): void {
           'tr',
           {},
           h('td', { 'data-label': 'Measured' }, time(r.measuredAt, dateTime(r.measuredAt, tz, 'plain'), tz)),
-          h('td', { 'data-label': 'Measurement' }, TYPE_LABEL[r.type] || r.type),
+          h('td', { 'data-label': 'Measurement' }, READING_TYPE_LABELS[r.type]),
           h('td', { 'data-label': 'Value', class: 'num' }, readingText(r, state.unit)),
         ),
       ),
@@ -758,7 +758,7 @@ async function load(): Promise<void> {
     state.patient = patient;
     state.plan = plan;
     state.alerts = inbox.alerts;
-    renderHeader(patient, summary.patients[0]);
+    renderHeader(patient, summary.patients[0], summary.adherenceMinimumDays);
     renderTeam(team);
     renderPlan();
     renderAlerts();

@@ -1,7 +1,7 @@
 // The patient list: last reading, open alerts by severity, and RPM adherence (days with a reading in
 // the last 30, flagged below the 16 that CPT 99454 needs), from GET /v1/patients-summary.
 import { api, toApiError } from './api.ts';
-import { byId, h, icon, severityBadge } from './dom.ts';
+import { byId, h, icon, severityBadge, WORST_FIRST } from './dom.ts';
 import { ago, DAY, plural, time } from './format.ts';
 import { every, hideBanner, showBanner } from './frame.ts';
 import type { PatientSummary, PatientsSummary } from './responses.ts';
@@ -34,9 +34,7 @@ const SORTS = {
 } satisfies Record<string, Order>;
 
 function row(p: PatientSummary, minimum: number): HTMLTableRowElement {
-  const alerts = (['critical', 'warning', 'info'] as const)
-    .filter((s) => p.openAlerts[s] > 0)
-    .map((s) => severityBadge(s, `${p.openAlerts[s]} ${s}`));
+  const alerts = WORST_FIRST.filter((s) => p.openAlerts[s] > 0).map((s) => severityBadge(s, `${p.openAlerts[s]} ${s}`));
   const acknowledged = Object.values(p.acknowledgedAlerts).reduce((a, b) => a + b, 0);
   const stale = p.lastReadingAt && Date.now() - Date.parse(p.lastReadingAt) > STALE_MS;
   return h(
@@ -73,7 +71,7 @@ function row(p: PatientSummary, minimum: number): HTMLTableRowElement {
     ),
     h(
       'td',
-      { 'data-label': 'Days with readings (last 30)' },
+      { 'data-label': `Days with readings (last ${p.adherence.windowDays})` },
       h(
         'div',
         { class: 'adherence' },

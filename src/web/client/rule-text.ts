@@ -1,30 +1,19 @@
-import type { Metric } from '../../domain/measurements.ts';
+import { KG_PER_UNIT, METRIC_LABELS, METRIC_UNITS, type WeightUnit } from '../../domain/measurements.ts';
 import type { Op, Rule } from '../../domain/rule.ts';
+import { withUnit } from './format.ts';
 
 /** Care-plan rules in the words and units a clinician reads them: "Systolic ≥ 180 mmHg". Pure. */
 
-const KG_PER_LB = 0.45359237;
 export const OP_SYMBOLS: Record<Op, string> = { '>': '>', '>=': '≥', '<': '<', '<=': '≤' };
-export const METRIC_LABEL: Record<string, string> = {
-  systolic: 'Systolic',
-  diastolic: 'Diastolic',
-  pulse: 'Pulse',
-  weight: 'Weight',
-  spo2: 'SpO2',
-};
-const UNIT: Record<Metric, string> = { systolic: 'mmHg', diastolic: 'mmHg', pulse: 'bpm', weight: 'kg', spo2: '%' };
-
-/** "120 mmHg", "95%". */
-export const withUnit = (value: number, unit: string): string => (unit === '%' ? `${value}%` : `${value} ${unit}`);
 
 /** The unit a rule's value is written in: its own, or its metric's. */
 export function ruleUnit(rule: Rule): string {
-  return ('unit' in rule.when && rule.when.unit) || UNIT[rule.metric];
+  return ('unit' in rule.when && rule.when.unit) || METRIC_UNITS[rule.metric][0];
 }
 
 export function conditionText(rule: Rule): string {
   const w = rule.when;
-  const name = METRIC_LABEL[rule.metric] || rule.metric;
+  const name = METRIC_LABELS[rule.metric];
   switch (w.kind) {
     case 'threshold':
       return `${name} ${OP_SYMBOLS[w.op]} ${withUnit(w.value, ruleUnit(rule))}`;
@@ -44,5 +33,5 @@ export function ruleLevel(rule: Rule): number | undefined {
   const w = rule.when;
   if (w.kind !== 'threshold' && w.kind !== 'consecutive' && w.kind !== 'average') return undefined;
   if (rule.metric !== 'weight') return w.value;
-  return w.unit === 'lb' ? w.value * KG_PER_LB : w.unit === 'g' ? w.value / 1000 : w.value;
+  return w.value * KG_PER_UNIT[(w.unit ?? 'kg') as WeightUnit];
 }
