@@ -1,25 +1,17 @@
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.ts';
+import { METRIC_UNITS, METRICS, type Metric } from './measurements.ts';
+import { SEVERITIES, type Severity } from './severity.ts';
+
+/** Defined with the browser-safe vocabulary; exported here too, beside the schemas that use them. */
+export { METRIC_UNITS, METRICS, SEVERITIES, type Metric, type Severity };
 
 /**
  * A care-plan rule in the contract's format. Values are in the metric's unit (mmHg, bpm, kg, %) unless
  * `unit` says otherwise; weight rules may be written in lb or g, as US nurses do.
  */
-export const METRICS = ['systolic', 'diastolic', 'pulse', 'weight', 'spo2'] as const;
-export type Metric = (typeof METRICS)[number];
-
-export const METRIC_UNITS: Record<Metric, readonly string[]> = {
-  systolic: ['mmHg'],
-  diastolic: ['mmHg'],
-  pulse: ['bpm'],
-  weight: ['kg', 'lb', 'g'],
-  spo2: ['%'],
-};
-
 export const OPS = ['>', '>=', '<', '<='] as const;
 export type Op = (typeof OPS)[number];
-export const SEVERITIES = ['info', 'warning', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
 
 const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 30s, 30m, 36h or 7d');
 const op = z.enum(OPS);

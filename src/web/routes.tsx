@@ -93,8 +93,10 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
       .get('/assets/:name', (c) => {
         const found = assets.get(c.req.param('name'));
         if (!found) return c.json({ error: { code: 'not_found', message: 'No such asset', details: [] } }, 404);
-        // The URL names the content's hash: cache it for a year. Without the right hash, revalidate.
-        const cache = c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
+        // The URL names the content's hash (in ?v=, or in the name of the client's chunks): cache it for a year.
+        // Without the right hash, revalidate.
+        const cache =
+          found.immutable || c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
         const etag = `"${found.hash}"`;
         if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag, 'cache-control': cache });
         return c.body(new Uint8Array(found.body), 200, {
