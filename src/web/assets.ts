@@ -3,7 +3,14 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { bundleClient, CLIENT_OUT_DIR, clientFile, type ClientFile } from './bundle.ts';
+import {
+  bundleClient,
+  bundleServiceWorker,
+  CLIENT_OUT_DIR,
+  clientFile,
+  type ClientFile,
+  SERVICE_WORKER_FILE,
+} from './bundle.ts';
 
 /**
  * The web app's static files, read once at start and served by the service itself (no CDN): styles and
@@ -79,4 +86,9 @@ export function assetUrl(assets: ReadonlyMap<string, Asset>, name: string): stri
   const found = assets.get(name);
   if (!found) throw new Error(`no web asset named ${name}`);
   return `/assets/${name}?v=${found.hash}`;
+}
+
+/** The service worker's script, bundled from src/web/service-worker (from dist/ when built). */
+export function loadServiceWorker(): Uint8Array {
+  return FROM_SOURCE ? bundleServiceWorker() : readFileSync(SERVICE_WORKER_FILE);
 }

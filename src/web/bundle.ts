@@ -13,6 +13,9 @@ import type { BuildOptions, Metafile } from 'esbuild';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const CLIENT_SOURCE = 'src/web/client';
+const SERVICE_WORKER_SOURCE = 'src/web/service-worker';
+/** Where `npm run build` puts the service worker. */
+export const SERVICE_WORKER_FILE = path.join(ROOT, 'dist/web/sw.js');
 /** Where `npm run build` puts the bundles; the compiled assets.ts reads them from here. */
 export const CLIENT_OUT_DIR = path.join(ROOT, 'dist/web/client');
 export const CLIENT_ENTRIES = ['common', 'login', 'inbox', 'patients', 'patient'] as const;
@@ -20,7 +23,7 @@ export const CLIENT_ENTRIES = ['common', 'login', 'inbox', 'patients', 'patient'
  * What a bundle may contain: the client's own modules and the domain's plain data. A server module in a
  * page would be a bug, and one that imports node or zod would not run or would weigh the page down.
  */
-const ALLOWED_INPUTS = [`${CLIENT_SOURCE}/`, 'src/domain/'];
+const ALLOWED_INPUTS = [`${CLIENT_SOURCE}/`, `${SERVICE_WORKER_SOURCE}/`, 'src/domain/'];
 
 export interface ClientFile {
   name: string;
@@ -71,4 +74,27 @@ function checkInputs(metafile: Metafile): void {
       `The web client bundles ${strays.join(', ')}: it may take code only from ${ALLOWED_INPUTS.join(' and ')} (use import type for the server's types)`,
     );
   }
+}
+
+/**
+ * The service worker, bundled on its own as a classic script: browsers register module service workers
+ * unevenly, and it has its own global scope (src/web/service-worker/tsconfig.json).
+ */
+export function bundleServiceWorker(): Uint8Array {
+  const require = createRequire(import.meta.url);
+  const esbuild: typeof import('esbuild') = require('esbuild');
+  const result = esbuild.buildSync({
+    absWorkingDir: ROOT,
+    entryPoints: [`${SERVICE_WORKER_SOURCE}/sw.ts`],
+    tsconfig: `${SERVICE_WORKER_SOURCE}/tsconfig.json`,
+    bundle: true,
+    format: 'iife',
+    platform: 'browser',
+    target: 'es2022',
+    write: false,
+    metafile: true,
+    logLevel: 'silent',
+  });
+  checkInputs(result.metafile);
+  return result.outputFiles[0]!.contents;
 }
