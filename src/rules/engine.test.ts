@@ -196,10 +196,11 @@ describe('RuleEngine: the cache and a cold start decide alike', () => {
   });
 
   /**
-   * Two readings measured at the same millisecond (two devices, or one that reports whole seconds). The
-   * cache keeps them in the order they arrived; a cold start loads them back from SQLite in another
-   * order (the index scan is descending, so the later row first), and the last `count` of a
-   * `consecutive` rule then holds a different pair.
+   * Two readings measured at the same millisecond (two oximeters of one patient, or a cuff and an
+   * oximeter that both carry pulse, with clocks in whole seconds). The cache keeps them in the order they
+   * arrived; a cold start loads them back from SQLite later row first (the index is scanned descending,
+   * and JavaScript's sort by time is stable), so the last `count` of a `consecutive` rule holds another
+   * pair. Either order would do; the two must agree.
    */
   it.fails('readings measured at the same time count in the same order after a restart', async () => {
     const plan = [
