@@ -255,8 +255,10 @@ export class AlertDelivery {
     const due = this.#queries.dueEscalations.all({ now: this.#now() });
     // Each escalation runs on its own: a new alert's push never waits for pushes still in flight (or
     // retrying) for others. An alert being escalated is not started again until its step is done.
+    let started = 0;
     for (const row of due) {
       if (this.#escalating.has(row.alertId)) continue;
+      started++;
       const step = this.#escalate(row)
         .catch((error: unknown) =>
           this.options.log.error(
@@ -271,7 +273,9 @@ export class AlertDelivery {
         });
       this.#escalating.set(row.alertId, step);
     }
-    if (due.length === DUE_BATCH) this.#again = true;
+    // A full batch may hide more due rows, but only go round again if this pass started something: a
+    // batch of steps all still in flight would otherwise be read again and again without yielding.
+    if (due.length === DUE_BATCH && started > 0) this.#again = true;
     this.#startDueWebhooks();
   }
 
@@ -281,7 +285,13 @@ export class AlertDelivery {
     for (const job of jobs) {
       if (this.#webhooksInFlight.has(job.seq)) continue;
       this.#webhooksInFlight.add(job.seq);
-      this.#inBackground(this.#deliverWebhook(job).finally(() => this.#webhooksInFlight.delete(job.seq)));
+      this.#inBackground(
+        this.#deliverWebhook(job).finally(() => {
+          this.#webhooksInFlight.delete(job.seq);
+          // Only now is the job's next attempt visible to the schedule (in flight, it is left out).
+          this.#scheduleNext();
+        }),
+      );
     }
   }
 
@@ -549,7 +559,6 @@ export class AlertDelivery {
         })
         .run();
     });
-    if (!last) this.#scheduleNext();
   }
 
   #log(entry: typeof deliveries.$inferInsert): Promise<void> {
