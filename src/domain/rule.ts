@@ -29,8 +29,23 @@ export const whenSchema = z.discriminatedUnion(
   'kind',
   [
     z.strictObject({ kind: z.literal('threshold'), op, value: z.number(), unit: z.string().optional() }),
-    z.strictObject({ kind: z.literal('consecutive'), op, value: z.number(), count, unit: z.string().optional() }),
-    z.strictObject({ kind: z.literal('average'), op, value: z.number(), count, unit: z.string().optional() }),
+    // `within` on consecutive and average: only readings measured within that window of the newest count.
+    z.strictObject({
+      kind: z.literal('consecutive'),
+      op,
+      value: z.number(),
+      count,
+      within: duration.optional(),
+      unit: z.string().optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('average'),
+      op,
+      value: z.number(),
+      count,
+      within: duration.optional(),
+      unit: z.string().optional(),
+    }),
     z.strictObject({ kind: z.literal('change'), op, value: z.number(), within: duration, unit: z.string().optional() }),
     z.strictObject({ kind: z.literal('missing'), for: duration }),
   ],

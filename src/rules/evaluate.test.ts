@@ -130,6 +130,59 @@ describe('average', () => {
   });
 });
 
+describe('within, on consecutive and average', () => {
+  const DAY = 24 * HOUR;
+  const lowRun = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' });
+  const at = (hours: readonly number[], values: readonly number[]) =>
+    hours.map((h, i) => point(T0 + h * HOUR, values[i]!));
+
+  it('the contract example: three 89 % readings spread over 21 days do not fire; three within 2 hours do', () => {
+    expect(evaluate(lowRun, at([0, 10.5 * 24, 21 * 24], [89, 89, 89]))).toBe(false);
+    expect(evaluate(lowRun, at([0, 1, 2], [89, 89, 89]))).toBe(true);
+    // Without `within`, the 21-day spread fires as in version 1.
+    const anyAge = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3 });
+    expect(evaluate(anyAge, at([0, 10.5 * 24, 21 * 24], [89, 89, 89]))).toBe(true);
+  });
+
+  it('the window includes its boundary: the oldest of the run exactly `within` before the newest counts', () => {
+    expect(evaluate(lowRun, [point(T0, 89), point(T0 + DAY, 89), point(T0 + 2 * DAY, 89)])).toBe(true);
+    expect(evaluate(lowRun, [point(T0 - 1, 89), point(T0 + DAY, 89), point(T0 + 2 * DAY, 89)])).toBe(false);
+  });
+
+  it('an old reading outside the window neither completes a run nor breaks one', () => {
+    // Two lows inside the window and one long before: not three inside.
+    expect(evaluate(lowRun, at([0, 100, 101], [89, 89, 89]))).toBe(false);
+    // A normal reading long before a run of three inside the window does not matter.
+    expect(evaluate(lowRun, at([0, 100, 101, 102], [95, 89, 89, 89]))).toBe(true);
+  });
+
+  it('an average counts only readings within the window, and waits for count of them', () => {
+    const avg = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3, within: '7d' });
+    expect(evaluate(avg, at([0, 24, 48], [150, 150, 150]))).toBe(true);
+    // The first of the three is 8 days before the newest: only two inside the window.
+    expect(evaluate(avg, at([0, 7 * 24, 8 * 24], [150, 150, 150]))).toBe(false);
+    // Old highs do not lift an average of recent normal readings, and the newest three decide.
+    expect(evaluate(avg, at([0, 9 * 24, 9 * 24 + 12, 10 * 24], [200, 130, 135, 140]))).toBe(false);
+  });
+
+  it('compiles `within` to ms on consecutive and average; without it the window is 0', () => {
+    expect(lowRun.withinMs).toBe(48 * HOUR);
+    expect(compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3 }).withinMs).toBe(0);
+    expect(compile('systolic', { kind: 'average', op: '>=', value: 140, count: 6, within: '7d' }).withinMs).toBe(
+      7 * DAY,
+    );
+  });
+
+  it('the schema refuses a malformed within, and within on a threshold', () => {
+    const parse = (when: Record<string, unknown>) =>
+      ruleSchema.safeParse({ id: 'r', metric: 'spo2', when, severity: 'warning', message: 'm' }).success;
+    expect(parse({ kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' })).toBe(true);
+    expect(parse({ kind: 'average', op: '<', value: 90, count: 3, within: '0h' })).toBe(false);
+    expect(parse({ kind: 'average', op: '<', value: 90, count: 3, within: '2 days' })).toBe(false);
+    expect(parse({ kind: 'threshold', op: '<', value: 90, within: '48h' })).toBe(false);
+  });
+});
+
 describe('change', () => {
   const within24h = (op: Op, value: number) => compile('weight', { kind: 'change', op, value, within: '24h' });
 
@@ -290,6 +343,14 @@ describe('historyNeeds', () => {
     expect(historyNeeds(rules)).toEqual({ count: 6, windowMs: 174 * HOUR });
     expect(historyNeeds(rules.slice(0, 1))).toEqual({ count: 1, windowMs: 0 });
     expect(historyNeeds(rules.slice(3, 4))).toEqual({ count: 1, windowMs: 30 * HOUR });
+  });
+
+  it('a within on consecutive or average adds no window: it only narrows the last count, kept anyway', () => {
+    const rules = [
+      compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3, within: '54h' }),
+      compile('spo2', { kind: 'average', op: '<', value: 92, count: 5, within: '7d' }),
+    ];
+    expect(historyNeeds(rules)).toEqual({ count: 5, windowMs: 0 });
   });
 });
 
@@ -502,6 +563,103 @@ describe('properties', () => {
             evaluate(consecutive, longer) === evaluate(consecutive, shorter) &&
             evaluate(average, longer) === evaluate(average, shorter)
           );
+        },
+      ),
+    );
+  });
+
+  /** Sorted points with random gaps (0 to 30 h), SpO2-like whole values. */
+  const spacedHistory = fc
+    .array(fc.record({ gapMin: fc.integer({ min: 0, max: 30 * 60 }), value: fc.integer({ min: 80, max: 100 }) }), {
+      minLength: 1,
+      maxLength: 25,
+    })
+    .map((items) => {
+      let t = T0;
+      return items.map(({ gapMin, value }) => {
+        t += gapMin * MINUTE;
+        return point(t, value);
+      });
+    });
+
+  it('(g) within: consecutive and average equal the version-1 rule applied to the points inside the window only', () => {
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, count, hours, o, threshold) => {
+          const newest = history.at(-1)!;
+          const inside = history.filter((p) => p.t >= newest.t - hours * HOUR);
+          const windowed = (kind: string) =>
+            compile('spo2', { kind, op: o, value: threshold, count, within: `${hours}h` });
+          const unbounded = (kind: string) => compile('spo2', { kind, op: o, value: threshold, count });
+          return (
+            evaluate(windowed('consecutive'), history) === evaluate(unbounded('consecutive'), inside) &&
+            evaluate(windowed('average'), history) === evaluate(unbounded('average'), inside)
+          );
+        },
+      ),
+    );
+  });
+
+  it('(g) within never counts a point older than the window: such points, added or removed, change nothing', () => {
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.array(
+          fc.record({ ageMin: fc.integer({ min: 1, max: 60 * 24 * 60 }), value: fc.integer({ min: 80, max: 100 }) }),
+          {
+            maxLength: 10,
+          },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, extra, count, hours, o, threshold) => {
+          const edge = history.at(-1)!.t - hours * HOUR;
+          const inside = history.filter((p) => p.t >= edge);
+          const older = extra
+            .map(({ ageMin, value }) => point(edge - ageMin * MINUTE, value))
+            .sort((a, b) => a.t - b.t);
+          return ['consecutive', 'average'].every((kind) => {
+            const rule = compile('spo2', { kind, op: o, value: threshold, count, within: `${hours}h` });
+            const decision = evaluate(rule, inside);
+            return evaluate(rule, history) === decision && evaluate(rule, [...older, ...inside]) === decision;
+          });
+        },
+      ),
+    );
+  });
+
+  it('(h) history trimmed to historyNeeds (as the engine keeps it) decides every rule as the full history does', () => {
+    /** The engine's trim: the last `count` points, and every point within `windowMs` of the newest. */
+    const trimmed = (history: readonly Point[], needs: { count: number; windowMs: number }) => {
+      const newest = history.at(-1)!;
+      return history.filter((p, i) => i >= history.length - needs.count || p.t >= newest.t - needs.windowMs);
+    };
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        fc.option(fc.integer({ min: 1, max: 96 }), { nil: undefined }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, count, hours, changeHours, o, threshold) => {
+          const rules = [
+            compile('spo2', { kind: 'threshold', op: o, value: threshold }),
+            compile('spo2', { kind: 'consecutive', op: o, value: threshold, count, within: `${hours}h` }),
+            compile('spo2', { kind: 'average', op: o, value: threshold, count: count + 1, within: `${hours}h` }),
+            compile('spo2', { kind: 'consecutive', op: o, value: threshold, count: count + 2 }),
+          ];
+          if (changeHours !== undefined)
+            rules.push(compile('spo2', { kind: 'change', op: o, value: threshold - 90, within: `${changeHours}h` }));
+          const kept = trimmed(history, historyNeeds(rules));
+          return rules.every((rule) => evaluate(rule, kept) === evaluate(rule, history));
         },
       ),
     );

@@ -21,6 +21,10 @@ export interface CompiledRule {
   metric: Metric;
   test: (value: number) => boolean;
   count: number;
+  /**
+   * The window, in ms: of a `change` rule, or of a `consecutive` or `average` rule written with `within`
+   * (0 when it has none: every one of the last `count` readings counts, however old).
+   */
   withinMs: number;
   forMs: number;
 }
@@ -44,7 +48,7 @@ export function compileRule(rule: Rule): CompiledRule {
       : when.value;
   compiled.test = comparator(when.op, threshold, TOLERANCE[rule.metric]);
   if (when.kind === 'consecutive' || when.kind === 'average') compiled.count = when.count;
-  if (when.kind === 'change') compiled.withinMs = parseDuration(when.within)!;
+  if (when.kind !== 'threshold' && when.within !== undefined) compiled.withinMs = parseDuration(when.within)!;
   return compiled;
 }
 
@@ -72,15 +76,16 @@ export function evaluate(rule: CompiledRule, history: readonly Point[]): boolean
     case 'threshold':
       return rule.test(newest.value);
     case 'consecutive': {
-      if (history.length < rule.count) return false;
-      for (let i = history.length - rule.count; i < history.length; i++)
-        if (!rule.test(history[i]!.value)) return false;
+      const first = lastCount(rule, history);
+      if (first < 0) return false;
+      for (let i = first; i < history.length; i++) if (!rule.test(history[i]!.value)) return false;
       return true;
     }
     case 'average': {
-      if (history.length < rule.count) return false;
+      const first = lastCount(rule, history);
+      if (first < 0) return false;
       let sum = 0;
-      for (let i = history.length - rule.count; i < history.length; i++) sum += history[i]!.value;
+      for (let i = first; i < history.length; i++) sum += history[i]!.value;
       return rule.test(sum / rule.count);
     }
     case 'change': {
@@ -94,6 +99,19 @@ export function evaluate(rule: CompiledRule, history: readonly Point[]): boolean
   }
 }
 
+/**
+ * Where the last `count` points of a consecutive or average rule start, or -1 when there are fewer than
+ * `count`, or (with `within`) when the oldest of them was measured outside the window of the newest: the
+ * history is sorted, so the points inside the window are its tail, and "the last count readings inside
+ * the window" are the last count readings, all of them inside it.
+ */
+function lastCount(rule: CompiledRule, history: readonly Point[]): number {
+  const first = history.length - rule.count;
+  if (first < 0) return -1;
+  if (rule.withinMs > 0 && history[first]!.t < history.at(-1)!.t - rule.withinMs) return -1;
+  return first;
+}
+
 /** A `missing` rule holds when nothing of the metric has arrived for `for`, counting from the later of the last arrival and the rule's start. */
 export function isMissing(
   rule: CompiledRule,
@@ -104,13 +122,17 @@ export function isMissing(
   return now - Math.max(lastArrival ?? ruleSince, ruleSince) >= rule.forMs;
 }
 
-/** How many points, and how far back, a set of rules needs of a metric's history. */
+/**
+ * How many points, and how far back, a set of rules needs of a metric's history: the last `count` points,
+ * and every point within `windowMs` of the newest. A `within` on a consecutive or average rule adds no
+ * window: it only narrows the last `count` points (they must all lie inside it), which are kept anyway.
+ */
 export function historyNeeds(rules: readonly CompiledRule[]): { count: number; windowMs: number } {
   let count = 1;
   let windowMs = 0;
   for (const rule of rules) {
     count = Math.max(count, rule.count);
-    windowMs = Math.max(windowMs, rule.withinMs);
+    if (rule.rule.when.kind === 'change') windowMs = Math.max(windowMs, rule.withinMs);
   }
   return { count, windowMs };
 }
