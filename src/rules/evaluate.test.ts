@@ -6,6 +6,8 @@ import { toKg } from '../normalize/reading.ts';
 import {
   compileRule,
   evaluate,
+  roundToStep,
+  WEIGHT_RESOLUTION,
   historyNeeds,
   isMissing,
   metricValues,
@@ -215,13 +217,14 @@ describe('change', () => {
     expect(evaluate(gain, weights(180, 182.5))).toBe(true);
   });
 
-  it('converts lb and g to kg', () => {
+  it('converts the change to lb or g and compares it at 0.1 lb or 50 g', () => {
     expect(
       compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '1d' }).test(2 * KG_PER_UNIT.lb),
     ).toBe(true);
     const grams = compile('weight', { kind: 'change', op: '>=', value: 1000, unit: 'g', within: '1d' });
     expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(true);
-    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.999)])).toBe(false);
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.98)])).toBe(true); // 980 g is 1000 g at 50 g
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.97)])).toBe(false); // 970 g is 950 g
     const moreGrams = compile('weight', { kind: 'change', op: '>=', value: 1001, unit: 'g', within: '1d' });
     expect(evaluate(moreGrams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(false);
   });
@@ -242,7 +245,7 @@ describe('change', () => {
     }
   });
 
-  it('property: any exact gain of 2 lb fires ">= 2 lb" and never "> 2 lb"; 1.99 lb fires neither', () => {
+  it('property: any gain that rounds to 2.0 lb fires ">= 2 lb" and never "> 2 lb"; 1.94 lb fires neither', () => {
     const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
     const strict = compile('weight', { kind: 'change', op: '>', value: 2, unit: 'lb', within: '30h' });
     fc.assert(
@@ -253,10 +256,11 @@ describe('change', () => {
           const from = hundredthsLb / 100;
           const at = (to: number) => [point(T0, toKg(from, 'lb')), point(T0 + minutes * MINUTE, toKg(to, 'lb'))];
           return (
-            evaluate(gain, at(from + 2)) &&
-            !evaluate(strict, at(from + 2)) &&
-            !evaluate(gain, at(from + 1.99)) &&
-            !evaluate(strict, at(from + 1.99))
+            [2, 1.96, 2.04].every(
+              (gained) => evaluate(gain, at(from + gained)) && !evaluate(strict, at(from + gained)),
+            ) &&
+            !evaluate(gain, at(from + 1.94)) &&
+            !evaluate(strict, at(from + 1.94))
           );
         },
       ),
@@ -272,6 +276,65 @@ describe('change', () => {
         return evaluate(loss, history) && !evaluate(strict, history);
       }),
     );
+  });
+});
+
+describe('resolution of weight', () => {
+  const lbRule = (kind: string, op: Op, value: number, extra: Record<string, unknown> = {}) =>
+    compile('weight', { kind, op, value, unit: 'lb', ...extra });
+
+  it('the contract example: a kg scale showing 81.647 then 82.554 kg (1.9996 lb) has gained 2.0 lb', () => {
+    const kgScale = [point(T0, toKg(81.647, 'kg')), point(T0 + 24 * HOUR, toKg(82.554, 'kg'))];
+    const lbScale = [point(T0, toKg(180, 'lb')), point(T0 + 24 * HOUR, toKg(182, 'lb'))];
+    for (const history of [kgScale, lbScale]) {
+      expect(evaluate(lbRule('change', '>=', 2, { within: '30h' }), history)).toBe(true);
+      expect(evaluate(lbRule('change', '>', 2, { within: '30h' }), history)).toBe(false);
+      expect(evaluate(lbRule('change', '>=', 2.1, { within: '30h' }), history)).toBe(false);
+    }
+  });
+
+  it('a reading, a mean and every reading of a run are compared at 0.1 lb too', () => {
+    // 81.647 kg is 179.9994 lb: 180.0 lb at 0.1 lb.
+    expect(evaluate(lbRule('threshold', '>=', 180), series([81.647]))).toBe(true);
+    expect(evaluate(lbRule('threshold', '>', 180), series([81.647]))).toBe(false);
+    // 90.7 kg is 199.96 lb, shown as 200.0 lb.
+    expect(evaluate(lbRule('average', '>=', 200, { count: 3 }), series([90.7, 90.7, 90.7]))).toBe(true);
+    expect(evaluate(lbRule('average', '>', 200, { count: 3 }), series([90.7, 90.7, 90.7]))).toBe(false);
+    expect(evaluate(lbRule('consecutive', '>=', 200, { count: 2 }), series([90.7, 90.7]))).toBe(true);
+    expect(evaluate(lbRule('consecutive', '>=', 200, { count: 2 }), series([90.65, 90.7]))).toBe(false); // 199.85
+  });
+
+  it('a loss rounds as a gain of the same size does (half away from zero)', () => {
+    const loss = lbRule('change', '<=', -2, { within: '30h' });
+    expect(evaluate(loss, [point(T0, toKg(182.04, 'lb')), point(T0 + HOUR, toKg(180, 'lb'))])).toBe(true);
+    expect(evaluate(loss, [point(T0, toKg(181.94, 'lb')), point(T0 + HOUR, toKg(180, 'lb'))])).toBe(false);
+    expect(evaluate(lbRule('change', '<', -2, { within: '30h' }), [point(T0, 82.554), point(T0 + HOUR, 81.647)])).toBe(
+      false,
+    );
+  });
+
+  it('a rule in kg (or with no unit) compares at 0.05 kg', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 1, within: '1d' });
+    const strict = compile('weight', { kind: 'change', op: '>', value: 1, unit: 'kg', within: '1d' });
+    const from80 = (to: number) => [point(T0, 80), point(T0 + HOUR, to)];
+    expect(evaluate(gain, from80(80.98))).toBe(true); // 0.98 kg is 1.00 kg at 0.05 kg
+    expect(evaluate(gain, from80(80.97))).toBe(false); // 0.97 kg is 0.95 kg
+    expect(evaluate(strict, from80(81.02))).toBe(false); // 1.02 kg is 1.00 kg
+    expect(evaluate(strict, from80(81.03))).toBe(true); // 1.03 kg is 1.05 kg
+  });
+
+  it('roundToStep: half away from zero, and decimal steps give the same double as the literal', () => {
+    expect(roundToStep(0.29999, 0.1)).toBe(0.3);
+    expect(roundToStep(81.647, 0.05)).toBe(81.65);
+    expect(roundToStep(75, 50)).toBe(100);
+    expect(roundToStep(-75, 50)).toBe(-100);
+    expect(roundToStep(1024, 50)).toBe(1000);
+    expect(roundToStep(-19.996 / 10, 0.1)).toBe(-2);
+    expect(WEIGHT_RESOLUTION).toEqual({ lb: 0.1, kg: 0.05, g: 50 });
+  });
+
+  it('other metrics stay exact: systolic 139.6 is not 140', () => {
+    expect(evaluate(compile('systolic', { kind: 'threshold', op: '>=', value: 140 }), series([139.6]))).toBe(false);
   });
 });
 
@@ -380,9 +443,10 @@ describe('metricValues', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Properties. Values are whole numbers (as BP, pulse and SpO2 devices send them), or whole grams for
-// weight against thresholds half a gram off the grid, so every reference below compares exactly and
-// needs no tolerance of its own.
+// Properties. Values are whole numbers (as BP, pulse and SpO2 devices send them), or weights on a 10 g
+// grid against gram thresholds half a gram off it (weight is compared at 50 g, and a difference of
+// 10 g steps is never halfway between two 50 g steps), or weights on the 0.1 lb grid a scale displays,
+// so every reference below compares exactly and needs no tolerance of its own.
 // ---------------------------------------------------------------------------------------------------
 
 const op = fc.constantFrom(...OPS);
@@ -460,10 +524,13 @@ describe('properties', () => {
     );
   });
 
-  /** Sorted points with random gaps (some zero), weights on a whole-gram grid. */
+  /** Sorted points with random gaps (some zero), weights on a 10 g grid. */
   const weightHistory = fc
     .array(
-      fc.record({ gapMin: fc.integer({ min: 0, max: 40 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }),
+      fc.record({
+        gapMin: fc.integer({ min: 0, max: 40 * 60 }),
+        grams: fc.integer({ min: 7_800, max: 8_400 }).map((dag) => dag * 10),
+      }),
       { minLength: 1, maxLength: 25 },
     )
     .map((items) => {
@@ -484,8 +551,9 @@ describe('properties', () => {
         const newest = history.at(-1)!;
         let oldest = history.length - 1;
         while (oldest > 0 && history[oldest - 1]!.t >= newest.t - hours * HOUR) oldest--;
-        const expected =
-          oldest < history.length - 1 && holds(Math.round((newest.value - history[oldest]!.value) * 1000), o, grams);
+        // The change in whole grams, then to the nearest 50 g (never a tie on the 10 g grid).
+        const changeGrams = Math.round((newest.value - history[oldest]!.value) * 1000);
+        const expected = oldest < history.length - 1 && holds(Math.round(changeGrams / 50) * 50, o, grams);
         return evaluate(rule, history) === expected;
       }),
     );
@@ -562,6 +630,88 @@ describe('properties', () => {
           return (
             evaluate(consecutive, longer) === evaluate(consecutive, shorter) &&
             evaluate(average, longer) === evaluate(average, shorter)
+          );
+        },
+      ),
+    );
+  });
+
+  /** Weights as a scale displays them in lb: whole tenths of a pound, 120.0 to 300.0 lb. */
+  const tenthsLb = fc.integer({ min: 1_200, max: 3_000 });
+  /** What is stored for a weight of `tenths` / 10 lb, sent by an lb scale or by a kg scale showing `decimals`. */
+  const stored = (tenths: number, scale: 'lb' | 'kg3' | 'kg2') =>
+    scale === 'lb'
+      ? toKg(tenths / 10, 'lb')
+      : toKg(Number(((tenths / 10) * KG_PER_UNIT.lb).toFixed(scale === 'kg3' ? 3 : 2)), 'kg');
+
+  it('(i) weight rules in lb decide as on a 0.1 lb scale display, whether the scale sent lb or kg', () => {
+    fc.assert(
+      fc.property(
+        tenthsLb,
+        fc.array(fc.record({ gapMin: fc.integer({ min: 0, max: 30 * 60 }), step: fc.integer({ min: -30, max: 30 }) }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 1, max: 5 }),
+        op,
+        fc.nat(),
+        fc.integer({ min: -2, max: 2 }),
+        fc.integer({ min: -2, max: 2 }),
+        (base, items, count, o, pick, offLevel, offDelta) => {
+          let t = T0;
+          const times = items.map(({ gapMin }) => (t += gapMin * MINUTE));
+          const tenths = items.map((i) => base + i.step);
+          const inWindow = tenths.filter((_, i) => times[i]! >= times.at(-1)! - 30 * HOUR);
+          // Thresholds at or next to the values, where resolution decides.
+          const level = tenths[pick % tenths.length]! + offLevel;
+          const delta = tenths.at(-1)! - inWindow[0]! + offDelta;
+          // References in whole tenths of a pound, independent of the evaluator.
+          const last = tenths.slice(-count);
+          const sum = last.reduce((a, b) => a + b, 0);
+          // The mean in tenths, to the nearest tenth; a mean exactly halfway is left out (either way is right).
+          fc.pre(!(Number.isInteger((2 * sum) / count) && ((2 * sum) / count) % 2 !== 0));
+          const meanTenths = Math.round(sum / count);
+          const expected = {
+            threshold: holds(tenths.at(-1)!, o, level),
+            consecutive: tenths.length >= count && last.every((v) => holds(v, o, level)),
+            average: tenths.length >= count && holds(meanTenths, o, level),
+            change: inWindow.length >= 2 && holds(tenths.at(-1)! - inWindow[0]!, o, delta),
+          };
+          const rules = {
+            threshold: compile('weight', { kind: 'threshold', op: o, value: level / 10, unit: 'lb' }),
+            consecutive: compile('weight', { kind: 'consecutive', op: o, value: level / 10, count, unit: 'lb' }),
+            average: compile('weight', { kind: 'average', op: o, value: level / 10, count, unit: 'lb' }),
+            change: compile('weight', { kind: 'change', op: o, value: delta / 10, unit: 'lb', within: '30h' }),
+          };
+          return (['lb', 'kg3', 'kg2'] as const).every((scale) => {
+            const history = tenths.map((v, i) => point(times[i]!, stored(v, scale)));
+            return (Object.keys(rules) as Array<keyof typeof rules>).every(
+              (kind) => evaluate(rules[kind], history) === expected[kind],
+            );
+          });
+        },
+      ),
+    );
+  });
+
+  it('(j) a change of any size from a kg scale matches "± v lb" iff it is at least v − 0.05 lb', () => {
+    const GRAMS_PER_LB = 1000 * KG_PER_UNIT.lb;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60_000, max: 140_000 }),
+        fc.integer({ min: -4_000, max: 4_000 }),
+        fc.integer({ min: -1, max: 1 }),
+        (fromGrams, changeGrams, off) => {
+          // A rule value at or next to the change, where resolution decides.
+          const value = Math.max(1, Math.round(Math.abs(changeGrams) / GRAMS_PER_LB / 0.1) + off) / 10;
+          // Rounded to 0.1 lb, |change| reaches v exactly when it is at least v − 0.05 lb, in grams:
+          const reaches = Math.abs(changeGrams) >= (value - 0.05) * GRAMS_PER_LB;
+          const history = [point(T0, fromGrams / 1000), point(T0 + HOUR, (fromGrams + changeGrams) / 1000)];
+          const gain = compile('weight', { kind: 'change', op: '>=', value, unit: 'lb', within: '1d' });
+          const loss = compile('weight', { kind: 'change', op: '<=', value: -value, unit: 'lb', within: '1d' });
+          return (
+            evaluate(gain, history) === (changeGrams > 0 && reaches) &&
+            evaluate(loss, history) === (changeGrams < 0 && reaches)
           );
         },
       ),

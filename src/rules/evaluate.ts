@@ -1,6 +1,6 @@
 import { parseDuration } from '../domain/duration.ts';
-import { KG_PER_UNIT, type StoredReading } from '../domain/reading.ts';
-import type { Metric, Op, Rule } from '../domain/rule.ts';
+import { KG_PER_UNIT, type StoredReading, type WeightUnit } from '../domain/reading.ts';
+import { METRIC_UNITS, type Metric, type Op, type Rule } from '../domain/rule.ts';
 
 /**
  * Rule evaluation: pure functions of (rule, the metric's recent history, now) → decision. No I/O, no
@@ -15,10 +15,11 @@ export interface Point {
   readingId: string;
 }
 
-/** A rule compiled for evaluation: values converted to the metric's unit, durations in ms. */
+/** A rule compiled for evaluation: a test of values in the metric's unit (kg for weight), durations in ms. */
 export interface CompiledRule {
   rule: Rule;
   metric: Metric;
+  /** Does a value in the metric's unit (a reading, a mean or a change; kg for weight) satisfy `op value`? */
   test: (value: number) => boolean;
   count: number;
   /**
@@ -30,10 +31,34 @@ export interface CompiledRule {
 }
 
 /**
- * Stored weights are rounded to 0.1 g, so a difference of two of them can be off by up to 0.1 g: a gain of
- * exactly 2 lb must still count as ">= 2 lb". Other metrics are compared exactly as the device sent them.
+ * Weight is compared at the resolution of the rule's unit, as a scale displays it: the compared quantity (a
+ * reading, a mean or a change, in kg) is converted to the rule's unit, rounded to this step, then compared
+ * exactly. So a change that rounds to the rule's value matches it whatever unit the scale sent: a kg scale
+ * showing 81.647 then 82.554 kg (0.907 kg, 1.9996 lb) has gained 2.0 lb and matches `change >= 2 lb`.
  */
-const TOLERANCE: Record<Metric, number> = { weight: 1e-4, systolic: 1e-9, diastolic: 1e-9, pulse: 1e-9, spo2: 1e-9 };
+export const WEIGHT_RESOLUTION: Record<WeightUnit, number> = { lb: 0.1, kg: 0.05, g: 50 };
+
+/**
+ * Other metrics are compared as the device sent them (whole mmHg, bpm and %); the margin only absorbs
+ * binary floating-point noise, so that the mean of 97.3, 97.1 and 97.2 equals 97.2.
+ */
+const FLOAT_NOISE = 1e-9;
+
+/** The unit a rule is written in: its `unit`, or the metric's own (mmHg, bpm, kg, %). */
+export function ruleUnit(rule: Rule): string {
+  return (rule.when.kind === 'missing' ? undefined : rule.when.unit) ?? METRIC_UNITS[rule.metric][0]!;
+}
+
+/**
+ * Rounds to a multiple of `step`, half away from zero (a gain and a loss of the same size round alike).
+ * Dividing by a whole number of steps per unit keeps 0.3 lb the same double as the literal 0.3.
+ */
+export function roundToStep(value: number, step: number): number {
+  const half = (x: number) => Math.sign(x) * Math.round(Math.abs(x));
+  if (step >= 1) return half(value / step) * step;
+  const perUnit = Math.round(1 / step);
+  return half(value * perUnit) / perUnit;
+}
 
 export function compileRule(rule: Rule): CompiledRule {
   const when = rule.when;
@@ -42,26 +67,30 @@ export function compileRule(rule: Rule): CompiledRule {
     compiled.forMs = parseDuration(when.for)!;
     return compiled;
   }
-  const threshold =
-    rule.metric === 'weight' && when.unit
-      ? when.value * KG_PER_UNIT[when.unit as keyof typeof KG_PER_UNIT]
-      : when.value;
-  compiled.test = comparator(when.op, threshold, TOLERANCE[rule.metric]);
+  if (rule.metric === 'weight') {
+    const unit = ruleUnit(rule) as WeightUnit;
+    const perKg = KG_PER_UNIT[unit];
+    const step = WEIGHT_RESOLUTION[unit];
+    const compare = comparator(when.op, when.value, 0);
+    compiled.test = (kg) => compare(roundToStep(kg / perKg, step));
+  } else {
+    compiled.test = comparator(when.op, when.value, FLOAT_NOISE);
+  }
   if (when.kind === 'consecutive' || when.kind === 'average') compiled.count = when.count;
   if (when.kind !== 'threshold' && when.within !== undefined) compiled.withinMs = parseDuration(when.within)!;
   return compiled;
 }
 
-function comparator(op: Op, threshold: number, tolerance: number): (value: number) => boolean {
+function comparator(op: Op, threshold: number, margin: number): (value: number) => boolean {
   switch (op) {
     case '>':
-      return (v) => v > threshold + tolerance;
+      return (v) => v > threshold + margin;
     case '>=':
-      return (v) => v >= threshold - tolerance;
+      return (v) => v >= threshold - margin;
     case '<':
-      return (v) => v < threshold - tolerance;
+      return (v) => v < threshold - margin;
     case '<=':
-      return (v) => v <= threshold + tolerance;
+      return (v) => v <= threshold + margin;
   }
 }
 
