@@ -11,6 +11,7 @@ import {
   historyNeeds,
   isMissing,
   metricValues,
+  observe,
   type CompiledRule,
   type Point,
 } from './evaluate.ts';
@@ -335,6 +336,126 @@ describe('resolution of weight', () => {
 
   it('other metrics stay exact: systolic 139.6 is not 140', () => {
     expect(evaluate(compile('systolic', { kind: 'threshold', op: '>=', value: 140 }), series([139.6]))).toBe(false);
+  });
+});
+
+describe('observe: what an alert reports as `observed`', () => {
+  it('reading: the newest value of a threshold or consecutive rule, in the metric unit', () => {
+    expect(observe(compile('spo2', { kind: 'threshold', op: '<', value: 88 }), series([95, 86]))).toEqual({
+      kind: 'reading',
+      value: 86,
+      unit: '%',
+    });
+    expect(
+      observe(
+        compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 2, within: '30h' }),
+        series([118, 121]),
+      ),
+    ).toEqual({ kind: 'reading', value: 121, unit: 'bpm' });
+    expect(observe(compile('systolic', { kind: 'threshold', op: '<', value: 90 }), series([88]))).toEqual({
+      kind: 'reading',
+      value: 88,
+      unit: 'mmHg',
+    });
+  });
+
+  it('reading of a weight: in the rule unit, at its resolution (lb 0.1, kg 0.05, g 50)', () => {
+    const history = series([toKg(81.647, 'kg')]); // 179.9994 lb
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 200, unit: 'lb' }), history)).toEqual({
+      kind: 'reading',
+      value: 180,
+      unit: 'lb',
+    });
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 90 }), history)).toEqual({
+      kind: 'reading',
+      value: 81.65,
+      unit: 'kg',
+    });
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 90_000, unit: 'g' }), history)).toEqual({
+      kind: 'reading',
+      value: 81_650,
+      unit: 'g',
+    });
+  });
+
+  it('mean: of the readings averaged, to 0.1, with how many there were', () => {
+    const avg = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3 });
+    expect(observe(avg, series([100, 150, 141, 133]))).toEqual({ kind: 'mean', value: 141.3, unit: 'mmHg', count: 3 });
+    // With within, only those inside the window: two of the last three here.
+    const recent = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3, within: '24h' });
+    expect(observe(recent, [point(T0, 100), point(T0 + 48 * HOUR, 150), point(T0 + 50 * HOUR, 141)])).toEqual({
+      kind: 'mean',
+      value: 145.5,
+      unit: 'mmHg',
+      count: 2,
+    });
+    // Fewer readings than count: the mean of what there is.
+    expect(observe(avg, series([150]))).toEqual({ kind: 'mean', value: 150, unit: 'mmHg', count: 1 });
+  });
+
+  it('change: signed, in the rule unit, from the oldest point of the window to the newest', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    const history = [point(T0 - 40 * HOUR, 79), point(T0, toKg(81.647, 'kg')), point(T0 + 24 * HOUR, 82.554)];
+    expect(observe(gain, history)).toEqual({
+      kind: 'change',
+      value: 2,
+      unit: 'lb',
+      from: { value: 180, measuredAt: T0 },
+      to: { value: 182, measuredAt: T0 + 24 * HOUR },
+    });
+    const loss = compile('weight', { kind: 'change', op: '<=', value: -1, within: '2d' });
+    expect(observe(loss, [point(T0, 80), point(T0 + 24 * HOUR, 78.62)])).toEqual({
+      kind: 'change',
+      value: -1.4,
+      unit: 'kg',
+      from: { value: 80, measuredAt: T0 },
+      to: { value: 78.6, measuredAt: T0 + 24 * HOUR },
+    });
+    const systolic = compile('systolic', { kind: 'change', op: '<=', value: -30, within: '1d' });
+    expect(observe(systolic, [point(T0, 150), point(T0 + HOUR, 118)])).toMatchObject({ value: -32, unit: 'mmHg' });
+  });
+
+  it('change with one point in the window: zero, from and to the same reading', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    expect(observe(gain, [point(T0, 80)])).toEqual({
+      kind: 'change',
+      value: 0,
+      unit: 'lb',
+      from: { value: 176.4, measuredAt: T0 },
+      to: { value: 176.4, measuredAt: T0 },
+    });
+  });
+
+  it('missing: since when the clock counts, as isMissing counts it', () => {
+    const rule = compile('weight', { kind: 'missing', for: '36h' });
+    expect(observe(rule, [], { lastArrival: T0 + HOUR, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 + HOUR });
+    expect(observe(rule, [], { lastArrival: undefined, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 });
+    // An arrival before the rule entered the plan: the clock (and `since`) starts with the rule.
+    expect(observe(rule, [], { lastArrival: T0 - HOUR, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 });
+    expect(observe(rule, series([80]))).toBeUndefined();
+  });
+
+  it('an empty history has nothing to report', () => {
+    expect(observe(compile('spo2', { kind: 'threshold', op: '<', value: 88 }), [])).toBeUndefined();
+  });
+
+  it('property: a firing weight rule reports the value it compared, which satisfies the rule', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60_000, max: 140_000 }),
+        fc.integer({ min: -3_000, max: 3_000 }),
+        fc.constantFrom('lb', 'kg', 'g'),
+        op,
+        fc.integer({ min: -30, max: 30 }),
+        (fromGrams, changeGrams, unit, o, tenths) => {
+          const value = unit === 'g' ? tenths * 100 : tenths / 10;
+          const rule = compile('weight', { kind: 'change', op: o, value, unit, within: '1d' });
+          const history = [point(T0, fromGrams / 1000), point(T0 + HOUR, (fromGrams + changeGrams) / 1000)];
+          const seen = observe(rule, history) as { value: number };
+          return evaluate(rule, history) === holds(seen.value, o, value);
+        },
+      ),
+    );
   });
 });
 

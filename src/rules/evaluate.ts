@@ -148,7 +148,87 @@ export function isMissing(
   ruleSince: number,
   now: number,
 ): boolean {
-  return now - Math.max(lastArrival ?? ruleSince, ruleSince) >= rule.forMs;
+  return now - missingSince(lastArrival, ruleSince) >= rule.forMs;
+}
+
+/** Where a missing-data clock counts from: the last arrival, or the rule's start if that is later. */
+export function missingSince(lastArrival: number | undefined, ruleSince: number): number {
+  return Math.max(lastArrival ?? ruleSince, ruleSince);
+}
+
+/** A value with the time it was measured (epoch ms), as an alert shows where a change went from and to. */
+export interface ObservedPoint {
+  value: number;
+  measuredAt: number;
+}
+
+/**
+ * What a rule saw, as the contract's alert field `observed` reports it, in the rule's unit (`lb` for a rule
+ * written in lb; mmHg, bpm, kg or % otherwise). Times are epoch ms; the API layer formats them.
+ */
+export type Observed =
+  | { kind: 'reading'; value: number; unit: string }
+  | { kind: 'mean'; value: number; unit: string; count: number }
+  | { kind: 'change'; value: number; unit: string; from: ObservedPoint; to: ObservedPoint }
+  | { kind: 'missing'; since: number };
+
+/**
+ * What the rule sees in `history` (sorted oldest first, as `evaluate` takes it): the newest value for a
+ * threshold or consecutive rule, the mean of the readings averaged, the signed change from the oldest
+ * point of the window. A `missing` rule needs its clock instead (the last arrival and when the rule entered
+ * the plan, as `isMissing` takes them); without it, or with an empty history, there is nothing to report.
+ * Weights are shown at the resolution they are compared at (0.1 lb, 0.05 kg, 50 g), so the value shown is
+ * the value compared; other metrics to 0.1.
+ *
+ * @example
+ * observe(compileRule(spo2Below88), history) // { kind: 'reading', value: 86, unit: '%' }
+ */
+export function observe(
+  rule: CompiledRule,
+  history: readonly Point[],
+  clock?: { lastArrival: number | undefined; ruleSince: number },
+): Observed | undefined {
+  const when = rule.rule.when;
+  if (when.kind === 'missing')
+    return clock && { kind: 'missing', since: missingSince(clock.lastArrival, clock.ruleSince) };
+  const newest = history.at(-1);
+  if (!newest) return undefined;
+  const unit = ruleUnit(rule.rule);
+  const shown = display(rule.rule, unit);
+  switch (when.kind) {
+    case 'threshold':
+    case 'consecutive':
+      return { kind: 'reading', value: shown(newest.value), unit };
+    case 'average': {
+      // The readings the rule averages: the last `count`, or fewer when fewer lie inside the window.
+      let first = Math.max(0, history.length - rule.count);
+      if (rule.withinMs > 0) while (history[first]!.t < newest.t - rule.withinMs) first++;
+      let sum = 0;
+      for (let i = first; i < history.length; i++) sum += history[i]!.value;
+      const count = history.length - first;
+      return { kind: 'mean', value: shown(sum / count), unit, count };
+    }
+    case 'change': {
+      const oldest = history.find((p) => p.t >= newest.t - rule.withinMs)!;
+      return {
+        kind: 'change',
+        value: shown(newest.value - oldest.value),
+        unit,
+        from: { value: shown(oldest.value), measuredAt: oldest.t },
+        to: { value: shown(newest.value), measuredAt: newest.t },
+      };
+    }
+  }
+}
+
+/** From the metric's unit to what an alert shows: weight in the rule's unit at its resolution, others to 0.1. */
+function display(rule: Rule, unit: string): (value: number) => number {
+  if (rule.metric === 'weight') {
+    const perKg = KG_PER_UNIT[unit as WeightUnit];
+    const step = WEIGHT_RESOLUTION[unit as WeightUnit];
+    return (kg) => roundToStep(kg / perKg, step) + 0; // + 0 turns a rounded -0 into 0
+  }
+  return (value) => roundToStep(value, 0.1) + 0;
 }
 
 /**
