@@ -82,12 +82,23 @@ describe('rules/ templates', () => {
     }
   });
 
-  it('the service loads them all, and all three applied together keep every rule', () => {
+  it('the service loads them all; all three applied together keep every rule, identical ones merged', () => {
     const loaded = loadTemplates(RULES_DIR);
     expect([...loaded.keys()].sort()).toEqual(templates.map((t) => t.template.name).sort());
     const { rules, problems } = expandCarePlan({ templates: [...loaded.keys()], rules: [] }, loaded);
     expect(problems).toEqual([]);
-    expect(rules).toHaveLength(templates.reduce((n, t) => n + t.template.rules.length, 0));
+    const inForce = rules.flatMap((r) => r.mergedFrom ?? [r.id]).sort();
+    expect(inForce).toEqual(templates.flatMap(({ template }) => template.rules.map((r) => r.id)).sort());
+  });
+
+  it('no template repeats a condition of its own (merging is for rules of different templates)', () => {
+    for (const { template } of templates) {
+      const { rules } = expandCarePlan({ templates: [template.name], rules: [] }, byName);
+      expect(
+        rules.filter((r) => r.mergedFrom),
+        template.name,
+      ).toEqual([]);
+    }
   });
 });
 
