@@ -55,6 +55,19 @@ describe('expandCarePlan: merged template rules', () => {
     expect(rules.some((r) => r.id === 'htn-systolic-low')).toBe(false);
   });
 
+  it('heart-failure + hypertension: pulse 38 and 150 each open one alert per threshold, not one per template', () => {
+    const rules = expand(['heart-failure', 'hypertension']);
+    const ids = (value: number) => firing(rules, 'pulse', value).map((r) => [r.id, r.severity, r.mergedFrom]);
+    expect(ids(38)).toEqual([
+      ['hf-pulse-low', 'warning', ['hf-pulse-low', 'htn-pulse-low']],
+      ['hf-pulse-critical-low', 'critical', ['hf-pulse-critical-low', 'htn-pulse-critical-low']],
+    ]);
+    expect(ids(150)).toEqual([
+      ['hf-pulse-high', 'warning', ['hf-pulse-high', 'htn-pulse-high']],
+      ['hf-pulse-critical-high', 'critical', ['hf-pulse-critical-high', 'htn-pulse-critical-high']],
+    ]);
+  });
+
   it('heart-failure + copd: SpO2 87 opens one critical alert and one low-SpO2 warning', () => {
     const rules = expand(['heart-failure', 'copd']);
     expect(firing(rules, 'spo2', 87).map((r) => [r.id, r.severity, r.mergedFrom])).toEqual([
