@@ -5,12 +5,13 @@
  * device is, and storing a message. A PUBACK still goes out only after the main thread answers that the
  * message is committed.
  */
-import { createServer } from 'node:net';
+import { createServer, type Socket } from 'node:net';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { listen } from '../ops/listen.ts';
 import { createLogger } from '../ops/log.ts';
 import { batched } from '../ops/worker-thread.ts';
+import { CONNECT_TIMEOUT_MS, PacketSizeGuard } from './mqtt-packet-limits.ts';
 import { READINGS_TOPIC, resultsTopic } from './topics.ts';
 
 export interface FrontOptions {
@@ -77,6 +78,8 @@ const listening = new Set<string>();
 const tokenRotatedAt = new Map<string, number>();
 
 const broker = await Aedes.createBroker({
+  connectTimeout: CONNECT_TIMEOUT_MS,
+
   authenticate(client, username, password, done) {
     const signedInAt = Date.now();
     void ask((id) => ({
@@ -169,7 +172,30 @@ const broker = await Aedes.createBroker({
 broker.on('client', () => post({ type: 'connected', count: broker.connectedClients }));
 broker.on('clientDisconnect', () => post({ type: 'connected', count: broker.connectedClients }));
 
-const server = createServer(broker.handle);
+/**
+ * Hands a connection to aedes behind a PacketSizeGuard. aedes reads the socket itself and gives each
+ * chunk to its mqtt-packet parser (`client._parser`, outside its typed API), which keeps a packet's bytes
+ * until all have come, however many its header announced. The guard sees every chunk first; one that
+ * breaks a limit closes the connection rather than reaching the parser. test/mqtt-security.test.ts
+ * fails if a new aedes stops reading this way.
+ */
+function handle(socket: Socket) {
+  const client = broker.handle(socket) as Client & { _parser: { parse(chunk: Buffer): number } };
+  const parser = client._parser;
+  const parse = parser.parse;
+  const guard = new PacketSizeGuard();
+  parser.parse = (chunk) => {
+    if (guard.accepts(chunk)) return parse.call(parser, chunk);
+    log.warn(
+      { event: 'mqtt_packet_too_large', deviceId: sessionOf.get(client)?.deviceId, clientId: client.id ?? undefined },
+      'MQTT connection closed: a packet over 1 MiB + 1 KiB, or over 64 KiB before CONNECT',
+    );
+    socket.destroy();
+    return 0;
+  };
+}
+
+const server = createServer(handle);
 
 main.on('message', (messages: ToFront[]) => {
   for (const message of messages) {
