@@ -35,7 +35,8 @@ export type Answer =
    * the results go to no connection signed in before then.
    */
   | { id: number; ok: true; results?: string; tokenRotatedAt?: number | null }
-  | { id: number; ok: false; message: string };
+  /** `clientIdTaken`: the credentials are right, but the client id is another device's id. */
+  | { id: number; ok: false; message: string; clientIdTaken?: boolean };
 
 /** What the front tells the main thread unasked. */
 export type Notice =
@@ -47,7 +48,9 @@ export type Notice =
 export type FromFront = Request | Notice;
 export type ToFront = Answer | { type: 'close' };
 
-// aedes reads these codes into the CONNACK (MQTT 3.1.1 §3.2.2.3).
+// aedes reads these codes into the CONNACK (MQTT 3.1.1 §3.2.2.3). aedes speaks MQTT 3.1 and 3.1.1 only
+// (it refuses 5 with "unacceptable protocol version"), so the MQTT 5 reason code 0x85 never applies.
+const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
 
 const main = parentPort!;
@@ -77,11 +80,43 @@ const listening = new Set<string>();
 /** Each device's last token rotation (ms) that the main thread has told of, for `authorizeForward`. */
 const tokenRotatedAt = new Map<string, number>();
 
+/**
+ * The device each client id in use belongs to. aedes keys connections and sessions by client id alone: a
+ * second connection with an id takes over the first, and one with clean=false resumes its session, queued
+ * results included. So an id is held by the device that signed in with it while it has a connection with
+ * it or a persistent session under it (sessions live in this thread's memory, as this map does), and any
+ * other device is refused it. A device's own id is never another's: the main thread refuses those.
+ */
+const clientIds = new Map<string, { deviceId: string; connections: number; persistent: boolean }>();
+
+/** Holds `client.id` for `deviceId` until the connection closes; false when another device holds it. */
+function holdClientId(client: Client, deviceId: string): boolean {
+  const clientId = client.id;
+  const held = clientIds.get(clientId) ?? { deviceId, connections: 0, persistent: false };
+  if (held.deviceId !== deviceId) return false;
+  held.connections++;
+  // aedes ends any session stored under the id on a clean CONNECT and keeps it on a persistent one.
+  held.persistent = !client.clean;
+  clientIds.set(clientId, held);
+  client.conn.once('close', () => {
+    if (--held.connections === 0 && !held.persistent && clientIds.get(clientId) === held) clientIds.delete(clientId);
+  });
+  return true;
+}
+
 const broker = await Aedes.createBroker({
   connectTimeout: CONNECT_TIMEOUT_MS,
 
   authenticate(client, username, password, done) {
     const signedInAt = Date.now();
+    const refuse = (returnCode: number, message: string) => {
+      // aedes clears what is stored under the id when a clean connection closes, refused or not; the
+      // id may be another device's, whose session that is.
+      (client as { clean: boolean }).clean = false;
+      const error = new Error(message) as AuthenticateError;
+      error.returnCode = returnCode;
+      done(error, false);
+    };
     void ask((id) => ({
       type: 'authenticate',
       id,
@@ -89,12 +124,18 @@ const broker = await Aedes.createBroker({
       password: password?.toString('utf8'),
       clientId: client.id,
     })).then((answer) => {
-      if (!answer.ok) {
-        const error = new Error(answer.message) as AuthenticateError;
-        error.returnCode = BAD_USERNAME_OR_PASSWORD;
-        return done(error, false);
+      if (!answer.ok)
+        return refuse(answer.clientIdTaken ? IDENTIFIER_REJECTED : BAD_USERNAME_OR_PASSWORD, answer.message);
+      if (client.closed) return done(null, false); // gone while asking: aedes stops here
+      const deviceId = username!;
+      if (!holdClientId(client, deviceId)) {
+        log.warn(
+          { event: 'mqtt_client_id_refused', deviceId, clientId: client.id },
+          'MQTT connection refused: its client id is in use by another device',
+        );
+        return refuse(IDENTIFIER_REJECTED, `Client id ${client.id} is in use by another device`);
       }
-      sessionOf.set(client, { deviceId: username!, signedInAt });
+      sessionOf.set(client, { deviceId, signedInAt });
       done(null, true);
     });
   },

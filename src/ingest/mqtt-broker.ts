@@ -66,13 +66,25 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   function handle(message: FromFront) {
     switch (message.type) {
       case 'authenticate': {
+        const { id, username, clientId } = message;
         const device = message.password ? directory.byToken(message.password) : undefined;
-        if (device && device.id === message.username) return answer({ id: message.id, ok: true });
-        log.warn(
-          { event: 'mqtt_auth_failed', deviceId: message.username, clientId: message.clientId },
-          'MQTT connection refused: wrong device id or token',
-        );
-        return answer({ id: message.id, ok: false, message: 'Bad device id or token' });
+        if (!device || device.id !== username) {
+          log.warn(
+            { event: 'mqtt_auth_failed', deviceId: username, clientId },
+            'MQTT connection refused: wrong device id or token',
+          );
+          return answer({ id, ok: false, message: 'Bad device id or token' });
+        }
+        // A device's id as client id is that device's, even before it first connects (the broker thread
+        // checks the ids in use).
+        if (clientId !== device.id && directory.byId(clientId)) {
+          log.warn(
+            { event: 'mqtt_client_id_refused', deviceId: device.id, clientId },
+            "MQTT connection refused: its client id is another device's id",
+          );
+          return answer({ id, ok: false, message: `Client id ${clientId} is another device's`, clientIdTaken: true });
+        }
+        return answer({ id, ok: true });
       }
       case 'store': {
         const { id, deviceId } = message;
