@@ -1,11 +1,13 @@
 /**
- * The embedded MQTT broker's own thread: aedes, the TCP server and every device connection live here,
- * so parsing and answering MQTT packets runs beside the main thread (which stores and evaluates) rather
- * than taking turns with it. What needs the database is asked of the main thread (mqtt-broker.ts): who a
- * device is, and storing a message. A PUBACK still goes out only after the main thread answers that the
- * message is committed.
+ * The embedded MQTT broker's own thread: aedes, the TCP and TLS servers and every device connection live
+ * here, so parsing and answering MQTT packets runs beside the main thread (which stores and evaluates)
+ * rather than taking turns with it. What needs the database is asked of the main thread (mqtt-broker.ts):
+ * who a device is, and storing a message. A PUBACK still goes out only after the main thread answers that
+ * the message is committed. Both listeners hand their connections to the same aedes, so authentication,
+ * topic access, limits and PUBACK-after-commit are the same over TLS.
  */
-import { createServer, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import { listen } from '../ops/listen.ts';
@@ -16,7 +18,10 @@ import { READINGS_TOPIC, resultsTopic } from './topics.ts';
 
 export interface FrontOptions {
   host: string;
-  port: number;
+  /** The plain MQTT port (0: any free one), or null when MQTT_PORT=off. */
+  port: number | null;
+  /** MQTT over TLS: its port and the PEM certificate (chain) and key; null when MQTT_TLS_PORT is unset. */
+  tls: { port: number; cert: string; key: string } | null;
   logLevel: string;
 }
 
@@ -38,9 +43,9 @@ export type Answer =
   /** `clientIdTaken`: the credentials are right, but the client id is another device's id. */
   | { id: number; ok: false; message: string; clientIdTaken?: boolean };
 
-/** What the front tells the main thread unasked. */
+/** What the front tells the main thread unasked. The ports bound, null for a listener that is off. */
 export type Notice =
-  | { type: 'listening'; port: number }
+  | { type: 'listening'; port: number | null; tlsPort: number | null }
   | { type: 'failed'; message: string }
   | { type: 'connected'; count: number }
   | { type: 'closed' };
@@ -54,7 +59,7 @@ const IDENTIFIER_REJECTED = 2;
 const BAD_USERNAME_OR_PASSWORD = 4;
 
 const main = parentPort!;
-const { host, port, logLevel } = workerData as FrontOptions;
+const { host, port, tls, logLevel } = workerData as FrontOptions;
 const log = createLogger(logLevel);
 const post = batched<FromFront>((messages) => main.postMessage(messages));
 
@@ -236,13 +241,24 @@ function handle(socket: Socket) {
   };
 }
 
-const server = createServer(handle);
+const plain = port === null ? undefined : createServer(handle);
+// A TLS connection goes to aedes as soon as it is made, its handshake still to come, rather than once the
+// handshake is done (as tls.Server would hand it over): so the time it has to send CONNECT counts from
+// the TCP connection, handshake included, and a failed handshake closes it as any socket error does.
+const secureContext = tls === null ? undefined : createSecureContext({ cert: tls.cert, key: tls.key });
+const secure =
+  secureContext === undefined
+    ? undefined
+    : createServer((socket) => handle(new TLSSocket(socket, { isServer: true, secureContext })));
+const servers = [plain, secure].filter((server): server is Server => server !== undefined);
+const closeServers = () =>
+  Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve)))).then(() => {});
 
 main.on('message', (messages: ToFront[]) => {
   for (const message of messages) {
     if ('type' in message) {
       // The broker first: it disconnects the clients, which server.close() would otherwise wait for.
-      broker.close(() => server.close(() => post({ type: 'closed' })));
+      broker.close(() => void closeServers().then(() => post({ type: 'closed' })));
       continue;
     }
     const resolve = waiting.get(message.id);
@@ -252,7 +268,11 @@ main.on('message', (messages: ToFront[]) => {
 });
 
 try {
-  post({ type: 'listening', port: await listen(server, port, host, 'MQTT_PORT') });
+  post({
+    type: 'listening',
+    port: plain ? await listen(plain, port!, host, 'MQTT_PORT') : null,
+    tlsPort: secure ? await listen(secure, tls!.port, host, 'MQTT_TLS_PORT') : null,
+  });
 } catch (error) {
-  broker.close(() => post({ type: 'failed', message: (error as Error).message }));
+  broker.close(() => void closeServers().then(() => post({ type: 'failed', message: (error as Error).message })));
 }
