@@ -27,6 +27,7 @@ describe('loadConfig', () => {
       LOG_LEVEL: 'info',
     });
     expect(config.MQTT_URL).toBeUndefined();
+    expect(config.MQTT_TLS_PORT).toBeUndefined();
     expect(config.RPM_ADMIN_TOKEN).toBeUndefined();
     expect(config.PUSH_ENDPOINT_HOSTS).toEqual(DEFAULT_PUSH_ENDPOINT_HOSTS);
   });
@@ -90,7 +91,9 @@ describe('loadConfig', () => {
     ['PORT', '65536', /PORT: expected a TCP port number/],
     ['PORT', '80.5', /PORT: expected a TCP port number/],
     ['PORT', '-1', /PORT: expected a TCP port number/],
-    ['MQTT_PORT', 'mqtt', /MQTT_PORT: expected a TCP port number/],
+    ['MQTT_PORT', 'mqtt', /MQTT_PORT: expected a TCP port number from 0 to 65535, or off/],
+    ['MQTT_PORT', 'OFF', /MQTT_PORT: expected a TCP port number from 0 to 65535, or off/],
+    ['MQTT_TLS_PORT', 'off', /MQTT_TLS_PORT: expected a TCP port number/],
     ['DEVICE_RATE_LIMIT', '-1', /DEVICE_RATE_LIMIT: expected a whole number of messages per minute/],
     ['DEVICE_RATE_LIMIT', '0', /DEVICE_RATE_LIMIT: expected a whole number of messages per minute, above 0/],
     ['DEVICE_RATE_LIMIT', 'lots', /DEVICE_RATE_LIMIT: expected a whole number/],
@@ -146,6 +149,29 @@ describe('loadConfig', () => {
       READINGS_STORE: 'influxdb',
       INFLUX_URL: 'http://127.0.0.1:8181',
     });
+  });
+
+  it('MQTT_PORT=off turns plain MQTT off; 0 still means any free port', () => {
+    expect(loadConfig({ MQTT_PORT: 'off' }).MQTT_PORT).toBe('off');
+    expect(loadConfig({ MQTT_PORT: '0' }).MQTT_PORT).toBe(0);
+  });
+
+  it('MQTT_TLS_PORT needs MQTT_TLS_CERT and MQTT_TLS_KEY, and a port of its own', () => {
+    const error = configError({ MQTT_TLS_PORT: '8883' });
+    expect(error.message).toMatch(/MQTT_TLS_CERT: is required when MQTT_TLS_PORT is set/);
+    expect(error.message).toMatch(/MQTT_TLS_KEY: is required when MQTT_TLS_PORT is set/);
+    expect(configError({ MQTT_TLS_PORT: '8883', MQTT_TLS_KEY: 'key.pem' }).message).not.toMatch(/MQTT_TLS_KEY/);
+
+    const files = { MQTT_TLS_CERT: 'cert.pem', MQTT_TLS_KEY: 'key.pem' };
+    expect(configError({ ...files, MQTT_PORT: '8883', MQTT_TLS_PORT: '8883' }).message).toMatch(
+      /MQTT_TLS_PORT: must differ from MQTT_PORT/,
+    );
+    expect(loadConfig({ ...files, MQTT_PORT: 'off', MQTT_TLS_PORT: '8883' })).toMatchObject({
+      ...files,
+      MQTT_PORT: 'off',
+      MQTT_TLS_PORT: 8883,
+    });
+    expect(loadConfig({ ...files, MQTT_PORT: '0', MQTT_TLS_PORT: '0' }).MQTT_TLS_PORT).toBe(0);
   });
 
   it('INFLUX_URL must be http(s)', () => {

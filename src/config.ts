@@ -9,13 +9,13 @@ import { parseDuration } from './domain/duration.ts';
 
 // 0 asks the system for any free port (the one bound is logged); tests use it.
 const PORT_EXPECTED = 'expected a TCP port number from 0 to 65535';
-const port = (fallback: number) =>
-  z.coerce
-    .number({ error: PORT_EXPECTED })
-    .int(PORT_EXPECTED)
-    .min(0, PORT_EXPECTED)
-    .max(65535, PORT_EXPECTED)
-    .default(fallback);
+const portNumber = (expected = PORT_EXPECTED) =>
+  z.coerce.number({ error: expected }).int(expected).min(0, expected).max(65535, expected);
+const port = (fallback: number) => portNumber().default(fallback);
+// `off` rather than 0, which keeps its meaning of any free port.
+const PORT_OR_OFF_EXPECTED = `${PORT_EXPECTED}, or off`;
+const portOrOff = (fallback: number) =>
+  z.union([z.literal('off'), portNumber(PORT_OR_OFF_EXPECTED)], { error: PORT_OR_OFF_EXPECTED }).default(fallback);
 
 const duration = (fallback: string) =>
   z
@@ -38,7 +38,22 @@ export const configSchema = z
     PORT: port(3000).describe('HTTP port'),
     HOST: z.string().min(1).default('0.0.0.0').describe('HTTP and embedded MQTT bind address'),
     DATA_DIR: z.string().min(1).default('./data').describe('Where the embedded database and generated keys live'),
-    MQTT_PORT: port(1883).describe('Port of the embedded MQTT broker (unused when MQTT_URL is set)'),
+    MQTT_PORT: portOrOff(1883).describe(
+      'Port of the embedded MQTT broker (unused when MQTT_URL is set); off for none (MQTT over TLS only)',
+    ),
+    MQTT_TLS_PORT: portNumber()
+      .optional()
+      .describe('Port of the embedded broker for MQTT over TLS (8883 by convention); off when unset'),
+    MQTT_TLS_CERT: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM file of the MQTT over TLS server's certificate (its chain after it); required with MQTT_TLS_PORT"),
+    MQTT_TLS_KEY: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("PEM file of that certificate's private key; required with MQTT_TLS_PORT"),
     MQTT_URL: z
       .url({ protocol: /^(mqtts?|wss?|tcp|ssl)$/, error: 'expected a broker URL such as mqtt://127.0.0.1:1883' })
       .optional()
@@ -150,6 +165,15 @@ export const configSchema = z
         path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'],
         message: 'is required with the other VAPID key',
       });
+    }
+    if (env.MQTT_TLS_PORT !== undefined) {
+      for (const name of ['MQTT_TLS_CERT', 'MQTT_TLS_KEY'] as const) {
+        if (!env[name])
+          ctx.addIssue({ code: 'custom', path: [name], message: 'is required when MQTT_TLS_PORT is set' });
+      }
+      if (env.MQTT_TLS_PORT !== 0 && env.MQTT_TLS_PORT === env.MQTT_PORT) {
+        ctx.addIssue({ code: 'custom', path: ['MQTT_TLS_PORT'], message: 'must differ from MQTT_PORT' });
+      }
     }
     if (env.READINGS_STORE !== 'influxdb') return;
     for (const name of ['INFLUX_URL', 'INFLUX_DATABASE'] as const) {

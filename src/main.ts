@@ -44,8 +44,10 @@ export const FIRST_ADMIN_HINT =
 
 export interface Homewatch {
   httpPort: number;
-  /** The embedded broker's port; undefined with an external broker. */
+  /** The embedded broker's port; undefined with an external broker or MQTT_PORT=off. */
   mqttPort: number | undefined;
+  /** The embedded broker's MQTT over TLS port; undefined with an external broker or no MQTT_TLS_PORT. */
+  mqttTlsPort: number | undefined;
   /** No clinician account exists yet: someone must create the first admin (`npm run admin -- create-admin`). */
   needsFirstAdmin: boolean;
   stop(): Promise<void>;
@@ -185,6 +187,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     if (forwarder) checks.push(influxReadiness(forwarder));
 
     let mqttPort: number | undefined;
+    let mqttTlsPort: number | undefined;
     if (config.MQTT_URL) {
       const subscriber = startMqttSubscriber({
         url: config.MQTT_URL,
@@ -206,6 +209,11 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       const broker = await startMqttBroker({
         host: config.HOST,
         port: config.MQTT_PORT,
+        // config.ts requires the certificate and key with MQTT_TLS_PORT.
+        tls:
+          config.MQTT_TLS_PORT === undefined
+            ? undefined
+            : { port: config.MQTT_TLS_PORT, certFile: config.MQTT_TLS_CERT!, keyFile: config.MQTT_TLS_KEY! },
         directory,
         ingest,
         limiter,
@@ -215,7 +223,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       });
       stops.push(() => broker.close());
       mqttPort = broker.port;
-      checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker on port ${broker.port}` }));
+      mqttTlsPort = broker.tlsPort;
+      checks.push(() => ({ name: 'mqtt', ok: true, detail: `embedded broker: ${broker.listeners}` }));
     }
 
     const stores: Stores = {
@@ -258,12 +267,12 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const httpPort = await listen(server, config.PORT, config.HOST, 'PORT');
     stops.push(closeHttp);
     log.info(
-      { event: 'started', httpPort, mqttPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' },
+      { event: 'started', httpPort, mqttPort, mqttTlsPort, mqttUrl: config.MQTT_URL ? 'external' : 'embedded' },
       'Homewatch is serving',
     );
     const needsFirstAdmin = stores.clinicians.count() === 0;
     if (needsFirstAdmin) log.warn({ event: 'no_clinicians' }, `No clinician account yet: ${FIRST_ADMIN_HINT}`);
-    return { httpPort, mqttPort, needsFirstAdmin, stop };
+    return { httpPort, mqttPort, mqttTlsPort, needsFirstAdmin, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import type { DeviceDirectory } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Logger } from '../ops/log.ts';
@@ -8,7 +10,10 @@ import { batched, startWorker } from '../ops/worker-thread.ts';
 
 export interface MqttBrokerOptions extends DeviceMessageOptions {
   host: string;
-  port: number;
+  /** The plain MQTT port (0: any free one), or 'off'. */
+  port: number | 'off';
+  /** MQTT over TLS: its port (0: any free one) and the PEM files of its certificate and key; unset: off. */
+  tls?: { port: number; certFile: string; keyFile: string } | undefined;
   directory: DeviceDirectory;
   metrics: Metrics;
   log: Logger;
@@ -16,7 +21,12 @@ export interface MqttBrokerOptions extends DeviceMessageOptions {
 }
 
 export interface MqttBroker {
-  port: number;
+  /** The plain MQTT port bound; undefined when it is off. */
+  port: number | undefined;
+  /** The MQTT over TLS port bound; undefined when it is off. */
+  tlsPort: number | undefined;
+  /** What listens, in words, for /readyz: "MQTT on port 1883, MQTT over TLS on port 8883". */
+  listeners: string;
   close(): Promise<void>;
 }
 
@@ -31,22 +41,28 @@ const FRONT_YOUNG_GENERATION_MB = 12;
 /**
  * The embedded broker. Its connections live in a thread of their own (mqtt-broker-thread.ts); this side answers
  * what needs the database. A device connects with username = its id and password = its token, may publish
- * only to its own readings topic, and subscribe only below its own `rpm/devices/{id}/`.
+ * only to its own readings topic, and subscribe only below its own `rpm/devices/{id}/`; plain MQTT, MQTT over
+ * TLS or both. With neither (MQTT_PORT=off and no MQTT_TLS_PORT) no thread is started.
  */
 export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttBroker> {
   const { directory, metrics, log } = options;
+  const port = options.port === 'off' ? null : options.port;
+  const tls = options.tls ? { port: options.tls.port, ...readTlsFiles(options.tls) } : null;
+  if (port === null && tls === null) {
+    return { port: undefined, tlsPort: undefined, listeners: 'MQTT off', close: async () => {} };
+  }
   const front = startWorker(
     new URL('./mqtt-broker-thread', import.meta.url),
-    { host: options.host, port: options.port, logLevel: options.logLevel } satisfies FrontOptions,
+    { host: options.host, port, tls, logLevel: options.logLevel } satisfies FrontOptions,
     { maxYoungGenerationSizeMb: FRONT_YOUNG_GENERATION_MB },
   );
   const post = batched<ToFront>((messages) => front.postMessage(messages));
   const answer = (message: Answer) => post(message);
 
-  let listening: (port: number) => void;
+  let listening: (ports: { port: number | null; tlsPort: number | null }) => void;
   let failed: (error: Error) => void;
   let closed: () => void;
-  const started = new Promise<number>((resolve, reject) => {
+  const started = new Promise<{ port: number | null; tlsPort: number | null }>((resolve, reject) => {
     listening = resolve;
     failed = reject;
   });
@@ -66,13 +82,25 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
   function handle(message: FromFront) {
     switch (message.type) {
       case 'authenticate': {
+        const { id, username, clientId } = message;
         const device = message.password ? directory.byToken(message.password) : undefined;
-        if (device && device.id === message.username) return answer({ id: message.id, ok: true });
-        log.warn(
-          { event: 'mqtt_auth_failed', deviceId: message.username, clientId: message.clientId },
-          'MQTT connection refused: wrong device id or token',
-        );
-        return answer({ id: message.id, ok: false, message: 'Bad device id or token' });
+        if (!device || device.id !== username) {
+          log.warn(
+            { event: 'mqtt_auth_failed', deviceId: username, clientId },
+            'MQTT connection refused: wrong device id or token',
+          );
+          return answer({ id, ok: false, message: 'Bad device id or token' });
+        }
+        // A device's id as client id is that device's, even before it first connects (the broker thread
+        // checks the ids in use).
+        if (clientId !== device.id && directory.byId(clientId)) {
+          log.warn(
+            { event: 'mqtt_client_id_refused', deviceId: device.id, clientId },
+            "MQTT connection refused: its client id is another device's id",
+          );
+          return answer({ id, ok: false, message: `Client id ${clientId} is another device's`, clientIdTaken: true });
+        }
+        return answer({ id, ok: true });
       }
       case 'store': {
         const { id, deviceId } = message;
@@ -117,7 +145,7 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
       case 'connected':
         return metrics.connectedDevices.set(message.count);
       case 'listening':
-        return listening(message.port);
+        return listening(message);
       case 'failed':
         return failed(new Error(message.message));
       case 'closed':
@@ -125,22 +153,60 @@ export async function startMqttBroker(options: MqttBrokerOptions): Promise<MqttB
     }
   }
 
-  let port: number;
+  let bound: { port: number | null; tlsPort: number | null };
   try {
-    port = await started;
+    bound = await started;
   } catch (error) {
     await front.terminate();
     throw error;
   }
   serving = true;
-  log.info({ event: 'mqtt_listening', host: options.host, port }, 'Embedded MQTT broker listening');
+  const ports = { port: bound.port ?? undefined, tlsPort: bound.tlsPort ?? undefined };
+  const listeners = [
+    ports.port === undefined ? undefined : `MQTT on port ${ports.port}`,
+    ports.tlsPort === undefined ? undefined : `MQTT over TLS on port ${ports.tlsPort}`,
+    ports.port === undefined ? 'plain MQTT off' : undefined,
+  ]
+    .filter(Boolean)
+    .join(', ');
+  log.info({ event: 'mqtt_listening', host: options.host, ...ports }, `Embedded MQTT broker: ${listeners}`);
 
   return {
-    port,
+    ...ports,
+    listeners,
     async close() {
       post({ type: 'close' });
       await stopped;
       await front.terminate();
     },
   };
+}
+
+/**
+ * Reads MQTT over TLS's certificate and key, and checks that they make a TLS context (PEM, and a key that
+ * matches the certificate) before the broker starts: a bad one stops the start naming its variable.
+ */
+function readTlsFiles({ certFile, keyFile }: { certFile: string; keyFile: string }): { cert: string; key: string } {
+  const read = (file: string, variable: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      throw new Error(`${variable}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`);
+    }
+  };
+  const cert = read(certFile, 'MQTT_TLS_CERT');
+  const key = read(keyFile, 'MQTT_TLS_KEY');
+  try {
+    createSecureContext({ cert });
+  } catch (error) {
+    throw new Error(`MQTT_TLS_CERT: ${certFile} is not a PEM certificate (${(error as Error).message})`);
+  }
+  try {
+    createSecureContext({ cert, key });
+  } catch (error) {
+    throw new Error(
+      `MQTT_TLS_KEY: ${keyFile} is not the PEM private key of MQTT_TLS_CERT's certificate (${(error as Error).message})`,
+    );
+  }
+  return { cert, key };
 }
