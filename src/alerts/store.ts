@@ -219,11 +219,19 @@ export class AlertStore {
 }
 
 function toRow(alert: Alert): typeof alerts.$inferInsert {
-  return { ...alert, reading: alert.reading === null ? null : JSON.stringify(alert.reading) };
+  return {
+    ...alert,
+    reading: alert.reading === null ? null : JSON.stringify(alert.reading),
+    observed: alert.observed === null ? null : JSON.stringify(alert.observed),
+  };
 }
 
 function toAlert(row: typeof alerts.$inferSelect): Alert {
-  return { ...row, reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>) };
+  return {
+    ...row,
+    reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>),
+    observed: row.observed === null ? null : (JSON.parse(row.observed) as Record<string, unknown>),
+  };
 }
 
 /**

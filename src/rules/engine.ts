@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, gte, inArray, isNotNull, max, notInArray, sql } from 'drizzle-orm';
 import type { AlertEvent, AlertStore } from '../alerts/store.ts';
-import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
+import { breach, deactivate, openAlert, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
 import type { Metric } from '../domain/rule.ts';
 import { bounded, inner } from '../store/cache.ts';
@@ -309,14 +309,14 @@ export class RuleEngine {
     }
     // A missing-data alert already in force is not re-counted on every sweep.
     if (missing && existing.active) return undefined;
-    const alert = retrigger(existing, {
+    const { alert, event } = breach(existing, {
       reading: presented,
       at: now,
       severity: rule.rule.severity,
       message: rule.rule.message,
     });
-    this.alerts.update(alert, 'updated', now);
-    return { alert, event: 'updated' };
+    this.alerts.update(alert, event, now);
+    return { alert, event };
   }
 
   #plan(patientId: string): CompiledPlan | null {

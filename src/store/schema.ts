@@ -198,6 +198,14 @@ export const alerts = sqliteTable(
     resolvedBy: text('resolved_by'),
     resolvedAt: integer('resolved_at'),
     note: text('note'),
+    /** 1, then one more for each new episode that reopened it. */
+    episode: integer('episode').notNull().default(1),
+    reopenedAt: integer('reopened_at'),
+    reopenReason: text('reopen_reason', { enum: ['new_episode', 'higher_severity', 'acknowledgement_expired'] }),
+    /** The triggering reading was measured before the newest one already received. */
+    late: integer('late', { mode: 'boolean' }).notNull().default(false),
+    /** JSON: what the rule measured when it last fired (the contract's `observed`). */
+    observed: text('observed'),
   },
   (t) => [
     // One alert per patient and rule until a clinician resolves it: the database enforces it.
@@ -214,7 +222,7 @@ export const alerts = sqliteTable(
 export const alertOutbox = sqliteTable('alert_outbox', {
   seq: integer('seq').primaryKey({ autoIncrement: true }),
   alertId: text('alert_id').notNull(),
-  event: text('event', { enum: ['opened', 'updated', 'acknowledged', 'resolved'] }).notNull(),
+  event: text('event', { enum: ['opened', 'updated', 'reopened', 'acknowledged', 'resolved'] }).notNull(),
   at: integer('at').notNull(),
 });
 
@@ -257,7 +265,10 @@ export const escalations = sqliteTable(
     /** Index into the routing policy's tiers (0: primary nurse). */
     nextTier: integer('next_tier').notNull(),
     dueAt: integer('due_at').notNull(),
-    state: text('state', { enum: ['pending', 'done', 'cancelled'] }).notNull(),
+    /** pending: a notification is due; acknowledged: the acknowledgement expires at dueAt; done; cancelled. */
+    state: text('state', { enum: ['pending', 'acknowledged', 'done', 'cancelled'] }).notNull(),
+    /** Repeats sent after the last tier, until someone acknowledges. */
+    repeat: integer('repeat').notNull().default(0),
     /** Whether any tier was reached; an alert that reached nobody is flagged for admins. */
     reachedAnyone: integer('reached_anyone', { mode: 'boolean' }).notNull(),
     unreachable: integer('unreachable', { mode: 'boolean' }).notNull(),
