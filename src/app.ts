@@ -16,6 +16,8 @@ import { careTeamRoute } from './care-team/routes.ts';
 import type { CareTeamStore } from './care-team/store.ts';
 import { carePlanRoute, templatesRoute } from './care-plans/routes.ts';
 import type { CarePlanStore } from './care-plans/store.ts';
+import { awayRoute, onCallRoute } from './availability/routes.ts';
+import type { AvailabilityStore } from './availability/store.ts';
 import { cliniciansRoute } from './clinicians/routes.ts';
 import type { ClinicianStore } from './clinicians/store.ts';
 import { pushRoute } from './delivery/push-routes.ts';
@@ -52,6 +54,7 @@ export interface Stores {
   deliveryTargets: DeliveryTargetStore;
   readings: ReadingStore;
   rejections: RejectionLog;
+  availability: AvailabilityStore;
 }
 
 export interface AppOptions {
@@ -110,7 +113,11 @@ export function createApp(options: AppOptions) {
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
   app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  const availability = { availability: stores.availability, clinicians: stores.clinicians, audit };
+  // Before the admin-only /v1/clinicians routes: a clinician sets their own away periods.
+  app.route('/v1/clinicians', awayRoute(availability));
   app.route('/v1/clinicians', cliniciansRoute({ clinicians: stores.clinicians, audit }));
+  app.route('/v1/on-call', onCallRoute(availability));
   app.route(
     '/v1/patients',
     patientsRoute({ patients: stores.patients, devices: stores.devices, readingStore: stores.readings, access, audit }),

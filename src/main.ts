@@ -8,6 +8,7 @@ import { createApp, type Stores } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
 import { AlertStore } from './alerts/store.ts';
 import { PatientAccess } from './care-team/access.ts';
+import { AvailabilityStore } from './availability/store.ts';
 import { CareTeamStore } from './care-team/store.ts';
 import { ClinicianStore } from './clinicians/store.ts';
 import { DeliveryTargetStore } from './delivery/store.ts';
@@ -228,6 +229,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       deliveryTargets: new DeliveryTargetStore(db),
       readings: readingStore,
       rejections,
+      availability: new AvailabilityStore(db),
     };
     const app = createApp({
       stores,

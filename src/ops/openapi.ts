@@ -4,6 +4,7 @@ import { loginSchema } from '../auth/routes.ts';
 import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { pushSubscriptionSchema, pushUnsubscribeSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
+import { awayPeriodsSchema, onCallShiftsSchema } from '../availability/routes.ts';
 import { createClinicianSchema } from '../clinicians/store.ts';
 import { alertsQuerySchema, resolveSchema } from '../alerts/routes.ts';
 import { inboxQuerySchema } from '../alerts/inbox.ts';
@@ -101,6 +102,8 @@ const schemas = {
   PushSubscription: jsonSchema(pushSubscriptionSchema),
   PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
   CreateWebhook: jsonSchema(createWebhookSchema),
+  AwayPeriods: jsonSchema(awayPeriodsSchema),
+  OnCallShifts: jsonSchema(onCallShiftsSchema),
 } satisfies Record<string, JsonSchema>;
 
 type SchemaName = keyof typeof schemas;
@@ -114,7 +117,8 @@ type Access = 'public' | 'device' | 'signedIn' | 'admin';
 const TAGS = {
   readings: 'The device protocol over HTTP (over MQTT: publish the same JSON to rpm/devices/{deviceId}/readings)',
   auth: 'Sign-in and sessions',
-  clinicians: 'Clinician accounts',
+  clinicians: 'Clinician accounts, and when each one is away',
+  'on-call': "The agency's on-call rota: who gets what reached nobody on a care team",
   patients: 'Patients, their care teams and readings',
   'care-plans': 'Care plans and the rule templates they draw on',
   alerts: 'Alerts: the inbox, acknowledge and resolve, and who was notified',
@@ -345,6 +349,46 @@ const OPERATIONS: OperationSpec[] = [
     body: 'CreateClinician',
     ok: { status: 201, description: '{id, name, email, role}' },
     answers: { 409: 'Email in use' },
+  },
+  {
+    method: 'get',
+    path: '/v1/clinicians/{id}/away',
+    operationId: 'getAwayPeriods',
+    tag: 'clinicians',
+    summary: "A clinician's away periods (admin, or that clinician)",
+    access: 'signedIn',
+    ok: { description: '{periods: [{from, until, note?}]}' },
+    answers: { 403: 'Another clinician’s periods', 404: 'No such clinician' },
+  },
+  {
+    method: 'put',
+    path: '/v1/clinicians/{id}/away',
+    operationId: 'replaceAwayPeriods',
+    tag: 'clinicians',
+    summary: 'Replace a clinician’s away periods: routing skips them while away (admin, or that clinician)',
+    access: 'signedIn',
+    body: 'AwayPeriods',
+    ok: { description: '{periods}' },
+    answers: { 403: 'Another clinician’s periods', 404: 'No such clinician' },
+  },
+  {
+    method: 'get',
+    path: '/v1/on-call',
+    operationId: 'getOnCallRota',
+    tag: 'on-call',
+    summary: 'The on-call rota and who is on call now',
+    access: 'signedIn',
+    ok: { description: '{shifts: [{clinicianId, from, until}], now: clinicianId or null}' },
+  },
+  {
+    method: 'put',
+    path: '/v1/on-call',
+    operationId: 'replaceOnCallRota',
+    tag: 'on-call',
+    summary: 'Replace the on-call rota (admin)',
+    access: 'admin',
+    body: 'OnCallShifts',
+    ok: { description: '{shifts, now}' },
   },
   {
     method: 'get',

@@ -329,3 +329,32 @@ export const webhookJobs = sqliteTable(
   },
   (t) => [index('webhook_jobs_state_next').on(t.state, t.nextAt)],
 );
+
+/** When a clinician is away (vacation, off shift): routing treats them as unreachable then. */
+export const awayPeriods = sqliteTable(
+  'away_periods',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    from: integer('from').notNull(),
+    until: integer('until').notNull(),
+    note: text('note'),
+  },
+  (t) => [index('away_periods_clinician').on(t.clinicianId, t.until)],
+);
+
+/** The agency's on-call rota: who takes what reached nobody on a care team, and when. */
+export const onCallShifts = sqliteTable(
+  'on_call_shifts',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    from: integer('from').notNull(),
+    until: integer('until').notNull(),
+  },
+  (t) => [index('on_call_shifts_until').on(t.until)],
+);
