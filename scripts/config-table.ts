@@ -1,12 +1,14 @@
 /**
- * Writes the README's configuration table from the config schema (src/config.ts), between the
- * `<!-- config-table -->` markers. `npm run config-table`; a test fails when the README is stale.
+ * Writes the configuration table of docs/configuration.md from the config schema (src/config.ts), between
+ * the `<!-- config-table -->` markers. `npm run config-table`; a test fails when the page is stale.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { configSchema } from '../src/config.ts';
 
+/** The page that holds the table, relative to the repository's root. */
+export const CONFIG_PAGE = 'docs/configuration.md';
 const START = '<!-- config-table:start -->';
 const END = '<!-- config-table:end -->';
 
@@ -21,15 +23,15 @@ export function configTable(): string {
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-export function withConfigTable(readme: string): string {
-  const start = readme.indexOf(START);
-  const end = readme.indexOf(END);
-  if (start < 0 || end < start) throw new Error(`README.md has no ${START} … ${END} section`);
-  return `${readme.slice(0, start + START.length)}\n${configTable()}\n${readme.slice(end)}`;
+export function withConfigTable(page: string): string {
+  const start = page.indexOf(START);
+  const end = page.indexOf(END);
+  if (start < 0 || end < start) throw new Error(`${CONFIG_PAGE} has no ${START} … ${END} section`);
+  return `${page.slice(0, start + START.length)}\n${configTable()}\n${page.slice(end)}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const file = path.resolve(import.meta.dirname, '../README.md');
+  const file = path.resolve(import.meta.dirname, '..', CONFIG_PAGE);
   writeFileSync(file, withConfigTable(readFileSync(file, 'utf8')));
-  console.log('README.md: configuration table updated');
+  console.log(`${CONFIG_PAGE}: configuration table updated`);
 }

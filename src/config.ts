@@ -3,7 +3,7 @@ import { parseDuration } from './domain/duration.ts';
 
 /**
  * The only reader of process.env. Every setting is validated at start; a bad one stops the process with
- * a sentence naming the variable and what it expected. The README's configuration table is generated
+ * a sentence naming the variable and what it expected. The configuration table in docs/configuration.md is generated
  * from this schema (`npm run config-table`), so the descriptions here are the documentation.
  */
 

@@ -287,7 +287,7 @@ async function main() {
   if (!config.RPM_ADMIN_TOKEN) {
     log.warn(
       { event: 'no_admin_token' },
-      'RPM_ADMIN_TOKEN is not set: provisioning endpoints refuse every request until it is',
+      'RPM_ADMIN_TOKEN is not set: provisioning needs an admin account (npm run admin -- create-admin) until it is',
     );
   }
   let service: Homewatch;

@@ -242,7 +242,7 @@ export class InfluxForwarder {
     let outcome = await store.writeLines(lines, signal);
     if (!outcome.ok && outcome.error.databaseNotFound && !this.#triedCreate) {
       // InfluxDB 1.x answers this way for a database nobody created yet; CREATE DATABASE fixes it there
-      // (2.x and 3.x refuse it: their bucket or DBRP mapping is made by their admin, see the README).
+      // (2.x and 3.x refuse it: their bucket or DBRP mapping is made by their admin, see docs/influxdb.md).
       this.#triedCreate = true;
       const notFound = outcome.error.message;
       try {

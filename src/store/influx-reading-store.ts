@@ -16,7 +16,7 @@ import {
  * Readings in InfluxDB, through the v1-compatible HTTP API (line protocol on /write, InfluxQL on /query),
  * which InfluxDB 1.x serves natively and 2.x and 3.x serve for compatibility.
  *
- * Schema (also in the README): one measurement per reading type (`blood_pressure`, `weight`, `spo2`);
+ * Schema (also in docs/influxdb.md): one measurement per reading type (`blood_pressure`, `weight`, `spo2`);
  * tags `patient_id`, `device_id` and, only when one device sent several readings of a type at the same
  * millisecond, `ordinal` (1, 2, … in arrival order); fields `id` (the reading id), `systolic`,
  * `diastolic`, `pulse`, `value` (floats, only those the reading has), `unit`, `message_id` (strings, when
