@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
-import { AlertActions, type AlertStore } from './alerts/store.ts';
+import type { AlertActions, AlertStore } from './alerts/store.ts';
 import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
@@ -35,10 +35,10 @@ import type { Logger } from './ops/log.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { opsRoute, type ReadinessCheck } from './ops/routes.ts';
 import { patientsRoute } from './patients/routes.ts';
+import type { PatientStatus } from './patients/status.ts';
 import type { PatientStore } from './patients/store.ts';
 import { patientsSummaryRoute } from './patients/summary.ts';
 import type { AlertChange } from './rules/engine.ts';
-import type { GroupCommit } from './store/db.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import type { RejectionLog } from './store/rejection-log.ts';
 import { webRoute } from './web/routes.tsx';
@@ -68,7 +68,7 @@ export interface AppOptions {
   directory: DeviceDirectory;
   ingest: Ingest;
   limiter: RateLimiter;
-  commits: GroupCommit;
+  alertActions: AlertActions;
   templates: ReadonlyMap<string, Template>;
   adminToken: string | undefined;
   corsOrigins: string[] | undefined;
@@ -78,6 +78,8 @@ export interface AppOptions {
   onAlertChanges: (changes: AlertChange[]) => void;
   /** Called after a care plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
+  /** Called after a patient's status changed: rules stop or start; a discharge resolves open alerts. */
+  onPatientStatusChanged: (patientId: string, status: PatientStatus, by: string) => Promise<void>;
 }
 
 const SERVICE_WORKER = readFileSync(new URL('./web/sw.js', import.meta.url), 'utf8');
@@ -120,7 +122,14 @@ export function createApp(options: AppOptions) {
   app.route('/v1/on-call', onCallRoute(availability));
   app.route(
     '/v1/patients',
-    patientsRoute({ patients: stores.patients, devices: stores.devices, readingStore: stores.readings, access, audit }),
+    patientsRoute({
+      patients: stores.patients,
+      devices: stores.devices,
+      readingStore: stores.readings,
+      access,
+      audit,
+      onStatusChanged: options.onPatientStatusChanged,
+    }),
   );
   app.route(
     '/v1/patients',
@@ -141,7 +150,7 @@ export function createApp(options: AppOptions) {
     '/v1/alerts',
     alertsRoute({
       alerts: stores.alerts,
-      actions: new AlertActions(options.commits, stores.alerts),
+      actions: options.alertActions,
       onAlertChanges: options.onAlertChanges,
       access,
       audit,

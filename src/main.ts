@@ -6,7 +6,7 @@ import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp, type Stores } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { AlertStore } from './alerts/store.ts';
+import { AlertActions, AlertStore } from './alerts/store.ts';
 import { PatientAccess } from './care-team/access.ts';
 import { AvailabilityStore } from './availability/store.ts';
 import { CareTeamStore } from './care-team/store.ts';
@@ -111,6 +111,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const templates = loadTemplates();
     const carePlans = new CarePlanStore(db);
     const alerts = new AlertStore(db);
+    const alertActions = new AlertActions(commits, alerts);
     const engine = new RuleEngine(db, carePlans, alerts);
     const vapid = loadVapidKeys({
       publicKey: config.VAPID_PUBLIC_KEY,
@@ -242,7 +243,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       directory,
       ingest,
       limiter,
-      commits,
+      alertActions,
       templates,
       adminToken: config.RPM_ADMIN_TOKEN,
       corsOrigins: config.CORS_ORIGINS,
@@ -250,6 +251,13 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
       onAlertChanges,
+      onPatientStatusChanged: async (patientId, status, by) => {
+        engine.forgetPatient(patientId);
+        clock.kick();
+        if (status !== 'discharged') return;
+        const resolved = await alertActions.resolveAll(patientId, by, 'discharged');
+        if (resolved.length) onAlertChanges(resolved.map((alert) => ({ alert, event: 'resolved' as const })));
+      },
       onCarePlanChanged: (patientId: string) => {
         engine.forgetPatient(patientId);
         clock.kick();

@@ -4,7 +4,7 @@ import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
-import type { Alert } from './lifecycle.ts';
+import { type Alert, resolve } from './lifecycle.ts';
 
 export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
 export type Escalation = typeof escalations.$inferSelect;
@@ -243,6 +243,25 @@ export class AlertActions {
     private readonly commits: GroupCommit,
     private readonly alerts: AlertStore,
   ) {}
+
+  /**
+   * Resolves every unresolved alert of the patient (discharge), with the note, in one group commit.
+   * Returns the resolved alerts, for whoever acts after the commit (routing, webhooks).
+   */
+  resolveAll(patientId: string, by: string, note: string): Promise<Alert[]> {
+    return this.commits.run(() => {
+      const at = Date.now();
+      const unresolved = [
+        ...this.alerts.list({ patientId, status: 'open', limit: 10_000 }),
+        ...this.alerts.list({ patientId, status: 'acknowledged', limit: 10_000 }),
+      ];
+      return unresolved.map((alert) => {
+        const resolved = resolve(alert, by, at, note);
+        this.alerts.update(resolved, 'resolved', at);
+        return resolved;
+      });
+    });
+  }
 
   apply(
     id: string,

@@ -11,7 +11,12 @@ import { inboxQuerySchema } from '../alerts/inbox.ts';
 import { auditQuerySchema } from '../audit/routes.ts';
 import { summaryQuerySchema } from '../patients/summary.ts';
 import { careTeamSchema } from '../care-team/routes.ts';
-import { createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
+import {
+  createPatientSchema,
+  patientStatusSchema,
+  patientsQuerySchema,
+  readingsQuerySchema,
+} from '../patients/routes.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 import { ERROR_STATUS } from '../domain/errors.ts';
@@ -103,6 +108,7 @@ const schemas = {
   PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
   CreateWebhook: jsonSchema(createWebhookSchema),
   AwayPeriods: jsonSchema(awayPeriodsSchema),
+  PatientStatus: jsonSchema(patientStatusSchema),
   OnCallShifts: jsonSchema(onCallShiftsSchema),
 } satisfies Record<string, JsonSchema>;
 
@@ -395,8 +401,9 @@ const OPERATIONS: OperationSpec[] = [
     path: '/v1/patients',
     operationId: 'listPatients',
     tag: 'patients',
-    summary: 'Patients the caller may see',
+    summary: 'Patients the caller may see (discharged ones only with status=all or status=discharged)',
     access: 'signedIn',
+    query: patientsQuerySchema,
     ok: { description: '{patients: [...]}' },
   },
   {
@@ -418,6 +425,27 @@ const OPERATIONS: OperationSpec[] = [
     summary: 'A patient',
     access: 'signedIn',
     ok: { description: 'The patient' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'patch',
+    path: '/v1/patients/{id}',
+    operationId: 'setPatientStatus',
+    tag: 'patients',
+    summary: 'Pause, resume or discharge monitoring (admin, or the care team); a discharge resolves open alerts',
+    access: 'signedIn',
+    body: 'PatientStatus',
+    ok: { description: 'The patient' },
+    answers: { 403: 'Not on the care team', 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/status-history',
+    operationId: 'listPatientStatusHistory',
+    tag: 'patients',
+    summary: 'Every change of the patient’s status, with who made it and why',
+    access: 'signedIn',
+    ok: { description: '{history: [{version, status, until, reason, changedBy, changedAt}]}' },
     answers: { 404: NOT_YOUR_PATIENT },
   },
   {

@@ -15,7 +15,32 @@ export const patients = sqliteTable('patients', {
   timezone: text('timezone').notNull().default('UTC'),
   externalId: text('external_id').unique(),
   createdAt: integer('created_at').notNull(),
+  /** active, paused (vacation, in hospital; until `statusUntil` if set) or discharged. */
+  status: text('status', { enum: ['active', 'paused', 'discharged'] })
+    .notNull()
+    .default('active'),
+  statusUntil: integer('status_until'),
+  /** When the status last changed (null: active since created). */
+  statusChangedAt: integer('status_changed_at'),
 });
+
+/** Every change of a patient's status, with who made it and why: the status's version history. */
+export const patientStatusChanges = sqliteTable(
+  'patient_status_changes',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    version: integer('version').notNull(),
+    status: text('status', { enum: ['active', 'paused', 'discharged'] }).notNull(),
+    until: integer('until'),
+    reason: text('reason'),
+    changedBy: text('changed_by').notNull(),
+    changedAt: integer('changed_at').notNull(),
+  },
+  (t) => [uniqueIndex('patient_status_changes_version').on(t.patientId, t.version)],
+);
 
 export const devices = sqliteTable('devices', {
   id: text('id').primaryKey(),
