@@ -15,7 +15,7 @@ RUN apt-get update \
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
-COPY scripts/copy-assets.mjs ./scripts/
+COPY scripts/build-assets.ts ./scripts/
 COPY src ./src
 # Compiled once here; the image runs JavaScript, the service and the admin CLI alike
 # (`docker exec <container> node dist/cli.js --help`). Dev dependencies go after the build.

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
@@ -81,8 +80,6 @@ export interface AppOptions {
   /** Called after a patient's status changed: rules stop or start; a discharge resolves open alerts. */
   onPatientStatusChanged: (patientId: string, status: PatientStatus, by: string) => Promise<void>;
 }
-
-const SERVICE_WORKER = readFileSync(new URL('./web/sw.js', import.meta.url), 'utf8');
 
 /** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
 export function createApp(options: AppOptions) {
@@ -178,13 +175,6 @@ export function createApp(options: AppOptions) {
     }),
   );
   app.route('/v1/patients-summary', patientsSummaryRoute({ patients: stores.patients, access, audit }));
-  app.get('/sw.js', (c) =>
-    c.body(SERVICE_WORKER, 200, {
-      'content-type': 'text/javascript; charset=utf-8',
-      'service-worker-allowed': '/',
-      'cache-control': 'no-cache',
-    }),
-  );
   app.route(
     '/v1/devices',
     devicesRoute({

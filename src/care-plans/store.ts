@@ -3,7 +3,8 @@ import path from 'node:path';
 import { desc, eq } from 'drizzle-orm';
 import type { ErrorDetail } from '../domain/errors.ts';
 import { plainErrors, toDetails } from '../domain/errors.ts';
-import { templateSchema, type Rule, type Template } from '../domain/rule.ts';
+import { parseDuration } from '../domain/duration.ts';
+import { METRIC_UNITS, templateSchema, type Rule, type Severity, type Template } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
 import { carePlans } from '../store/schema.ts';
 
@@ -30,15 +31,24 @@ export function loadTemplates(dir = TEMPLATES_DIR): Map<string, Template> {
 }
 
 /**
- * The rules in force for a plan: each template's rules in order, then the per-patient rules, a
- * per-patient rule replacing the template rule with the same id. Pure; problems name their path.
+ * The rules in force for a plan: each template's rules in order, then the per-patient rules. Pure;
+ * problems name their path.
+ *
+ * - Template rules that watch the same condition (same metric, kind, op, value, unit, count, within and
+ *   for) are one rule in force, so one reading opens one alert: the first one's id and place, the highest
+ *   severity with its message and source, and `templates` and `mergedFrom` saying what it stands for.
+ * - A per-patient rule with the id of a template rule replaces it, in its place; when that rule was merged,
+ *   it replaces the merged rule (the rule the care team sees), whichever of the merged ids it names.
+ * - A per-patient rule with a new id is added, even when it watches the same condition as a template rule:
+ *   the physician wrote it on purpose.
  */
 export function expandCarePlan(
   input: { templates?: string[]; rules: Rule[] },
   templates: ReadonlyMap<string, Template>,
 ): { rules: Rule[]; problems: ErrorDetail[] } {
   const problems: ErrorDetail[] = [];
-  const byId = new Map<string, Rule>();
+  // Template rules by id: a template listed twice gives its rules once.
+  const fromTemplates = new Map<string, Rule>();
   (input.templates ?? []).forEach((name, i) => {
     const template = templates.get(name);
     if (!template) {
@@ -48,16 +58,67 @@ export function expandCarePlan(
       });
       return;
     }
-    for (const rule of template.rules) byId.set(rule.id, { ...rule, template: name });
+    for (const rule of template.rules) fromTemplates.set(rule.id, { ...rule, template: name });
   });
-  const seen = new Set<string>();
+  const own = new Map<string, Rule>();
   input.rules.forEach((rule, i) => {
-    if (seen.has(rule.id))
+    if (own.has(rule.id))
       problems.push({ path: `rules.${i}.id`, message: `"${rule.id}" is used by another rule of this plan` });
-    seen.add(rule.id);
-    byId.set(rule.id, rule);
+    own.set(rule.id, rule);
   });
-  return { rules: [...byId.values()], problems };
+
+  const byCondition = new Map<string, Rule[]>();
+  for (const rule of fromTemplates.values()) {
+    const key = conditionKey(rule);
+    byCondition.set(key, [...(byCondition.get(key) ?? []), rule]);
+  }
+  const rules: Rule[] = [];
+  const placed = new Set<string>();
+  for (const group of byCondition.values()) {
+    const overrides = group.filter((rule) => own.has(rule.id));
+    if (overrides.length === 0) {
+      rules.push(mergeRules(group));
+      continue;
+    }
+    for (const { id } of overrides) {
+      rules.push(own.get(id)!);
+      placed.add(id);
+    }
+  }
+  for (const [id, rule] of own) if (!placed.has(id)) rules.push(rule);
+  return { rules, problems };
+}
+
+/** What makes two rules watch the same thing; an absent unit is the metric's own, durations compare in ms. */
+function conditionKey({ metric, when }: Rule): string {
+  if (when.kind === 'missing') return JSON.stringify([metric, when.kind, parseDuration(when.for)]);
+  return JSON.stringify([
+    metric,
+    when.kind,
+    when.op,
+    when.value,
+    when.unit ?? METRIC_UNITS[metric][0],
+    'count' in when ? when.count : null,
+    when.kind !== 'threshold' && when.within !== undefined ? parseDuration(when.within) : null,
+  ]);
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** One rule in force for template rules with the same condition (a group of one is the rule itself). */
+function mergeRules(group: readonly Rule[]): Rule {
+  const [first] = group;
+  if (group.length === 1) return first!;
+  // The highest severity decides what the alert says; among equals, the first template's rule.
+  const lead = group.reduce((a, b) => (SEVERITY_RANK[b.severity] > SEVERITY_RANK[a.severity] ? b : a));
+  return {
+    ...first!,
+    severity: lead.severity,
+    message: lead.message,
+    source: lead.source,
+    templates: [...new Set(group.map((rule) => rule.template!))],
+    mergedFrom: group.map((rule) => rule.id),
+  };
 }
 
 export interface CarePlan {

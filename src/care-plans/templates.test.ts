@@ -82,12 +82,23 @@ describe('rules/ templates', () => {
     }
   });
 
-  it('the service loads them all, and all three applied together keep every rule', () => {
+  it('the service loads them all; all three applied together keep every rule, identical ones merged', () => {
     const loaded = loadTemplates(RULES_DIR);
     expect([...loaded.keys()].sort()).toEqual(templates.map((t) => t.template.name).sort());
     const { rules, problems } = expandCarePlan({ templates: [...loaded.keys()], rules: [] }, loaded);
     expect(problems).toEqual([]);
-    expect(rules).toHaveLength(templates.reduce((n, t) => n + t.template.rules.length, 0));
+    const inForce = rules.flatMap((r) => r.mergedFrom ?? [r.id]).sort();
+    expect(inForce).toEqual(templates.flatMap(({ template }) => template.rules.map((r) => r.id)).sort());
+  });
+
+  it('no template repeats a condition of its own (merging is for rules of different templates)', () => {
+    for (const { template } of templates) {
+      const { rules } = expandCarePlan({ templates: [template.name], rules: [] }, byName);
+      expect(
+        rules.filter((r) => r.mergedFrom),
+        template.name,
+      ).toEqual([]);
+    }
   });
 });
 
@@ -163,11 +174,114 @@ describe('heart-failure', () => {
     ).toBe(false); // +4.5 lb
   });
 
+  it('two-day gain: 180 lb, a skipped day, then 184.8 lb fires; the day and week rules miss it', () => {
+    const twoDays = rule('heart-failure', 'hf-weight-gain-2days');
+    expect(parseDuration((twoDays.when as { within: string }).within)).toBe(54 * HOUR);
+    const skipped: Array<[number, number]> = [
+      [0, lb(180)],
+      [48, lb(184.8)],
+    ];
+    expect(decide(twoDays, skipped)).toBe(true);
+    expect(decide(dayGain, skipped)).toBe(false);
+    expect(decide(weekGain, skipped)).toBe(false);
+    // A weigh-in half an hour later than two days before still counts (54 h window); three days later does not.
+    expect(
+      decide(twoDays, [
+        [0, lb(180)],
+        [48.5, lb(183)],
+      ]),
+    ).toBe(true);
+    expect(
+      decide(twoDays, [
+        [0, lb(180)],
+        [72, lb(184.8)],
+      ]),
+    ).toBe(false);
+    // 1 lb a day is 2 lb over two days: quiet (the week rule watches slow gains).
+    expect(
+      decide(
+        twoDays,
+        [0, 1, 2, 3].map((d): [number, number] => [d * 24, lb(180 + d)]),
+      ),
+    ).toBe(false);
+    expect(
+      decide(twoDays, [
+        [0, lb(180)],
+        [48, lb(182.9)],
+      ]),
+    ).toBe(false);
+  });
+
+  it('two-day loss: 180 → 177 → 174 lb fires on the second day (−6 lb), not the first (−3 lb)', () => {
+    const loss = rule('heart-failure', 'hf-weight-loss-2days');
+    expect(loss.when).toMatchObject({ kind: 'change', op: '<=', value: -4, unit: 'lb', within: '54h' });
+    const days: Array<[number, number]> = [
+      [0, lb(180)],
+      [24, lb(177)],
+      [48, lb(174)],
+    ];
+    expect(decide(loss, days.slice(0, 2))).toBe(false);
+    expect(decide(loss, days)).toBe(true);
+    expect(
+      decide(loss, [
+        [0, lb(180)],
+        [48, lb(176.1)],
+      ]),
+    ).toBe(false); // −3.9 lb
+    expect(
+      decide(loss, [
+        [0, lb(180)],
+        [48, lb(176)],
+      ]),
+    ).toBe(true); // −4.0 lb
+    // A gain never fires it, and a loss never fires the gain rules.
+    expect(
+      decide(
+        loss,
+        days.map(([h, v]): [number, number] => [h, 2 * lb(180) - v]),
+      ),
+    ).toBe(false);
+    expect(decide(rule('heart-failure', 'hf-weight-gain-2days'), days)).toBe(false);
+  });
+
+  it('a kg scale: 81.647 then 82.554 kg is a 2.0 lb gain and fires the day rule, as the same gain in lb does', () => {
+    expect(
+      decide(dayGain, [
+        [0, toKg(81.647, 'kg')],
+        [24, toKg(82.554, 'kg')],
+      ]),
+    ).toBe(true);
+    expect(
+      decide(dayGain, [
+        [0, toKg(81.647, 'kg')],
+        [24, toKg(82.5, 'kg')],
+      ]),
+    ).toBe(false); // 1.9 lb
+  });
+
+  it('pulse: 38 fires the critical and the warning rule; 150 the same on the fast side; 50 to 110 is quiet', () => {
+    const firing = (pulse: number) =>
+      byName
+        .get('heart-failure')!
+        .rules.filter((r) => r.metric === 'pulse' && decide(r, [[0, pulse]]))
+        .map((r) => `${r.id}:${r.severity}`);
+    expect(firing(38)).toEqual(['hf-pulse-low:warning', 'hf-pulse-critical-low:critical']);
+    expect(firing(40)).toEqual(['hf-pulse-low:warning', 'hf-pulse-critical-low:critical']);
+    expect(firing(41)).toEqual(['hf-pulse-low:warning']);
+    expect(firing(49)).toEqual(['hf-pulse-low:warning']);
+    for (const quiet of [50, 72, 110]) expect(firing(quiet), `${quiet}`).toEqual([]);
+    expect(firing(111)).toEqual(['hf-pulse-high:warning']);
+    expect(firing(130)).toEqual(['hf-pulse-high:warning']);
+    expect(firing(131)).toEqual(['hf-pulse-high:warning', 'hf-pulse-critical-high:critical']);
+    expect(firing(150)).toEqual(['hf-pulse-high:warning', 'hf-pulse-critical-high:critical']);
+  });
+
   it('missing weight: info after 36 h without a weigh-in, and the description explains the windows', () => {
     const missing = compileRule(rule('heart-failure', 'hf-weight-missing'));
     expect(isMissing(missing, T0, T0 - 100 * HOUR, T0 + 36 * HOUR - 1)).toBe(false);
     expect(isMissing(missing, T0, T0 - 100 * HOUR, T0 + 36 * HOUR)).toBe(true);
     expect(byName.get('heart-failure')!.description).toMatch(/30 h/);
+    expect(byName.get('heart-failure')!.description).toMatch(/54 h/);
     expect(byName.get('heart-failure')!.description).toMatch(/174 h/);
   });
 
@@ -220,6 +334,36 @@ describe('hypertension', () => {
     ).toBe(false);
   });
 
+  it('sustained high counts only readings of the past 7 days: six highs over three weeks do not fire', () => {
+    const avg = rule('hypertension', 'htn-average-systolic-high');
+    expect(avg.when).toMatchObject({ count: 6, within: '7d' });
+    const daily = Array.from({ length: 6 }, (_, i): [number, number] => [i * 24, 142]);
+    expect(decide(avg, daily)).toBe(true);
+    const spread = Array.from({ length: 6 }, (_, i): [number, number] => [i * 4 * 24, 142]);
+    expect(decide(avg, spread)).toBe(false);
+    expect(
+      decide(
+        rule('hypertension', 'htn-average-diastolic-high'),
+        spread.map(([h]) => [h, 95]),
+      ),
+    ).toBe(false);
+  });
+
+  it('pulse with low pressure: 92/48 with pulse 38, and 96/58 with pulse 150, alert on the pulse', () => {
+    const reading = (systolic: number, diastolic: number, pulse: number) =>
+      byName
+        .get('hypertension')!
+        .rules.filter((r) => {
+          const value = { systolic, diastolic, pulse, weight: Number.NaN, spo2: Number.NaN }[r.metric];
+          return r.when.kind === 'threshold' && decide(r, [[0, value]]);
+        })
+        .map((r) => `${r.id}:${r.severity}`);
+    expect(reading(92, 48, 38)).toEqual(['htn-pulse-low:warning', 'htn-pulse-critical-low:critical']);
+    expect(reading(96, 58, 150)).toEqual(['htn-pulse-high:warning', 'htn-pulse-critical-high:critical']);
+    expect(reading(88, 50, 72)).toEqual(['htn-systolic-low:warning']);
+    expect(reading(128, 78, 72)).toEqual([]);
+  });
+
   it('low systolic: 89 fires, 90 does not', () => {
     expect(decide(rule('hypertension', 'htn-systolic-low'), [[0, 89]])).toBe(true);
     expect(decide(rule('hypertension', 'htn-systolic-low'), [[0, 90]])).toBe(false);
@@ -256,6 +400,31 @@ describe('copd', () => {
         [8, 88],
       ]),
     ).toBe(false);
+  });
+
+  it('sustained low SpO2 counts readings within 54 h: three 89 % over 21 days do not fire, over 2 hours do', () => {
+    const sustained = rule('copd', 'copd-spo2-low-sustained');
+    const at = (hours: number[]) => hours.map((h): [number, number] => [h, 89]);
+    expect(decide(sustained, at([0, 10.5 * 24, 21 * 24]))).toBe(false);
+    expect(decide(sustained, at([0, 1, 2]))).toBe(true);
+    // Three daily readings, the last a little later in the day than the first: still within 54 h.
+    expect(decide(sustained, at([0, 24.5, 49]))).toBe(true);
+  });
+
+  it('tachycardia: two readings above 100 a week apart are not two in a row', () => {
+    const pulse = rule('copd', 'copd-pulse-high');
+    expect(
+      decide(pulse, [
+        [0, 118],
+        [7 * 24, 118],
+      ]),
+    ).toBe(false);
+    expect(
+      decide(pulse, [
+        [0, 118],
+        [25, 118],
+      ]),
+    ).toBe(true);
   });
 
   it('tachycardia needs two resting pulses in a row above 100', () => {

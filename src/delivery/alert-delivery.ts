@@ -42,11 +42,21 @@ export interface AlertDeliveryOptions {
   commits: GroupCommit;
   alerts: AlertStore;
   policy: RoutingPolicy;
-  push: WebPushSender;
+  /** A WebPushSender; only `send` is used, so a test can stand a fake in for the push service. */
+  push: Pick<WebPushSender, 'send'>;
   /** Trusted CAs for webhook endpoints, as for push. */
   agent: Agent | undefined;
   metrics: Metrics;
   log: Logger;
+  /** The clock of due times and of the delivery log: Date.now, unless a test moves time on itself. */
+  now?: () => number;
+  /** Waits out a push's back-off: a timer, unless a test moves time on itself. */
+  sleep?: (ms: number) => Promise<void>;
+  /**
+   * Arms the loop's next wake-up `ms` from now and returns what disarms it: an unref'ed timer, unless a
+   * test fires it itself after moving its clock on.
+   */
+  wakeIn?: (ms: number, wake: () => void) => () => void;
 }
 
 type Escalation = typeof escalations.$inferSelect;
@@ -169,7 +179,8 @@ function prepareQueries(db: Db) {
  * is never sent again, so a restart re-sends nothing that arrived.
  */
 export class AlertDelivery {
-  #timer: NodeJS.Timeout | undefined;
+  /** Disarms the loop's next wake-up. */
+  #disarm: (() => void) | undefined;
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
@@ -178,9 +189,15 @@ export class AlertDelivery {
   /** Escalation steps in flight, by alert id. */
   readonly #escalating = new Map<string, Promise<void>>();
   readonly #queries: ReturnType<typeof prepareQueries>;
+  readonly #now: () => number;
+  readonly #sleep: (ms: number) => Promise<void>;
+  readonly #wakeIn: (ms: number, wake: () => void) => () => void;
 
   constructor(private readonly options: AlertDeliveryOptions) {
     this.#queries = prepareQueries(options.db);
+    this.#now = options.now ?? Date.now;
+    this.#sleep = options.sleep ?? sleep;
+    this.#wakeIn = options.wakeIn ?? wakeIn;
   }
 
   start(): void {
@@ -194,7 +211,7 @@ export class AlertDelivery {
       this.#again = true;
       return;
     }
-    clearTimeout(this.#timer);
+    this.#disarm?.();
     this.#running = this.#run()
       .catch((error: unknown) =>
         this.options.log.error({ event: 'routing_failed', err: error }, 'Alert routing failed; retrying'),
@@ -210,7 +227,7 @@ export class AlertDelivery {
 
   async close(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#disarm?.();
     await this.#running;
     // A push being made (or retried) is finished, as before a stop; its record is then in the database.
     await Promise.allSettled(this.#escalating.values());
@@ -218,15 +235,30 @@ export class AlertDelivery {
     await Promise.race([Promise.allSettled(this.#background), sleep(CLOSE_WAIT_MS)]);
   }
 
+  /**
+   * Resolves once nothing is in flight (no routing pass, escalation step or webhook attempt) and only the
+   * wake-up for the next due time is left armed. For tests: they move a fake clock on, fire the wake-up,
+   * and wait here for what fell due to be done.
+   */
+  async idle(): Promise<void> {
+    for (;;) {
+      const busy = [this.#running, ...this.#escalating.values(), ...this.#background];
+      if (!busy.some(Boolean)) return;
+      await Promise.allSettled(busy);
+    }
+  }
+
   async #run(): Promise<void> {
     while (this.#consumeOutbox()) {
       // keep reading until the outbox is drained
     }
-    const due = this.#queries.dueEscalations.all({ now: Date.now() });
+    const due = this.#queries.dueEscalations.all({ now: this.#now() });
     // Each escalation runs on its own: a new alert's push never waits for pushes still in flight (or
     // retrying) for others. An alert being escalated is not started again until its step is done.
+    let started = 0;
     for (const row of due) {
       if (this.#escalating.has(row.alertId)) continue;
+      started++;
       const step = this.#escalate(row)
         .catch((error: unknown) =>
           this.options.log.error(
@@ -241,23 +273,31 @@ export class AlertDelivery {
         });
       this.#escalating.set(row.alertId, step);
     }
-    if (due.length === DUE_BATCH) this.#again = true;
+    // A full batch may hide more due rows, but only go round again if this pass started something: a
+    // batch of steps all still in flight would otherwise be read again and again without yielding.
+    if (due.length === DUE_BATCH && started > 0) this.#again = true;
     this.#startDueWebhooks();
   }
 
   /** Starts the webhook jobs that are due; they run beside the routing loop, so a slow agency endpoint never delays a push. */
   #startDueWebhooks(): void {
-    const jobs = this.#queries.dueWebhookJobs.all({ now: Date.now() });
+    const jobs = this.#queries.dueWebhookJobs.all({ now: this.#now() });
     for (const job of jobs) {
       if (this.#webhooksInFlight.has(job.seq)) continue;
       this.#webhooksInFlight.add(job.seq);
-      this.#inBackground(this.#deliverWebhook(job).finally(() => this.#webhooksInFlight.delete(job.seq)));
+      this.#inBackground(
+        this.#deliverWebhook(job).finally(() => {
+          this.#webhooksInFlight.delete(job.seq);
+          // Only now is the job's next attempt visible to the schedule (in flight, it is left out).
+          this.#scheduleNext();
+        }),
+      );
     }
   }
 
   #scheduleNext(): void {
     if (this.#stopped) return;
-    clearTimeout(this.#timer);
+    this.#disarm?.();
     // Escalations and jobs being worked on right now are not due again until they finish and set their next time.
     const escalation = this.#queries.nextEscalations
       .all({ limit: this.#escalating.size + 1 })
@@ -268,9 +308,8 @@ export class AlertDelivery {
     const times = [escalation, webhook].filter((t): t is number => typeof t === 'number');
     const next = times.length ? Math.min(...times) : undefined;
     const wait =
-      next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - Date.now()));
-    this.#timer = setTimeout(() => this.kick(), wait);
-    this.#timer.unref();
+      next === null || next === undefined ? IDLE_WAKE_MS : Math.min(IDLE_WAKE_MS, Math.max(10, next - this.#now()));
+    this.#disarm = this.#wakeIn(wait, () => this.kick());
   }
 
   /**
@@ -341,7 +380,7 @@ export class AlertDelivery {
     const team = this.#queries.team.all({ patientId: alert.patientId }) as CareTeamMember[];
     let reachedAnyone = row.reachedAnyone;
     for (let tier = row.nextTier; ; tier++) {
-      const step = routeAlert(alert, team, tier, Date.now(), policy);
+      const step = routeAlert(alert, team, tier, this.#now(), policy);
       if (!step) {
         await commits.run(() =>
           db
@@ -406,7 +445,7 @@ export class AlertDelivery {
         httpStatus: null,
         attempt: 0,
         error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier',
-        at: Date.now(),
+        at: this.#now(),
       });
       return false;
     }
@@ -442,14 +481,14 @@ export class AlertDelivery {
         clinicianId: sub.clinicianId,
         targetId: sub.id,
         attempt,
-        at: Date.now(),
+        at: this.#now(),
       };
       metrics.pushes.inc({ outcome: result.outcome, status: String(result.httpStatus ?? 'none') });
       if (result.outcome === 'delivered') {
         await this.#log({ ...base, status: 'delivered', httpStatus: result.httpStatus, error: null });
         const receivedAt = alert.reading?.receivedAt;
         if (tier === 0 && typeof receivedAt === 'string')
-          metrics.readingToPushSeconds.observe((Date.now() - Date.parse(receivedAt)) / 1000);
+          metrics.readingToPushSeconds.observe((this.#now() - Date.parse(receivedAt)) / 1000);
         return true;
       }
       if (result.outcome === 'gone') {
@@ -474,7 +513,7 @@ export class AlertDelivery {
         result.outcome === 'retry' && result.retryAfterMs !== undefined
           ? result.retryAfterMs
           : PUSH_BACKOFF_MS[attempt - 1]!;
-      await sleep(Math.min(RETRY_AFTER_CAP_MS, wait));
+      await this.#sleep(Math.min(RETRY_AFTER_CAP_MS, wait));
     }
     return false;
   }
@@ -501,7 +540,7 @@ export class AlertDelivery {
     const state = result.ok ? 'done' : last ? 'failed' : 'pending';
     await commits.run(() => {
       db.update(webhookJobs)
-        .set({ attempts: attempt, state, nextAt: Date.now() + WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1) })
+        .set({ attempts: attempt, state, nextAt: this.#now() + WEBHOOK_BACKOFF_MS * 2 ** (attempt - 1) })
         .where(eq(webhookJobs.seq, job.seq))
         .run();
       db.insert(deliveries)
@@ -516,11 +555,10 @@ export class AlertDelivery {
           httpStatus: result.httpStatus,
           attempt,
           error: result.ok ? null : result.error,
-          at: Date.now(),
+          at: this.#now(),
         })
         .run();
     });
-    if (!last) this.#scheduleNext();
   }
 
   #log(entry: typeof deliveries.$inferInsert): Promise<void> {
@@ -561,3 +599,10 @@ export function initials(name: string): string {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The loop's wake-up: unref'ed, so that it never keeps a stopping process alive. */
+function wakeIn(ms: number, wake: () => void): () => void {
+  const timer = setTimeout(wake, ms);
+  timer.unref();
+  return () => clearTimeout(timer);
+}

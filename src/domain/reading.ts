@@ -1,13 +1,14 @@
 import { z } from 'zod';
+import { KG_PER_UNIT, READING_TYPES, type ReadingType, type WeightUnit } from './measurements.ts';
+
+/** Defined with the browser-safe vocabulary; exported here too, beside the schemas that use them. */
+export { KG_PER_UNIT, READING_TYPES, type ReadingType, type WeightUnit };
 
 /**
  * A device reading as the contract defines it: one zod schema per payload, used by HTTP and MQTT alike.
  * Plausibility bounds are physiological limits a working device cannot exceed, not clinical thresholds
  * (those belong to care plans).
  */
-
-export const READING_TYPES = ['blood_pressure', 'weight', 'spo2'] as const;
-export type ReadingType = (typeof READING_TYPES)[number];
 
 export const MAX_READINGS_PER_BATCH = 1000;
 
@@ -16,10 +17,8 @@ export const EARLIEST_MEASURED_AT = Date.parse('2020-01-01T00:00:00Z');
 /** How far ahead of the server's clock a device's clock may run. */
 export const MAX_CLOCK_AHEAD_MS = 10 * 60_000;
 
-export const KG_PER_UNIT = { kg: 1, lb: 0.45359237, g: 0.001 } as const;
 export const WEIGHT_KG_MIN = 2;
 export const WEIGHT_KG_MAX = 400;
-export type WeightUnit = keyof typeof KG_PER_UNIT;
 
 /** Whether a weight, converted to kg (unrounded), is one a scale can weigh. */
 export const plausibleWeight = (value: number, unit: WeightUnit): boolean => {

@@ -1,25 +1,17 @@
 import { z } from 'zod';
 import { DURATION_PATTERN } from './duration.ts';
+import { METRIC_UNITS, METRICS, type Metric } from './measurements.ts';
+import { SEVERITIES, type Severity } from './severity.ts';
+
+/** Defined with the browser-safe vocabulary; exported here too, beside the schemas that use them. */
+export { METRIC_UNITS, METRICS, SEVERITIES, type Metric, type Severity };
 
 /**
  * A care-plan rule in the contract's format. Values are in the metric's unit (mmHg, bpm, kg, %) unless
  * `unit` says otherwise; weight rules may be written in lb or g, as US nurses do.
  */
-export const METRICS = ['systolic', 'diastolic', 'pulse', 'weight', 'spo2'] as const;
-export type Metric = (typeof METRICS)[number];
-
-export const METRIC_UNITS: Record<Metric, readonly string[]> = {
-  systolic: ['mmHg'],
-  diastolic: ['mmHg'],
-  pulse: ['bpm'],
-  weight: ['kg', 'lb', 'g'],
-  spo2: ['%'],
-};
-
 export const OPS = ['>', '>=', '<', '<='] as const;
 export type Op = (typeof OPS)[number];
-export const SEVERITIES = ['info', 'warning', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
 
 const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 30s, 30m, 36h or 7d');
 const op = z.enum(OPS);
@@ -29,8 +21,23 @@ export const whenSchema = z.discriminatedUnion(
   'kind',
   [
     z.strictObject({ kind: z.literal('threshold'), op, value: z.number(), unit: z.string().optional() }),
-    z.strictObject({ kind: z.literal('consecutive'), op, value: z.number(), count, unit: z.string().optional() }),
-    z.strictObject({ kind: z.literal('average'), op, value: z.number(), count, unit: z.string().optional() }),
+    // `within` on consecutive and average: only readings measured within that window of the newest count.
+    z.strictObject({
+      kind: z.literal('consecutive'),
+      op,
+      value: z.number(),
+      count,
+      within: duration.optional(),
+      unit: z.string().optional(),
+    }),
+    z.strictObject({
+      kind: z.literal('average'),
+      op,
+      value: z.number(),
+      count,
+      within: duration.optional(),
+      unit: z.string().optional(),
+    }),
     z.strictObject({ kind: z.literal('change'), op, value: z.number(), within: duration, unit: z.string().optional() }),
     z.strictObject({ kind: z.literal('missing'), for: duration }),
   ],
@@ -62,12 +69,31 @@ export const ruleSchema = z
     }
   });
 
-export type Rule = z.infer<typeof ruleSchema> & { template?: string };
+/**
+ * A rule in force. The service adds, to a rule that came from a template, `template` (its name); to a rule
+ * in force for several templates' identical rules (merged: one condition, one alert), `templates` (every
+ * template it stands for) and `mergedFrom` (their rule ids, its own first).
+ */
+export type Rule = z.infer<typeof ruleSchema> & { template?: string; templates?: string[]; mergedFrom?: string[] };
 export type When = Rule['when'];
+
+/** Fields the service adds to rules in force: accepted and dropped on input, so a plan read can be sent back. */
+const OUTPUT_ONLY = ['template', 'templates', 'mergedFrom'];
 
 export const carePlanInputSchema = z.strictObject({
   templates: z.array(z.string().min(1)).max(20).optional(),
-  rules: z.array(ruleSchema).max(200).default([]),
+  rules: z
+    .array(
+      z.preprocess(
+        (rule) =>
+          typeof rule === 'object' && rule !== null && !Array.isArray(rule)
+            ? Object.fromEntries(Object.entries(rule).filter(([key]) => !OUTPUT_ONLY.includes(key)))
+            : rule,
+        ruleSchema,
+      ),
+    )
+    .max(200)
+    .default([]),
 });
 
 /** A template in rules/: a readable file of rules, each citing its clinical source. */

@@ -64,8 +64,8 @@ const STATES_CURSOR = 'metric_state';
  *
  * The recent history each rule needs (the last `count` values and the `within` window) is kept in memory
  * per patient and metric, loaded from the database once and then appended to, so a reading costs no
- * query. This assumes one writer per database, which holds for SQLite; `forgetPatient` drops what a
- * rolled-back transaction may have left behind.
+ * query. This assumes one writer per database, which holds for SQLite; `forgetAll` drops what a
+ * rolled-back transaction may have left behind, `forgetPatient` what a care-plan change made stale.
  *
  * Late readings (measured before the newest value of the metric already seen) are stored and join the
  * history, so later windows and averages count them, but they never open or update an alert: an alert
@@ -269,7 +269,10 @@ export class RuleEngine {
     this.#savedAt = 0;
   }
 
-  /** After a plan change, or when a transaction touching the patient rolled back. */
+  /**
+   * After a care-plan (or patient status) change. Not for a rollback: the patient's unsaved metric states
+   * stay, and they are read before the database; a rollback calls forgetAll.
+   */
   forgetPatient(patientId: string): void {
     this.#planned?.add(patientId);
     this.#plans.delete(patientId);
@@ -387,12 +390,13 @@ export class RuleEngine {
       receivedAt: readings.receivedAt,
       value: sql<number>`${value}`,
       readingId: readings.id,
+      seq: readings.seq,
     };
     const lastN = this.db
       .select(select)
       .from(readings)
       .where(where)
-      .orderBy(desc(readings.measuredAt))
+      .orderBy(desc(readings.measuredAt), desc(readings.seq))
       .limit(needs.count)
       .all();
     const newest = lastN[0]?.t;
@@ -405,7 +409,8 @@ export class RuleEngine {
             .all()
         : [];
     const byId = new Map([...lastN, ...windowed].map((p) => [p.readingId, p]));
-    return [...byId.values()].sort((a, b) => a.t - b.t);
+    // Readings measured at the same time in the order they were stored, as insertSorted keeps them in memory.
+    return [...byId.values()].sort((a, b) => a.t - b.t || a.seq - b.seq).map(({ seq: _, ...point }) => point);
   }
 }
 

@@ -6,9 +6,12 @@ import { toKg } from '../normalize/reading.ts';
 import {
   compileRule,
   evaluate,
+  roundToStep,
+  WEIGHT_RESOLUTION,
   historyNeeds,
   isMissing,
   metricValues,
+  observe,
   type CompiledRule,
   type Point,
 } from './evaluate.ts';
@@ -130,6 +133,59 @@ describe('average', () => {
   });
 });
 
+describe('within, on consecutive and average', () => {
+  const DAY = 24 * HOUR;
+  const lowRun = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' });
+  const at = (hours: readonly number[], values: readonly number[]) =>
+    hours.map((h, i) => point(T0 + h * HOUR, values[i]!));
+
+  it('the contract example: three 89 % readings spread over 21 days do not fire; three within 2 hours do', () => {
+    expect(evaluate(lowRun, at([0, 10.5 * 24, 21 * 24], [89, 89, 89]))).toBe(false);
+    expect(evaluate(lowRun, at([0, 1, 2], [89, 89, 89]))).toBe(true);
+    // Without `within`, the 21-day spread fires as in version 1.
+    const anyAge = compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3 });
+    expect(evaluate(anyAge, at([0, 10.5 * 24, 21 * 24], [89, 89, 89]))).toBe(true);
+  });
+
+  it('the window includes its boundary: the oldest of the run exactly `within` before the newest counts', () => {
+    expect(evaluate(lowRun, [point(T0, 89), point(T0 + DAY, 89), point(T0 + 2 * DAY, 89)])).toBe(true);
+    expect(evaluate(lowRun, [point(T0 - 1, 89), point(T0 + DAY, 89), point(T0 + 2 * DAY, 89)])).toBe(false);
+  });
+
+  it('an old reading outside the window neither completes a run nor breaks one', () => {
+    // Two lows inside the window and one long before: not three inside.
+    expect(evaluate(lowRun, at([0, 100, 101], [89, 89, 89]))).toBe(false);
+    // A normal reading long before a run of three inside the window does not matter.
+    expect(evaluate(lowRun, at([0, 100, 101, 102], [95, 89, 89, 89]))).toBe(true);
+  });
+
+  it('an average counts only readings within the window, and waits for count of them', () => {
+    const avg = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3, within: '7d' });
+    expect(evaluate(avg, at([0, 24, 48], [150, 150, 150]))).toBe(true);
+    // The first of the three is 8 days before the newest: only two inside the window.
+    expect(evaluate(avg, at([0, 7 * 24, 8 * 24], [150, 150, 150]))).toBe(false);
+    // Old highs do not lift an average of recent normal readings, and the newest three decide.
+    expect(evaluate(avg, at([0, 9 * 24, 9 * 24 + 12, 10 * 24], [200, 130, 135, 140]))).toBe(false);
+  });
+
+  it('compiles `within` to ms on consecutive and average; without it the window is 0', () => {
+    expect(lowRun.withinMs).toBe(48 * HOUR);
+    expect(compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3 }).withinMs).toBe(0);
+    expect(compile('systolic', { kind: 'average', op: '>=', value: 140, count: 6, within: '7d' }).withinMs).toBe(
+      7 * DAY,
+    );
+  });
+
+  it('the schema refuses a malformed within, and within on a threshold', () => {
+    const parse = (when: Record<string, unknown>) =>
+      ruleSchema.safeParse({ id: 'r', metric: 'spo2', when, severity: 'warning', message: 'm' }).success;
+    expect(parse({ kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' })).toBe(true);
+    expect(parse({ kind: 'average', op: '<', value: 90, count: 3, within: '0h' })).toBe(false);
+    expect(parse({ kind: 'average', op: '<', value: 90, count: 3, within: '2 days' })).toBe(false);
+    expect(parse({ kind: 'threshold', op: '<', value: 90, within: '48h' })).toBe(false);
+  });
+});
+
 describe('change', () => {
   const within24h = (op: Op, value: number) => compile('weight', { kind: 'change', op, value, within: '24h' });
 
@@ -162,13 +218,14 @@ describe('change', () => {
     expect(evaluate(gain, weights(180, 182.5))).toBe(true);
   });
 
-  it('converts lb and g to kg', () => {
+  it('converts the change to lb or g and compares it at 0.1 lb or 50 g', () => {
     expect(
       compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '1d' }).test(2 * KG_PER_UNIT.lb),
     ).toBe(true);
     const grams = compile('weight', { kind: 'change', op: '>=', value: 1000, unit: 'g', within: '1d' });
     expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(true);
-    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.999)])).toBe(false);
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.98)])).toBe(true); // 980 g is 1000 g at 50 g
+    expect(evaluate(grams, [point(T0, 80), point(T0 + HOUR, 80.97)])).toBe(false); // 970 g is 950 g
     const moreGrams = compile('weight', { kind: 'change', op: '>=', value: 1001, unit: 'g', within: '1d' });
     expect(evaluate(moreGrams, [point(T0, 80), point(T0 + HOUR, 81)])).toBe(false);
   });
@@ -189,7 +246,7 @@ describe('change', () => {
     }
   });
 
-  it('property: any exact gain of 2 lb fires ">= 2 lb" and never "> 2 lb"; 1.99 lb fires neither', () => {
+  it('property: any gain that rounds to 2.0 lb fires ">= 2 lb" and never "> 2 lb"; 1.94 lb fires neither', () => {
     const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
     const strict = compile('weight', { kind: 'change', op: '>', value: 2, unit: 'lb', within: '30h' });
     fc.assert(
@@ -200,10 +257,11 @@ describe('change', () => {
           const from = hundredthsLb / 100;
           const at = (to: number) => [point(T0, toKg(from, 'lb')), point(T0 + minutes * MINUTE, toKg(to, 'lb'))];
           return (
-            evaluate(gain, at(from + 2)) &&
-            !evaluate(strict, at(from + 2)) &&
-            !evaluate(gain, at(from + 1.99)) &&
-            !evaluate(strict, at(from + 1.99))
+            [2, 1.96, 2.04].every(
+              (gained) => evaluate(gain, at(from + gained)) && !evaluate(strict, at(from + gained)),
+            ) &&
+            !evaluate(gain, at(from + 1.94)) &&
+            !evaluate(strict, at(from + 1.94))
           );
         },
       ),
@@ -218,6 +276,185 @@ describe('change', () => {
         const history = [point(T0, toKg(grams, 'g')), point(T0 + 6 * 24 * HOUR, toKg(grams - 1000, 'g'))];
         return evaluate(loss, history) && !evaluate(strict, history);
       }),
+    );
+  });
+});
+
+describe('resolution of weight', () => {
+  const lbRule = (kind: string, op: Op, value: number, extra: Record<string, unknown> = {}) =>
+    compile('weight', { kind, op, value, unit: 'lb', ...extra });
+
+  it('the contract example: a kg scale showing 81.647 then 82.554 kg (1.9996 lb) has gained 2.0 lb', () => {
+    const kgScale = [point(T0, toKg(81.647, 'kg')), point(T0 + 24 * HOUR, toKg(82.554, 'kg'))];
+    const lbScale = [point(T0, toKg(180, 'lb')), point(T0 + 24 * HOUR, toKg(182, 'lb'))];
+    for (const history of [kgScale, lbScale]) {
+      expect(evaluate(lbRule('change', '>=', 2, { within: '30h' }), history)).toBe(true);
+      expect(evaluate(lbRule('change', '>', 2, { within: '30h' }), history)).toBe(false);
+      expect(evaluate(lbRule('change', '>=', 2.1, { within: '30h' }), history)).toBe(false);
+    }
+  });
+
+  it('a reading, a mean and every reading of a run are compared at 0.1 lb too', () => {
+    // 81.647 kg is 179.9994 lb: 180.0 lb at 0.1 lb.
+    expect(evaluate(lbRule('threshold', '>=', 180), series([81.647]))).toBe(true);
+    expect(evaluate(lbRule('threshold', '>', 180), series([81.647]))).toBe(false);
+    // 90.7 kg is 199.96 lb, shown as 200.0 lb.
+    expect(evaluate(lbRule('average', '>=', 200, { count: 3 }), series([90.7, 90.7, 90.7]))).toBe(true);
+    expect(evaluate(lbRule('average', '>', 200, { count: 3 }), series([90.7, 90.7, 90.7]))).toBe(false);
+    expect(evaluate(lbRule('consecutive', '>=', 200, { count: 2 }), series([90.7, 90.7]))).toBe(true);
+    expect(evaluate(lbRule('consecutive', '>=', 200, { count: 2 }), series([90.65, 90.7]))).toBe(false); // 199.85
+  });
+
+  it('a loss rounds as a gain of the same size does (half away from zero)', () => {
+    const loss = lbRule('change', '<=', -2, { within: '30h' });
+    expect(evaluate(loss, [point(T0, toKg(182.04, 'lb')), point(T0 + HOUR, toKg(180, 'lb'))])).toBe(true);
+    expect(evaluate(loss, [point(T0, toKg(181.94, 'lb')), point(T0 + HOUR, toKg(180, 'lb'))])).toBe(false);
+    expect(evaluate(lbRule('change', '<', -2, { within: '30h' }), [point(T0, 82.554), point(T0 + HOUR, 81.647)])).toBe(
+      false,
+    );
+  });
+
+  it('a rule in kg (or with no unit) compares at 0.05 kg', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 1, within: '1d' });
+    const strict = compile('weight', { kind: 'change', op: '>', value: 1, unit: 'kg', within: '1d' });
+    const from80 = (to: number) => [point(T0, 80), point(T0 + HOUR, to)];
+    expect(evaluate(gain, from80(80.98))).toBe(true); // 0.98 kg is 1.00 kg at 0.05 kg
+    expect(evaluate(gain, from80(80.97))).toBe(false); // 0.97 kg is 0.95 kg
+    expect(evaluate(strict, from80(81.02))).toBe(false); // 1.02 kg is 1.00 kg
+    expect(evaluate(strict, from80(81.03))).toBe(true); // 1.03 kg is 1.05 kg
+  });
+
+  it('roundToStep: half away from zero, and decimal steps give the same double as the literal', () => {
+    expect(roundToStep(0.29999, 0.1)).toBe(0.3);
+    expect(roundToStep(81.647, 0.05)).toBe(81.65);
+    expect(roundToStep(75, 50)).toBe(100);
+    expect(roundToStep(-75, 50)).toBe(-100);
+    expect(roundToStep(1024, 50)).toBe(1000);
+    expect(roundToStep(-19.996 / 10, 0.1)).toBe(-2);
+    expect(WEIGHT_RESOLUTION).toEqual({ lb: 0.1, kg: 0.05, g: 50 });
+  });
+
+  it('other metrics stay exact: systolic 139.6 is not 140', () => {
+    expect(evaluate(compile('systolic', { kind: 'threshold', op: '>=', value: 140 }), series([139.6]))).toBe(false);
+  });
+});
+
+describe('observe: what an alert reports as `observed`', () => {
+  it('reading: the newest value of a threshold or consecutive rule, in the metric unit', () => {
+    expect(observe(compile('spo2', { kind: 'threshold', op: '<', value: 88 }), series([95, 86]))).toEqual({
+      kind: 'reading',
+      value: 86,
+      unit: '%',
+    });
+    expect(
+      observe(
+        compile('pulse', { kind: 'consecutive', op: '>', value: 100, count: 2, within: '30h' }),
+        series([118, 121]),
+      ),
+    ).toEqual({ kind: 'reading', value: 121, unit: 'bpm' });
+    expect(observe(compile('systolic', { kind: 'threshold', op: '<', value: 90 }), series([88]))).toEqual({
+      kind: 'reading',
+      value: 88,
+      unit: 'mmHg',
+    });
+  });
+
+  it('reading of a weight: in the rule unit, at its resolution (lb 0.1, kg 0.05, g 50)', () => {
+    const history = series([toKg(81.647, 'kg')]); // 179.9994 lb
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 200, unit: 'lb' }), history)).toEqual({
+      kind: 'reading',
+      value: 180,
+      unit: 'lb',
+    });
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 90 }), history)).toEqual({
+      kind: 'reading',
+      value: 81.65,
+      unit: 'kg',
+    });
+    expect(observe(compile('weight', { kind: 'threshold', op: '>', value: 90_000, unit: 'g' }), history)).toEqual({
+      kind: 'reading',
+      value: 81_650,
+      unit: 'g',
+    });
+  });
+
+  it('mean: of the readings averaged, to 0.1, with how many there were', () => {
+    const avg = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3 });
+    expect(observe(avg, series([100, 150, 141, 133]))).toEqual({ kind: 'mean', value: 141.3, unit: 'mmHg', count: 3 });
+    // With within, only those inside the window: two of the last three here.
+    const recent = compile('systolic', { kind: 'average', op: '>=', value: 140, count: 3, within: '24h' });
+    expect(observe(recent, [point(T0, 100), point(T0 + 48 * HOUR, 150), point(T0 + 50 * HOUR, 141)])).toEqual({
+      kind: 'mean',
+      value: 145.5,
+      unit: 'mmHg',
+      count: 2,
+    });
+    // Fewer readings than count: the mean of what there is.
+    expect(observe(avg, series([150]))).toEqual({ kind: 'mean', value: 150, unit: 'mmHg', count: 1 });
+  });
+
+  it('change: signed, in the rule unit, from the oldest point of the window to the newest', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    const history = [point(T0 - 40 * HOUR, 79), point(T0, toKg(81.647, 'kg')), point(T0 + 24 * HOUR, 82.554)];
+    expect(observe(gain, history)).toEqual({
+      kind: 'change',
+      value: 2,
+      unit: 'lb',
+      from: { value: 180, measuredAt: T0 },
+      to: { value: 182, measuredAt: T0 + 24 * HOUR },
+    });
+    const loss = compile('weight', { kind: 'change', op: '<=', value: -1, within: '2d' });
+    expect(observe(loss, [point(T0, 80), point(T0 + 24 * HOUR, 78.62)])).toEqual({
+      kind: 'change',
+      value: -1.4,
+      unit: 'kg',
+      from: { value: 80, measuredAt: T0 },
+      to: { value: 78.6, measuredAt: T0 + 24 * HOUR },
+    });
+    const systolic = compile('systolic', { kind: 'change', op: '<=', value: -30, within: '1d' });
+    expect(observe(systolic, [point(T0, 150), point(T0 + HOUR, 118)])).toMatchObject({ value: -32, unit: 'mmHg' });
+  });
+
+  it('change with one point in the window: zero, from and to the same reading', () => {
+    const gain = compile('weight', { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '30h' });
+    expect(observe(gain, [point(T0, 80)])).toEqual({
+      kind: 'change',
+      value: 0,
+      unit: 'lb',
+      from: { value: 176.4, measuredAt: T0 },
+      to: { value: 176.4, measuredAt: T0 },
+    });
+  });
+
+  it('missing: since when the clock counts, as isMissing counts it', () => {
+    const rule = compile('weight', { kind: 'missing', for: '36h' });
+    expect(observe(rule, [], { lastArrival: T0 + HOUR, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 + HOUR });
+    expect(observe(rule, [], { lastArrival: undefined, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 });
+    // An arrival before the rule entered the plan: the clock (and `since`) starts with the rule.
+    expect(observe(rule, [], { lastArrival: T0 - HOUR, ruleSince: T0 })).toEqual({ kind: 'missing', since: T0 });
+    expect(observe(rule, series([80]))).toBeUndefined();
+  });
+
+  it('an empty history has nothing to report', () => {
+    expect(observe(compile('spo2', { kind: 'threshold', op: '<', value: 88 }), [])).toBeUndefined();
+  });
+
+  it('property: a firing weight rule reports the value it compared, which satisfies the rule', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60_000, max: 140_000 }),
+        fc.integer({ min: -3_000, max: 3_000 }),
+        fc.constantFrom('lb', 'kg', 'g'),
+        op,
+        fc.integer({ min: -30, max: 30 }),
+        (fromGrams, changeGrams, unit, o, tenths) => {
+          const value = unit === 'g' ? tenths * 100 : tenths / 10;
+          const rule = compile('weight', { kind: 'change', op: o, value, unit, within: '1d' });
+          const history = [point(T0, fromGrams / 1000), point(T0 + HOUR, (fromGrams + changeGrams) / 1000)];
+          const seen = observe(rule, history) as { value: number };
+          return evaluate(rule, history) === holds(seen.value, o, value);
+        },
+      ),
     );
   });
 });
@@ -291,6 +528,14 @@ describe('historyNeeds', () => {
     expect(historyNeeds(rules.slice(0, 1))).toEqual({ count: 1, windowMs: 0 });
     expect(historyNeeds(rules.slice(3, 4))).toEqual({ count: 1, windowMs: 30 * HOUR });
   });
+
+  it('a within on consecutive or average adds no window: it only narrows the last count, kept anyway', () => {
+    const rules = [
+      compile('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3, within: '54h' }),
+      compile('spo2', { kind: 'average', op: '<', value: 92, count: 5, within: '7d' }),
+    ];
+    expect(historyNeeds(rules)).toEqual({ count: 5, windowMs: 0 });
+  });
 });
 
 describe('metricValues', () => {
@@ -319,9 +564,10 @@ describe('metricValues', () => {
 });
 
 // ---------------------------------------------------------------------------------------------------
-// Properties. Values are whole numbers (as BP, pulse and SpO2 devices send them), or whole grams for
-// weight against thresholds half a gram off the grid, so every reference below compares exactly and
-// needs no tolerance of its own.
+// Properties. Values are whole numbers (as BP, pulse and SpO2 devices send them), or weights on a 10 g
+// grid against gram thresholds half a gram off it (weight is compared at 50 g, and a difference of
+// 10 g steps is never halfway between two 50 g steps), or weights on the 0.1 lb grid a scale displays,
+// so every reference below compares exactly and needs no tolerance of its own.
 // ---------------------------------------------------------------------------------------------------
 
 const op = fc.constantFrom(...OPS);
@@ -399,10 +645,13 @@ describe('properties', () => {
     );
   });
 
-  /** Sorted points with random gaps (some zero), weights on a whole-gram grid. */
+  /** Sorted points with random gaps (some zero), weights on a 10 g grid. */
   const weightHistory = fc
     .array(
-      fc.record({ gapMin: fc.integer({ min: 0, max: 40 * 60 }), grams: fc.integer({ min: 78_000, max: 84_000 }) }),
+      fc.record({
+        gapMin: fc.integer({ min: 0, max: 40 * 60 }),
+        grams: fc.integer({ min: 7_800, max: 8_400 }).map((dag) => dag * 10),
+      }),
       { minLength: 1, maxLength: 25 },
     )
     .map((items) => {
@@ -423,8 +672,9 @@ describe('properties', () => {
         const newest = history.at(-1)!;
         let oldest = history.length - 1;
         while (oldest > 0 && history[oldest - 1]!.t >= newest.t - hours * HOUR) oldest--;
-        const expected =
-          oldest < history.length - 1 && holds(Math.round((newest.value - history[oldest]!.value) * 1000), o, grams);
+        // The change in whole grams, then to the nearest 50 g (never a tie on the 10 g grid).
+        const changeGrams = Math.round((newest.value - history[oldest]!.value) * 1000);
+        const expected = oldest < history.length - 1 && holds(Math.round(changeGrams / 50) * 50, o, grams);
         return evaluate(rule, history) === expected;
       }),
     );
@@ -502,6 +752,185 @@ describe('properties', () => {
             evaluate(consecutive, longer) === evaluate(consecutive, shorter) &&
             evaluate(average, longer) === evaluate(average, shorter)
           );
+        },
+      ),
+    );
+  });
+
+  /** Weights as a scale displays them in lb: whole tenths of a pound, 120.0 to 300.0 lb. */
+  const tenthsLb = fc.integer({ min: 1_200, max: 3_000 });
+  /** What is stored for a weight of `tenths` / 10 lb, sent by an lb scale or by a kg scale showing `decimals`. */
+  const stored = (tenths: number, scale: 'lb' | 'kg3' | 'kg2') =>
+    scale === 'lb'
+      ? toKg(tenths / 10, 'lb')
+      : toKg(Number(((tenths / 10) * KG_PER_UNIT.lb).toFixed(scale === 'kg3' ? 3 : 2)), 'kg');
+
+  it('(i) weight rules in lb decide as on a 0.1 lb scale display, whether the scale sent lb or kg', () => {
+    fc.assert(
+      fc.property(
+        tenthsLb,
+        fc.array(fc.record({ gapMin: fc.integer({ min: 0, max: 30 * 60 }), step: fc.integer({ min: -30, max: 30 }) }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
+        fc.integer({ min: 1, max: 5 }),
+        op,
+        fc.nat(),
+        fc.integer({ min: -2, max: 2 }),
+        fc.integer({ min: -2, max: 2 }),
+        (base, items, count, o, pick, offLevel, offDelta) => {
+          let t = T0;
+          const times = items.map(({ gapMin }) => (t += gapMin * MINUTE));
+          const tenths = items.map((i) => base + i.step);
+          const inWindow = tenths.filter((_, i) => times[i]! >= times.at(-1)! - 30 * HOUR);
+          // Thresholds at or next to the values, where resolution decides.
+          const level = tenths[pick % tenths.length]! + offLevel;
+          const delta = tenths.at(-1)! - inWindow[0]! + offDelta;
+          // References in whole tenths of a pound, independent of the evaluator.
+          const last = tenths.slice(-count);
+          const sum = last.reduce((a, b) => a + b, 0);
+          // The mean in tenths, to the nearest tenth; a mean exactly halfway is left out (either way is right).
+          fc.pre(!(Number.isInteger((2 * sum) / count) && ((2 * sum) / count) % 2 !== 0));
+          const meanTenths = Math.round(sum / count);
+          const expected = {
+            threshold: holds(tenths.at(-1)!, o, level),
+            consecutive: tenths.length >= count && last.every((v) => holds(v, o, level)),
+            average: tenths.length >= count && holds(meanTenths, o, level),
+            change: inWindow.length >= 2 && holds(tenths.at(-1)! - inWindow[0]!, o, delta),
+          };
+          const rules = {
+            threshold: compile('weight', { kind: 'threshold', op: o, value: level / 10, unit: 'lb' }),
+            consecutive: compile('weight', { kind: 'consecutive', op: o, value: level / 10, count, unit: 'lb' }),
+            average: compile('weight', { kind: 'average', op: o, value: level / 10, count, unit: 'lb' }),
+            change: compile('weight', { kind: 'change', op: o, value: delta / 10, unit: 'lb', within: '30h' }),
+          };
+          return (['lb', 'kg3', 'kg2'] as const).every((scale) => {
+            const history = tenths.map((v, i) => point(times[i]!, stored(v, scale)));
+            return (Object.keys(rules) as Array<keyof typeof rules>).every(
+              (kind) => evaluate(rules[kind], history) === expected[kind],
+            );
+          });
+        },
+      ),
+    );
+  });
+
+  it('(j) a change of any size from a kg scale matches "± v lb" iff it is at least v − 0.05 lb', () => {
+    const GRAMS_PER_LB = 1000 * KG_PER_UNIT.lb;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 60_000, max: 140_000 }),
+        fc.integer({ min: -4_000, max: 4_000 }),
+        fc.integer({ min: -1, max: 1 }),
+        (fromGrams, changeGrams, off) => {
+          // A rule value at or next to the change, where resolution decides.
+          const value = Math.max(1, Math.round(Math.abs(changeGrams) / GRAMS_PER_LB / 0.1) + off) / 10;
+          // Rounded to 0.1 lb, |change| reaches v exactly when it is at least v − 0.05 lb, in grams:
+          const reaches = Math.abs(changeGrams) >= (value - 0.05) * GRAMS_PER_LB;
+          const history = [point(T0, fromGrams / 1000), point(T0 + HOUR, (fromGrams + changeGrams) / 1000)];
+          const gain = compile('weight', { kind: 'change', op: '>=', value, unit: 'lb', within: '1d' });
+          const loss = compile('weight', { kind: 'change', op: '<=', value: -value, unit: 'lb', within: '1d' });
+          return (
+            evaluate(gain, history) === (changeGrams > 0 && reaches) &&
+            evaluate(loss, history) === (changeGrams < 0 && reaches)
+          );
+        },
+      ),
+    );
+  });
+
+  /** Sorted points with random gaps (0 to 30 h), SpO2-like whole values. */
+  const spacedHistory = fc
+    .array(fc.record({ gapMin: fc.integer({ min: 0, max: 30 * 60 }), value: fc.integer({ min: 80, max: 100 }) }), {
+      minLength: 1,
+      maxLength: 25,
+    })
+    .map((items) => {
+      let t = T0;
+      return items.map(({ gapMin, value }) => {
+        t += gapMin * MINUTE;
+        return point(t, value);
+      });
+    });
+
+  it('(g) within: consecutive and average equal the version-1 rule applied to the points inside the window only', () => {
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, count, hours, o, threshold) => {
+          const newest = history.at(-1)!;
+          const inside = history.filter((p) => p.t >= newest.t - hours * HOUR);
+          const windowed = (kind: string) =>
+            compile('spo2', { kind, op: o, value: threshold, count, within: `${hours}h` });
+          const unbounded = (kind: string) => compile('spo2', { kind, op: o, value: threshold, count });
+          return (
+            evaluate(windowed('consecutive'), history) === evaluate(unbounded('consecutive'), inside) &&
+            evaluate(windowed('average'), history) === evaluate(unbounded('average'), inside)
+          );
+        },
+      ),
+    );
+  });
+
+  it('(g) within never counts a point older than the window: such points, added or removed, change nothing', () => {
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.array(
+          fc.record({ ageMin: fc.integer({ min: 1, max: 60 * 24 * 60 }), value: fc.integer({ min: 80, max: 100 }) }),
+          {
+            maxLength: 10,
+          },
+        ),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, extra, count, hours, o, threshold) => {
+          const edge = history.at(-1)!.t - hours * HOUR;
+          const inside = history.filter((p) => p.t >= edge);
+          const older = extra
+            .map(({ ageMin, value }) => point(edge - ageMin * MINUTE, value))
+            .sort((a, b) => a.t - b.t);
+          return ['consecutive', 'average'].every((kind) => {
+            const rule = compile('spo2', { kind, op: o, value: threshold, count, within: `${hours}h` });
+            const decision = evaluate(rule, inside);
+            return evaluate(rule, history) === decision && evaluate(rule, [...older, ...inside]) === decision;
+          });
+        },
+      ),
+    );
+  });
+
+  it('(h) history trimmed to historyNeeds (as the engine keeps it) decides every rule as the full history does', () => {
+    /** The engine's trim: the last `count` points, and every point within `windowMs` of the newest. */
+    const trimmed = (history: readonly Point[], needs: { count: number; windowMs: number }) => {
+      const newest = history.at(-1)!;
+      return history.filter((p, i) => i >= history.length - needs.count || p.t >= newest.t - needs.windowMs);
+    };
+    fc.assert(
+      fc.property(
+        spacedHistory,
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 96 }),
+        fc.option(fc.integer({ min: 1, max: 96 }), { nil: undefined }),
+        op,
+        fc.integer({ min: 80, max: 100 }),
+        (history, count, hours, changeHours, o, threshold) => {
+          const rules = [
+            compile('spo2', { kind: 'threshold', op: o, value: threshold }),
+            compile('spo2', { kind: 'consecutive', op: o, value: threshold, count, within: `${hours}h` }),
+            compile('spo2', { kind: 'average', op: o, value: threshold, count: count + 1, within: `${hours}h` }),
+            compile('spo2', { kind: 'consecutive', op: o, value: threshold, count: count + 2 }),
+          ];
+          if (changeHours !== undefined)
+            rules.push(compile('spo2', { kind: 'change', op: o, value: threshold - 90, within: `${changeHours}h` }));
+          const kept = trimmed(history, historyNeeds(rules));
+          return rules.every((rule) => evaluate(rule, kept) === evaluate(rule, history));
         },
       ),
     );

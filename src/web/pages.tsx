@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx';
+import { ADHERENCE_MINIMUM_DAYS, ADHERENCE_WINDOW_DAYS } from '../patients/summary.ts';
 
 /**
  * The web app's pages, rendered on the server as shells: the frame, the headings, the labelled controls
@@ -13,10 +14,13 @@ export interface PageUser {
 
 export interface LayoutProps {
   title: string;
-  /** `data-page` on <body>: which script runs. */
+  /** `data-page` on <body>: which page this is (common.js signs out on the logout page). */
   page: string;
   /** Asset URL for a name (hashed). */
   asset: (name: string) => string;
+  /** Scripts from packages (uPlot), classic and deferred: they run in order, before the page's own. */
+  libraries?: string[];
+  /** The page's own scripts: ES modules bundled from src/web/client, run after common.js. */
   scripts?: string[];
   styles?: string[];
   user?: PageUser;
@@ -60,9 +64,12 @@ export function Layout(props: LayoutProps) {
           <link rel="stylesheet" href={asset(name)} />
         ))}
         <link rel="stylesheet" href={asset('app.css')} />
-        <script src={asset('common.js')} defer></script>
-        {(props.scripts ?? []).map((name) => (
+        <script type="module" src={asset('common.js')}></script>
+        {(props.libraries ?? []).map((name) => (
           <script src={asset(name)} defer></script>
+        ))}
+        {(props.scripts ?? []).map((name) => (
+          <script type="module" src={asset(name)}></script>
         ))}
       </head>
       <body data-page={props.page} {...data}>
@@ -227,8 +234,8 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
         <div>
           <h1>Patients</h1>
           <p class="muted small">
-            Adherence counts the days with at least one reading in the last 30 days, in each patient's time zone. Remote
-            monitoring (CPT 99454) needs 16.
+            Adherence counts the days with at least one reading in the last {ADHERENCE_WINDOW_DAYS} days, in each
+            patient's time zone. Remote monitoring (CPT 99454) needs {ADHERENCE_MINIMUM_DAYS}.
           </p>
         </div>
       </div>
@@ -244,7 +251,7 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
         </label>
         <label class="check">
           <input type="checkbox" id="patients-low" />
-          Only patients below 16 days
+          Only patients below {ADHERENCE_MINIMUM_DAYS} days
         </label>
         <span class="muted small" id="patients-count" aria-live="polite"></span>
       </div>
@@ -259,7 +266,7 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
                 <th scope="col">Patient</th>
                 <th scope="col">Last reading</th>
                 <th scope="col">Open alerts</th>
-                <th scope="col">Days with readings (last 30)</th>
+                <th scope="col">Days with readings (last {ADHERENCE_WINDOW_DAYS})</th>
               </tr>
             </thead>
             <tbody id="patients-body">
@@ -283,7 +290,8 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
       page="patient"
       asset={props.asset}
       styles={['uplot.css']}
-      scripts={['uplot.js', 'patient.js']}
+      libraries={['uplot.js']}
+      scripts={['patient.js']}
       user={props.user}
       nav="patients"
       data={props.data}

@@ -3,7 +3,7 @@ import { getCookie } from 'hono/cookie';
 import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { PatientAccess } from '../care-team/access.ts';
 import { SESSION_COOKIE, type AppEnv, type Principal } from '../auth/middleware.ts';
-import { assetUrl, loadAssets } from './assets.ts';
+import { assetUrl, loadAssets, loadServiceWorker } from './assets.ts';
 import { InboxPage, LoginPage, MessagePage, PatientPage, PatientsPage, type PageUser } from './pages.tsx';
 
 /**
@@ -52,6 +52,7 @@ type User = Exclude<Principal, { kind: 'device' }>;
  */
 export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: WebRouteOptions) {
   const assets = loadAssets();
+  const serviceWorker = loadServiceWorker();
   const asset = (name: string) => assetUrl(assets, name);
   const bodyData = (extra: Record<string, string> = {}) => ({ 'idle-ms': String(sessionIdleMs), ...extra });
 
@@ -90,11 +91,20 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
 
   return (
     new Hono<AppEnv>()
+      .get('/sw.js', (c) =>
+        c.body(new Uint8Array(serviceWorker), 200, {
+          'content-type': 'text/javascript; charset=utf-8',
+          'service-worker-allowed': '/',
+          'cache-control': 'no-cache',
+        }),
+      )
       .get('/assets/:name', (c) => {
         const found = assets.get(c.req.param('name'));
         if (!found) return c.json({ error: { code: 'not_found', message: 'No such asset', details: [] } }, 404);
-        // The URL names the content's hash: cache it for a year. Without the right hash, revalidate.
-        const cache = c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
+        // The URL names the content's hash (in ?v=, or in the name of the client's chunks): cache it for a year.
+        // Without the right hash, revalidate.
+        const cache =
+          found.immutable || c.req.query('v') === found.hash ? 'public, max-age=31536000, immutable' : 'no-cache';
         const etag = `"${found.hash}"`;
         if (c.req.header('if-none-match') === etag) return c.body(null, 304, { etag, 'cache-control': cache });
         return c.body(new Uint8Array(found.body), 200, {
