@@ -18,7 +18,7 @@ import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
-import { defaultRoutingPolicy } from './delivery/policy.ts';
+import { defaultEscalationPolicy } from './delivery/escalation-policy.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './devices/directory.ts';
@@ -129,11 +129,16 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
           keepAlive: true,
         })
       : undefined;
+    const availability = new AvailabilityStore(db);
     const delivery = new AlertDelivery({
       db,
       commits,
       alerts,
-      policy: defaultRoutingPolicy({ critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING }),
+      policy: defaultEscalationPolicy({
+        escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
+        acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },
+      }),
+      availability,
       push: new WebPushSender(vapid, outboundAgent),
       agent: outboundAgent,
       metrics,
@@ -230,7 +235,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       deliveryTargets: new DeliveryTargetStore(db),
       readings: readingStore,
       rejections,
-      availability: new AvailabilityStore(db),
+      availability,
     };
     const app = createApp({
       stores,

@@ -294,6 +294,10 @@ export const escalations = sqliteTable(
     state: text('state', { enum: ['pending', 'acknowledged', 'done', 'cancelled'] }).notNull(),
     /** Repeats sent after the last tier, until someone acknowledges. */
     repeat: integer('repeat').notNull().default(0),
+    /** One more each time the alert is routed again from the first tier (reopened). */
+    round: integer('round').notNull().default(0),
+    /** When this round began: an outbox event read again after a crash does not start it twice. */
+    startedAt: integer('started_at').notNull().default(0),
     /** Whether any tier was reached; an alert that reached nobody is flagged for admins. */
     reachedAnyone: integer('reached_anyone', { mode: 'boolean' }).notNull(),
     unreachable: integer('unreachable', { mode: 'boolean' }).notNull(),
@@ -310,6 +314,9 @@ export const deliveries = sqliteTable(
     event: text('event').notNull(),
     channel: text('channel', { enum: ['web_push', 'webhook'] }).notNull(),
     tier: integer('tier'),
+    /** The escalation round (a reopened alert is routed again) and, after the last tier, the repeat. */
+    round: integer('round').notNull().default(0),
+    repeat: integer('repeat').notNull().default(0),
     clinicianId: text('clinician_id'),
     /** The push subscription or webhook. */
     targetId: text('target_id').notNull(),
@@ -383,3 +390,33 @@ export const onCallShifts = sqliteTable(
   },
   (t) => [index('on_call_shifts_until').on(t.until)],
 );
+
+/** `quietFor` on resolve: the rule opens no new alert for the patient until then. */
+export const ruleQuiet = sqliteTable(
+  'rule_quiet',
+  {
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    ruleId: text('rule_id').notNull(),
+    until: integer('until').notNull(),
+    setBy: text('set_by').notNull(),
+    setAt: integer('set_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.patientId, t.ruleId] })],
+);
+
+/**
+ * Each device's clock as its messages show it: a device that sent current readings and then three
+ * messages in a row measured more than an hour before they arrived has a clock that was reset (a battery
+ * change); its readings are evaluated as measured on arrival until they are current again.
+ */
+export const deviceClocks = sqliteTable('device_clocks', {
+  deviceId: text('device_id').primaryKey(),
+  /** When the device last sent a current reading (null: never). */
+  currentAt: integer('current_at'),
+  /** Stale messages in a row since then. */
+  staleRun: integer('stale_run').notNull(),
+  /** Since when the clock is judged wrong (null: it is fine). */
+  offSince: integer('off_since'),
+});
