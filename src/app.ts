@@ -138,6 +138,7 @@ export function createApp(options: AppOptions) {
       carePlans: stores.carePlans,
       templates: options.templates,
       onCarePlanChanged: options.onCarePlanChanged,
+      quietRules: (patientId) => stores.alerts.quietRules(patientId, Date.now()),
       access,
       audit,
     }),
@@ -148,6 +149,7 @@ export function createApp(options: AppOptions) {
     alertsRoute({
       alerts: stores.alerts,
       actions: options.alertActions,
+      onRuleQuieted: options.onCarePlanChanged,
       onAlertChanges: options.onAlertChanges,
       access,
       audit,

@@ -18,7 +18,7 @@ import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
-import { defaultEscalationPolicy } from './delivery/escalation-policy.ts';
+import { defaultEscalationPolicy, onCallTier } from './delivery/escalation-policy.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './devices/directory.ts';
@@ -107,7 +107,11 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
     const audit = new AuditLog(db, commits);
-    const access = new PatientAccess(db);
+    const policy = defaultEscalationPolicy({
+      escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
+      acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },
+    });
+    const access = new PatientAccess(db, onCallTier(policy));
     const templates = loadTemplates();
     const carePlans = new CarePlanStore(db);
     const alerts = new AlertStore(db);
@@ -134,10 +138,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       db,
       commits,
       alerts,
-      policy: defaultEscalationPolicy({
-        escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
-        acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },
-      }),
+      policy,
       availability,
       push: new WebPushSender(vapid, outboundAgent),
       agent: outboundAgent,

@@ -1,9 +1,9 @@
-import { and, asc, desc, eq, getTableColumns, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
 import { inner } from '../store/cache.ts';
 import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
-import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
+import { alertOutbox, alerts, deliveries, escalations, ruleQuiet } from '../store/schema.ts';
 import { type Alert, resolve } from './lifecycle.ts';
 
 export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
@@ -15,6 +15,12 @@ export function presentEscalation(escalation: Escalation) {
     state: escalation.state,
     nextTier: escalation.nextTier,
     dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
+    /** When the acknowledgement expires and the alert, if still active, is reopened. */
+    acknowledgementExpiresAt: escalation.state === 'acknowledged' ? new Date(escalation.dueAt).toISOString() : null,
+    /** Pushes sent again after the last tier, in this round. */
+    repeats: escalation.repeat,
+    /** Times the alert was routed again from the first tier (reopened). */
+    rounds: escalation.round,
     reachedAnyone: escalation.reachedAnyone,
     unreachable: escalation.unreachable,
   };
@@ -155,6 +161,27 @@ export class AlertStore {
     if (event) this.#outbox(alert.id, event, at);
   }
 
+  /** Call inside a transaction. */
+  setQuiet(row: typeof ruleQuiet.$inferInsert): void {
+    this.db
+      .insert(ruleQuiet)
+      .values(row)
+      .onConflictDoUpdate({ target: [ruleQuiet.patientId, ruleQuiet.ruleId], set: row })
+      .run();
+  }
+
+  /** The patient's quieted rules still quiet at `now`, by rule id. */
+  quietRules(patientId: string, now: number): Map<string, { until: number; setBy: string; setAt: number }> {
+    return new Map(
+      this.db
+        .select()
+        .from(ruleQuiet)
+        .where(and(eq(ruleQuiet.patientId, patientId), gt(ruleQuiet.until, now)))
+        .all()
+        .map((row) => [row.ruleId, { until: row.until, setBy: row.setBy, setAt: row.setAt }]),
+    );
+  }
+
   /** Newest first. */
   list(query: AlertQuery): Alert[] {
     const conditions: SQL[] = [];
@@ -243,6 +270,11 @@ export class AlertActions {
     private readonly commits: GroupCommit,
     private readonly alerts: AlertStore,
   ) {}
+
+  /** `quietFor` on resolve: the rule opens no new alert for the patient until `until`. */
+  quiet(patientId: string, ruleId: string, until: number, by: string): Promise<void> {
+    return this.commits.run(() => this.alerts.setQuiet({ patientId, ruleId, until, setBy: by, setAt: Date.now() }));
+  }
 
   /**
    * Resolves every unresolved alert of the patient (discharge), with the note, in one group commit.
