@@ -151,7 +151,8 @@ export function patientsRoute(options: PatientsRouteOptions) {
         to: query.to ? Date.parse(query.to) : undefined,
       };
       if (query.bucket && query.type) {
-        const buckets = await readingStore.buckets({ ...range, type: query.type, bucket: query.bucket });
+        const timeZone = patients.get(patientId)!.timezone;
+        const buckets = await readingStore.buckets({ ...range, type: query.type, bucket: query.bucket, timeZone });
         return c.json({ type: query.type, bucket: query.bucket, buckets: buckets.map(presentBucket) });
       }
       if (query.cursor) cursorParam(query.cursor);
