@@ -2,7 +2,7 @@ import { Hono } from 'hono';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
-import { AlertActions, type AlertStore } from './alerts/store.ts';
+import type { AlertActions, AlertStore } from './alerts/store.ts';
 import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
@@ -15,6 +15,8 @@ import { careTeamRoute } from './care-team/routes.ts';
 import type { CareTeamStore } from './care-team/store.ts';
 import { carePlanRoute, templatesRoute } from './care-plans/routes.ts';
 import type { CarePlanStore } from './care-plans/store.ts';
+import { awayRoute, onCallRoute } from './availability/routes.ts';
+import type { AvailabilityStore } from './availability/store.ts';
 import { cliniciansRoute } from './clinicians/routes.ts';
 import type { ClinicianStore } from './clinicians/store.ts';
 import { pushRoute } from './delivery/push-routes.ts';
@@ -32,10 +34,10 @@ import type { Logger } from './ops/log.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { opsRoute, type ReadinessCheck } from './ops/routes.ts';
 import { patientsRoute } from './patients/routes.ts';
+import type { PatientStatus } from './patients/status.ts';
 import type { PatientStore } from './patients/store.ts';
 import { patientsSummaryRoute } from './patients/summary.ts';
 import type { AlertChange } from './rules/engine.ts';
-import type { GroupCommit } from './store/db.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import type { RejectionLog } from './store/rejection-log.ts';
 import { webRoute } from './web/routes.tsx';
@@ -51,6 +53,7 @@ export interface Stores {
   deliveryTargets: DeliveryTargetStore;
   readings: ReadingStore;
   rejections: RejectionLog;
+  availability: AvailabilityStore;
 }
 
 export interface AppOptions {
@@ -64,7 +67,7 @@ export interface AppOptions {
   directory: DeviceDirectory;
   ingest: Ingest;
   limiter: RateLimiter;
-  commits: GroupCommit;
+  alertActions: AlertActions;
   templates: ReadonlyMap<string, Template>;
   adminToken: string | undefined;
   corsOrigins: string[] | undefined;
@@ -74,6 +77,8 @@ export interface AppOptions {
   onAlertChanges: (changes: AlertChange[]) => void;
   /** Called after a care plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
+  /** Called after a patient's status changed: rules stop or start; a discharge resolves open alerts. */
+  onPatientStatusChanged: (patientId: string, status: PatientStatus, by: string) => Promise<void>;
 }
 
 /** The HTTP face of the service: one sub-app per resource, errors mapped in one place. */
@@ -107,10 +112,21 @@ export function createApp(options: AppOptions) {
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
   app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  const availability = { availability: stores.availability, clinicians: stores.clinicians, audit };
+  // Before the admin-only /v1/clinicians routes: a clinician sets their own away periods.
+  app.route('/v1/clinicians', awayRoute(availability));
   app.route('/v1/clinicians', cliniciansRoute({ clinicians: stores.clinicians, audit }));
+  app.route('/v1/on-call', onCallRoute(availability));
   app.route(
     '/v1/patients',
-    patientsRoute({ patients: stores.patients, devices: stores.devices, readingStore: stores.readings, access, audit }),
+    patientsRoute({
+      patients: stores.patients,
+      devices: stores.devices,
+      readingStore: stores.readings,
+      access,
+      audit,
+      onStatusChanged: options.onPatientStatusChanged,
+    }),
   );
   app.route(
     '/v1/patients',
@@ -122,6 +138,7 @@ export function createApp(options: AppOptions) {
       carePlans: stores.carePlans,
       templates: options.templates,
       onCarePlanChanged: options.onCarePlanChanged,
+      quietRules: (patientId) => stores.alerts.quietRules(patientId, Date.now()),
       access,
       audit,
     }),
@@ -131,7 +148,8 @@ export function createApp(options: AppOptions) {
     '/v1/alerts',
     alertsRoute({
       alerts: stores.alerts,
-      actions: new AlertActions(options.commits, stores.alerts),
+      actions: options.alertActions,
+      onRuleQuieted: options.onCarePlanChanged,
       onAlertChanges: options.onAlertChanges,
       access,
       audit,

@@ -105,6 +105,12 @@ export const configSchema = z
     ESCALATION_WARNING: duration('4h').describe(
       'How long an open warning alert may stay unacknowledged before the next tier is notified',
     ),
+    ACK_TIMEOUT_CRITICAL: duration('1h').describe(
+      'How long an acknowledgement of a critical alert holds while the alert stays active; then it is reopened and routed again',
+    ),
+    ACK_TIMEOUT_WARNING: duration('24h').describe(
+      'How long an acknowledgement of a warning alert holds while the alert stays active; then it is reopened and routed again',
+    ),
     PUSH_ENDPOINT_HOSTS: z
       .string()
       .default(DEFAULT_PUSH_ENDPOINT_HOSTS.join(','))

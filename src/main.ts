@@ -6,8 +6,9 @@ import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { createApp, type Stores } from './app.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { AlertStore } from './alerts/store.ts';
+import { AlertActions, AlertStore } from './alerts/store.ts';
 import { PatientAccess } from './care-team/access.ts';
+import { AvailabilityStore } from './availability/store.ts';
 import { CareTeamStore } from './care-team/store.ts';
 import { ClinicianStore } from './clinicians/store.ts';
 import { DeliveryTargetStore } from './delivery/store.ts';
@@ -17,7 +18,7 @@ import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
-import { defaultRoutingPolicy } from './delivery/policy.ts';
+import { defaultEscalationPolicy, onCallTier } from './delivery/escalation-policy.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './devices/directory.ts';
@@ -108,10 +109,15 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
     const audit = new AuditLog(db, commits);
-    const access = new PatientAccess(db);
+    const policy = defaultEscalationPolicy({
+      escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
+      acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },
+    });
+    const access = new PatientAccess(db, onCallTier(policy));
     const templates = loadTemplates();
     const carePlans = new CarePlanStore(db);
     const alerts = new AlertStore(db);
+    const alertActions = new AlertActions(commits, alerts);
     const engine = new RuleEngine(db, carePlans, alerts);
     const vapid = loadVapidKeys({
       publicKey: config.VAPID_PUBLIC_KEY,
@@ -129,11 +135,13 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
           keepAlive: true,
         })
       : undefined;
+    const availability = new AvailabilityStore(db);
     const delivery = new AlertDelivery({
       db,
       commits,
       alerts,
-      policy: defaultRoutingPolicy({ critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING }),
+      policy,
+      availability,
       push: new WebPushSender(vapid, outboundAgent),
       agent: outboundAgent,
       metrics,
@@ -237,6 +245,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       deliveryTargets: new DeliveryTargetStore(db),
       readings: readingStore,
       rejections,
+      availability,
     };
     const app = createApp({
       stores,
@@ -249,7 +258,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       directory,
       ingest,
       limiter,
-      commits,
+      alertActions,
       templates,
       adminToken: config.RPM_ADMIN_TOKEN,
       corsOrigins: config.CORS_ORIGINS,
@@ -257,6 +266,13 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
       onAlertChanges,
+      onPatientStatusChanged: async (patientId, status, by) => {
+        engine.forgetPatient(patientId);
+        clock.kick();
+        if (status !== 'discharged') return;
+        const resolved = await alertActions.resolveAll(patientId, by, 'discharged');
+        if (resolved.length) onAlertChanges(resolved.map((alert) => ({ alert, event: 'resolved' as const })));
+      },
       onCarePlanChanged: (patientId: string) => {
         engine.forgetPatient(patientId);
         clock.kick();

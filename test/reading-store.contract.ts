@@ -130,6 +130,33 @@ export function describeReadingStoreContract(
       ]);
     });
 
+    it("buckets days and weeks in the patient's time zone: a Chicago patient's 07:00 and 19:00 weights share a day", async () => {
+      const patient = randomUUID();
+      const chicago = (local: string) => Date.parse(`${local}-06:00`);
+      await store.append([
+        weight(patient, chicago('2026-03-02T07:00:00'), 80), // Monday morning
+        weight(patient, chicago('2026-03-02T19:00:00'), 82), // Monday evening: Tuesday 01:00 UTC
+        weight(patient, chicago('2026-03-03T07:00:00'), 81), // Tuesday
+      ]);
+      const daily = await store.buckets({
+        patientId: patient,
+        type: 'weight',
+        bucket: '1d',
+        timeZone: 'America/Chicago',
+      });
+      expect(daily).toEqual([
+        { start: chicago('2026-03-02T00:00:00'), count: 2, min: 80, max: 82, mean: 81 },
+        { start: chicago('2026-03-03T00:00:00'), count: 1, min: 81, max: 81, mean: 81 },
+      ]);
+      const weekly = await store.buckets({
+        patientId: patient,
+        type: 'weight',
+        bucket: '1w',
+        timeZone: 'America/Chicago',
+      });
+      expect(weekly).toEqual([{ start: chicago('2026-03-02T00:00:00'), count: 3, min: 80, max: 82, mean: 81 }]);
+    });
+
     it('buckets blood pressure per component; pulse statistics skip readings without a pulse', async () => {
       const patient = randomUUID();
       await store.append([

@@ -7,7 +7,7 @@ import { recordAccess, requireVisible, type PatientAccess } from '../care-team/a
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
-import { defaultRoutingPolicy } from '../delivery/policy.ts';
+import { defaultEscalationPolicy } from '../delivery/escalation-policy.ts';
 import type { CareTeamMember, CareTeamStore } from '../care-team/store.ts';
 import type { ClinicianStore } from '../clinicians/store.ts';
 import type { PatientStore } from '../patients/store.ts';
@@ -40,7 +40,10 @@ export function inboxOrder(a: Alert, b: Alert): number {
 }
 
 /** Care-team roles of each routing tier, for naming who an alert escalates to next (the tiers are not configurable). */
-const TIER_ROLES = defaultRoutingPolicy({ critical: 0, warning: 0 }).tiers;
+const TIER_ROLES = defaultEscalationPolicy({
+  escalation: { critical: 0, warning: 0 },
+  acknowledgement: { critical: 0, warning: 0 },
+}).tiers;
 
 type TeamMember = Pick<CareTeamMember, 'clinicianId' | 'name' | 'role'>;
 

@@ -5,7 +5,13 @@ import type { Severity } from '../domain/rule.ts';
  * An alert's life, as pure transitions: open → acknowledged → resolved (by a clinician). While it is not
  * resolved, further breaches of its rule update it rather than open another, so one condition never
  * becomes fifty notifications; after it is resolved, the next breach opens a new one.
+ *
+ * An acknowledgement is a promise to act, not a mute button: an acknowledged alert goes back to `open`
+ * (and is routed again from the first tier) on a new episode (its condition cleared, then came back), on
+ * a more severe breach of its metric, and when the acknowledgement expires while the condition holds.
  */
+export type ReopenReason = 'new_episode' | 'higher_severity' | 'acknowledgement_expired';
+
 export interface Alert {
   id: string;
   patientId: string;
@@ -26,13 +32,22 @@ export interface Alert {
   resolvedBy: string | null;
   resolvedAt: number | null;
   note: string | null;
+  /** 1, then one more each time the alert is reopened by a new episode. */
+  episode: number;
+  reopenedAt: number | null;
+  reopenReason: ReopenReason | null;
+  /** The triggering reading was measured before the newest one already received (a late critical). */
+  late: boolean;
+  /** What the rule measured when it last fired, in the rule's unit (the contract's `observed`). */
+  observed: Record<string, unknown> | null;
 }
 
 /** What a breach knows when it opens or updates an alert. */
 export type Trigger = Pick<
   Alert,
   'id' | 'patientId' | 'ruleId' | 'carePlanVersion' | 'metric' | 'severity' | 'message' | 'reading'
-> & { at: number };
+> &
+  Partial<Pick<Alert, 'late' | 'observed'>> & { at: number };
 
 export function openAlert(trigger: Trigger): Alert {
   return {
@@ -54,15 +69,40 @@ export function openAlert(trigger: Trigger): Alert {
     resolvedBy: null,
     resolvedAt: null,
     note: null,
+    episode: 1,
+    reopenedAt: null,
+    reopenReason: null,
+    late: trigger.late ?? false,
+    observed: trigger.observed ?? null,
   };
 }
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** Back to open, to be routed again from the first tier; a new episode counts one more. */
+export function reopen(alert: Alert, reason: ReopenReason, at: number): Alert {
+  return {
+    ...alert,
+    status: 'open',
+    episode: reason === 'new_episode' ? alert.episode + 1 : alert.episode,
+    reopenedAt: at,
+    reopenReason: reason,
+    acknowledgedBy: null,
+    acknowledgedAt: null,
+  };
+}
+
+export type BreachTrigger = Pick<Trigger, 'reading' | 'at' | 'severity' | 'message'> &
+  Partial<Pick<Alert, 'late' | 'observed'>>;
 
 /**
  * A further breach of an unresolved alert's rule: counted, no new alert. It takes the rule's current
  * severity and message, so a physician who raises a rule to critical sees the open alert escalate as one.
+ * An acknowledged alert is reopened when the breach starts a new episode (the condition had cleared) or
+ * is more severe than the alert was.
  */
-export function retrigger(alert: Alert, trigger: Pick<Trigger, 'reading' | 'at' | 'severity' | 'message'>): Alert {
-  return {
+export function breach(alert: Alert, trigger: BreachTrigger): { alert: Alert; event: 'updated' | 'reopened' } {
+  const updated: Alert = {
     ...alert,
     active: true,
     count: alert.count + 1,
@@ -70,7 +110,29 @@ export function retrigger(alert: Alert, trigger: Pick<Trigger, 'reading' | 'at' 
     reading: trigger.reading ?? alert.reading,
     severity: trigger.severity,
     message: trigger.message,
+    late: trigger.late ?? false,
+    observed: trigger.observed ?? alert.observed,
   };
+  if (alert.status !== 'acknowledged') return { alert: updated, event: 'updated' };
+  if (!alert.active) return { alert: reopen(updated, 'new_episode', trigger.at), event: 'reopened' };
+  if (SEVERITY_RANK[trigger.severity] > SEVERITY_RANK[alert.severity])
+    return { alert: reopen(updated, 'higher_severity', trigger.at), event: 'reopened' };
+  return { alert: updated, event: 'updated' };
+}
+
+/**
+ * Another rule of the same metric breached at `severity`: an acknowledged alert of a lower severity is
+ * reopened (the patient got worse than what was acknowledged). Undefined when nothing changes.
+ */
+export function escalatedBySibling(alert: Alert, severity: Severity, at: number): Alert | undefined {
+  if (alert.status !== 'acknowledged' || SEVERITY_RANK[severity] <= SEVERITY_RANK[alert.severity]) return undefined;
+  return reopen(alert, 'higher_severity', at);
+}
+
+/** The acknowledgement ran out while the condition still holds: back to open. Undefined when nothing changes. */
+export function expireAcknowledgement(alert: Alert, at: number): Alert | undefined {
+  if (alert.status !== 'acknowledged' || !alert.active) return undefined;
+  return reopen(alert, 'acknowledgement_expired', at);
 }
 
 /** The newest reading no longer breaches the rule (or data arrived again): the alert stays until a clinician resolves it. */
@@ -120,5 +182,10 @@ export function presentAlert(alert: Alert) {
     resolvedBy: alert.resolvedBy,
     resolvedAt: iso(alert.resolvedAt),
     note: alert.note,
+    episode: alert.episode,
+    reopenedAt: iso(alert.reopenedAt),
+    reopenReason: alert.reopenReason,
+    late: alert.late,
+    observed: alert.observed,
   };
 }

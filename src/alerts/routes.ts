@@ -6,6 +6,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { cursorParam, encodeCursor } from '../domain/cursor.ts';
+import { DURATION_PATTERN, parseDuration } from '../domain/duration.ts';
 import { parseOrThrow } from '../domain/errors.ts';
 import { SEVERITIES } from '../domain/rule.ts';
 import type { AlertChange } from '../rules/engine.ts';
@@ -21,18 +22,32 @@ export const alertsQuerySchema = z.strictObject({
   cursor: z.string().min(1).optional(),
 });
 
-export const resolveSchema = z.strictObject({ note: z.string().trim().max(2000).optional() });
+/** The longest a resolve may silence its rule for the patient. */
+const QUIET_FOR_MAX_MS = 30 * 86_400_000;
+
+export const resolveSchema = z.strictObject({
+  note: z.string().trim().max(2000).optional(),
+  /** "7d": the rule opens no new alert for this patient for that long (at most 30d). */
+  quietFor: z
+    .string()
+    .regex(DURATION_PATTERN, 'must be a duration such as 12h or 7d')
+    .transform((text) => parseDuration(text)!)
+    .refine((ms) => ms <= QUIET_FOR_MAX_MS, 'must be at most 30d')
+    .optional(),
+});
 
 export interface AlertsRouteOptions {
   alerts: AlertStore;
   access: PatientAccess;
   audit: AuditLog;
   actions: AlertActions;
+  /** A rule was quieted for a patient (resolve with quietFor): the rules must know before the next reading. */
+  onRuleQuieted: (patientId: string) => void;
   onAlertChanges: (changes: AlertChange[]) => void;
 }
 
 /** `/v1/alerts`: the care team's inbox, newest first; acknowledge and resolve. */
-export function alertsRoute({ alerts, actions, access, audit, onAlertChanges }: AlertsRouteOptions) {
+export function alertsRoute({ alerts, actions, access, audit, onAlertChanges, onRuleQuieted }: AlertsRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null, outcome: 'success' | 'denied') =>
     recordAccess(audit, c, action, patientId, outcome);
 
@@ -94,6 +109,8 @@ export function alertsRoute({ alerts, actions, access, audit, onAlertChanges }: 
           event: d.event,
           channel: d.channel,
           tier: d.tier,
+          round: d.round,
+          repeat: d.repeat,
           clinicianId: d.clinicianId,
           status: d.status,
           httpStatus: d.httpStatus,
@@ -105,7 +122,18 @@ export function alertsRoute({ alerts, actions, access, audit, onAlertChanges }: 
     .post('/:id/acknowledge', (c) => transition(c, 'alert.acknowledge', acknowledge, 'acknowledged'))
     .post('/:id/resolve', async (c) => {
       const text = await c.req.text();
-      const { note } = parseOrThrow(resolveSchema, text ? JSON.parse(text) : {});
-      return transition(c, 'alert.resolve', (alert, by, at) => resolve(alert, by, at, note ?? null), 'resolved');
+      const { note, quietFor } = parseOrThrow(resolveSchema, text ? JSON.parse(text) : {});
+      const answer = await transition(
+        c,
+        'alert.resolve',
+        (alert, by, at) => resolve(alert, by, at, note ?? null),
+        'resolved',
+      );
+      if (quietFor !== undefined) {
+        const alert = alerts.get(c.req.param('id'))!;
+        await actions.quiet(alert.patientId, alert.ruleId, Date.now() + quietFor, requireUser(c).id);
+        onRuleQuieted(alert.patientId);
+      }
+      return answer;
     });
 }

@@ -1,10 +1,10 @@
-import { and, asc, desc, eq, getTableColumns, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, lt, max, ne, or, sql, type SQL } from 'drizzle-orm';
 import { inner } from '../store/cache.ts';
 import type { Cursor } from '../domain/cursor.ts';
 import type { Severity } from '../domain/rule.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
-import { alertOutbox, alerts, deliveries, escalations } from '../store/schema.ts';
-import type { Alert } from './lifecycle.ts';
+import { alertOutbox, alerts, deliveries, escalations, ruleQuiet } from '../store/schema.ts';
+import { type Alert, resolve } from './lifecycle.ts';
 
 export type AlertEvent = (typeof alertOutbox.$inferInsert)['event'];
 export type Escalation = typeof escalations.$inferSelect;
@@ -15,6 +15,12 @@ export function presentEscalation(escalation: Escalation) {
     state: escalation.state,
     nextTier: escalation.nextTier,
     dueAt: escalation.state === 'pending' ? new Date(escalation.dueAt).toISOString() : null,
+    /** When the acknowledgement expires and the alert, if still active, is reopened. */
+    acknowledgementExpiresAt: escalation.state === 'acknowledged' ? new Date(escalation.dueAt).toISOString() : null,
+    /** Pushes sent again after the last tier, in this round. */
+    repeats: escalation.repeat,
+    /** Times the alert was routed again from the first tier (reopened). */
+    rounds: escalation.round,
     reachedAnyone: escalation.reachedAnyone,
     unreachable: escalation.unreachable,
   };
@@ -155,6 +161,27 @@ export class AlertStore {
     if (event) this.#outbox(alert.id, event, at);
   }
 
+  /** Call inside a transaction. */
+  setQuiet(row: typeof ruleQuiet.$inferInsert): void {
+    this.db
+      .insert(ruleQuiet)
+      .values(row)
+      .onConflictDoUpdate({ target: [ruleQuiet.patientId, ruleQuiet.ruleId], set: row })
+      .run();
+  }
+
+  /** The patient's quieted rules still quiet at `now`, by rule id. */
+  quietRules(patientId: string, now: number): Map<string, { until: number; setBy: string; setAt: number }> {
+    return new Map(
+      this.db
+        .select()
+        .from(ruleQuiet)
+        .where(and(eq(ruleQuiet.patientId, patientId), gt(ruleQuiet.until, now)))
+        .all()
+        .map((row) => [row.ruleId, { until: row.until, setBy: row.setBy, setAt: row.setAt }]),
+    );
+  }
+
   /** Newest first. */
   list(query: AlertQuery): Alert[] {
     const conditions: SQL[] = [];
@@ -219,11 +246,19 @@ export class AlertStore {
 }
 
 function toRow(alert: Alert): typeof alerts.$inferInsert {
-  return { ...alert, reading: alert.reading === null ? null : JSON.stringify(alert.reading) };
+  return {
+    ...alert,
+    reading: alert.reading === null ? null : JSON.stringify(alert.reading),
+    observed: alert.observed === null ? null : JSON.stringify(alert.observed),
+  };
 }
 
 function toAlert(row: typeof alerts.$inferSelect): Alert {
-  return { ...row, reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>) };
+  return {
+    ...row,
+    reading: row.reading === null ? null : (JSON.parse(row.reading) as Record<string, unknown>),
+    observed: row.observed === null ? null : (JSON.parse(row.observed) as Record<string, unknown>),
+  };
 }
 
 /**
@@ -235,6 +270,30 @@ export class AlertActions {
     private readonly commits: GroupCommit,
     private readonly alerts: AlertStore,
   ) {}
+
+  /** `quietFor` on resolve: the rule opens no new alert for the patient until `until`. */
+  quiet(patientId: string, ruleId: string, until: number, by: string): Promise<void> {
+    return this.commits.run(() => this.alerts.setQuiet({ patientId, ruleId, until, setBy: by, setAt: Date.now() }));
+  }
+
+  /**
+   * Resolves every unresolved alert of the patient (discharge), with the note, in one group commit.
+   * Returns the resolved alerts, for whoever acts after the commit (routing, webhooks).
+   */
+  resolveAll(patientId: string, by: string, note: string): Promise<Alert[]> {
+    return this.commits.run(() => {
+      const at = Date.now();
+      const unresolved = [
+        ...this.alerts.list({ patientId, status: 'open', limit: 10_000 }),
+        ...this.alerts.list({ patientId, status: 'acknowledged', limit: 10_000 }),
+      ];
+      return unresolved.map((alert) => {
+        const resolved = resolve(alert, by, at, note);
+        this.alerts.update(resolved, 'resolved', at);
+        return resolved;
+      });
+    });
+  }
 
   apply(
     id: string,

@@ -14,14 +14,22 @@ export interface CarePlanRouteOptions {
   templates: ReadonlyMap<string, Template>;
   /** Called after a plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
+  /** The patient's rules quieted by a resolve with quietFor, still quiet now. */
+  quietRules: (patientId: string) => Quiet;
 }
 
-function presentPlan(plan: CarePlan | undefined) {
+type Quiet = ReadonlyMap<string, { until: number; setBy: string; setAt: number }>;
+
+function presentPlan(plan: CarePlan | undefined, quiet: Quiet = new Map()) {
   if (!plan) return { version: 0, templates: [], rules: [], updatedAt: null, updatedBy: null };
   return {
     version: plan.version,
     templates: plan.templates,
-    rules: plan.rules,
+    // A rule quieted by a resolve (quietFor) says until when, and who asked.
+    rules: plan.rules.map((rule) => {
+      const q = quiet.get(rule.id);
+      return q ? { ...rule, quietUntil: new Date(q.until).toISOString(), quietSetBy: q.setBy } : rule;
+    }),
     updatedAt: new Date(plan.createdAt).toISOString(),
     updatedBy: plan.createdBy,
   };
@@ -32,7 +40,7 @@ export function carePlanRoute(options: CarePlanRouteOptions) {
   const { access, carePlans, templates, onCarePlanChanged } = options;
   return new Hono<AppEnv>()
     .get('/:id/care-plan', patientScope(options, 'care_plan.read'), (c) =>
-      c.json(presentPlan(carePlans.current(c.req.param('id')))),
+      c.json(presentPlan(carePlans.current(c.req.param('id')), options.quietRules(c.req.param('id')))),
     )
     .get('/:id/care-plan/versions', patientScope(options, 'care_plan.read'), (c) =>
       c.json({

@@ -1,9 +1,9 @@
-import { and, eq } from 'drizzle-orm';
+import { and, eq, ne } from 'drizzle-orm';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { AuditLog, AuditOutcome } from '../audit/audit-log.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
-import { careTeamMembers, patients } from '../store/schema.ts';
+import { alerts, careTeamMembers, deliveries, patients } from '../store/schema.ts';
 import { isAdmin, requireUser, type AppEnv, type Principal } from '../auth/middleware.ts';
 
 /**
@@ -12,7 +12,14 @@ import { isAdmin, requireUser, type AppEnv, type Principal } from '../auth/middl
  * exist (404), so an id cannot be probed.
  */
 export class PatientAccess {
-  constructor(private readonly db: Db) {}
+  /**
+   * @param onCallTier the routing tier of the agency's on-call clinician: while an alert pushed to them is
+   *   unresolved, they may see that patient as the care team does.
+   */
+  constructor(
+    private readonly db: Db,
+    private readonly onCallTier = 3,
+  ) {}
 
   canSee(principal: Principal, patientId: string): boolean {
     if (principal.kind === 'device') return false;
@@ -23,20 +30,43 @@ export class PatientAccess {
         .select({ patientId: careTeamMembers.patientId })
         .from(careTeamMembers)
         .where(and(eq(careTeamMembers.patientId, patientId), eq(careTeamMembers.clinicianId, principal.id)))
-        .get() !== undefined
+        .get() !== undefined || this.onCallPatientIds(principal.id, patientId).length > 0
     );
+  }
+
+  /**
+   * Patients whose unresolved alert was pushed to this clinician as the on-call clinician (or, with
+   * `patientId`, that one patient if so).
+   */
+  onCallPatientIds(clinicianId: string, patientId?: string): string[] {
+    return this.db
+      .selectDistinct({ id: alerts.patientId })
+      .from(deliveries)
+      .innerJoin(alerts, eq(alerts.id, deliveries.alertId))
+      .where(
+        and(
+          eq(deliveries.clinicianId, clinicianId),
+          eq(deliveries.tier, this.onCallTier),
+          eq(deliveries.status, 'delivered'),
+          ne(alerts.status, 'resolved'),
+          patientId === undefined ? undefined : eq(alerts.patientId, patientId),
+        ),
+      )
+      .all()
+      .map((row) => row.id);
   }
 
   /** The patients the principal may see: undefined for every patient (admins). */
   visiblePatientIds(principal: Principal): string[] | undefined {
     if (isAdmin(principal)) return undefined;
     if (principal.kind === 'device') return [];
-    return this.db
+    const team = this.db
       .select({ id: careTeamMembers.patientId })
       .from(careTeamMembers)
       .where(eq(careTeamMembers.clinicianId, principal.id))
       .all()
       .map((row) => row.id);
+    return [...new Set([...team, ...this.onCallPatientIds(principal.id)])];
   }
 
   /** The team role the principal holds for the patient, if any (e.g. only the team's physicians edit care plans). */

@@ -50,6 +50,10 @@ export class ClinicianStore {
       .get();
   }
 
+  get(id: string): Clinician | undefined {
+    return this.db.select().from(clinicians).where(eq(clinicians.id, id)).get();
+  }
+
   findByEmail(email: string): Clinician | undefined {
     return this.db.select().from(clinicians).where(eq(clinicians.email, email)).get();
   }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { and, asc, eq } from 'drizzle-orm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acknowledge, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
+import { acknowledge, openAlert, breach, type Alert } from '../alerts/lifecycle.ts';
 import { AlertStore } from '../alerts/store.ts';
 import type { CareTeamRole } from '../domain/care-team.ts';
 import type { Severity } from '../domain/rule.ts';
@@ -19,7 +19,8 @@ import {
 } from '../store/schema.ts';
 import { openTestDatabase } from '../store/test-db.ts';
 import { AlertDelivery } from './alert-delivery.ts';
-import { defaultRoutingPolicy } from './policy.ts';
+import { AvailabilityStore } from '../availability/store.ts';
+import { defaultEscalationPolicy } from './escalation-policy.ts';
 import type { PushOptions, PushResult, PushTarget } from './web-push.ts';
 
 const SECOND = 1_000;
@@ -27,6 +28,8 @@ const MINUTE = 60 * SECOND;
 const T0 = Date.parse('2026-11-20T07:00:00Z');
 const CRITICAL_DELAY = 5 * MINUTE;
 const WARNING_DELAY = 30 * MINUTE;
+const ACK_CRITICAL = 60 * MINUTE;
+const ACK_WARNING = 24 * 60 * MINUTE;
 const TEAM: Array<[string, CareTeamRole]> = [
   ['primary', 'primary_nurse'],
   ['backup', 'backup_nurse'],
@@ -131,13 +134,18 @@ function openDelivery() {
   const push = new FakePush(time);
   const alerts = new AlertStore(db);
   const metrics = new Metrics();
-  const policy = defaultRoutingPolicy({ critical: CRITICAL_DELAY, warning: WARNING_DELAY });
+  const policy = defaultEscalationPolicy({
+    escalation: { critical: CRITICAL_DELAY, warning: WARNING_DELAY },
+    acknowledgement: { critical: ACK_CRITICAL, warning: ACK_WARNING },
+  });
+  const availability = new AvailabilityStore(db);
   const start = () => {
     const delivery = new AlertDelivery({
       db,
       commits,
       alerts,
       policy,
+      availability,
       push,
       agent: undefined,
       metrics,
@@ -177,6 +185,7 @@ function openDelivery() {
 
   const harness = {
     ...database,
+    availability,
     time,
     push,
     alerts,
@@ -201,7 +210,7 @@ function openDelivery() {
       return alert;
     },
     /** Saves a change made to an alert (an acknowledgement, a retrigger) with its outbox event, then kicks. */
-    async change(alert: Alert, event: 'updated' | 'acknowledged' | 'resolved') {
+    async change(alert: Alert, event: 'updated' | 'reopened' | 'acknowledged' | 'resolved') {
       await commits.run(() => alerts.update(alert, event, time.now));
       delivery.kick();
       await delivery.idle();
@@ -279,21 +288,26 @@ describe('AlertDelivery: escalation tier by tier', () => {
       `pcp-phone@${2 * CRITICAL_DELAY}`,
     ]);
     expect(t.push.attempts.map((a) => a.payload.tier)).toEqual([0, 1, 2]);
-    // The last tier told, the escalation is over: as in v1. (The contract's v2, "alerts never go silent",
-    // wants every tier told so far told again each delay until someone acknowledges; not built yet.)
-    expect(t.escalation(alert.id)).toMatchObject({
-      nextTier: 3,
-      state: 'done',
-      reachedAnyone: true,
-      unreachable: false,
-    });
+    // After the PCP, the agency's on-call clinician (none is on shift here: passed at once), then repeats to
+    // every tier told so far, every delay, until someone acknowledges: the alert never goes silent.
+    expect(t.escalation(alert.id)).toMatchObject({ nextTier: 3, state: 'pending', dueAt: T0 + 3 * CRITICAL_DELAY });
+    await t.advance(CRITICAL_DELAY);
+    expect(t.escalation(alert.id)).toMatchObject({ nextTier: 4, repeat: 0, dueAt: T0 + 4 * CRITICAL_DELAY });
+    for (const n of [1, 2]) {
+      await t.advance(CRITICAL_DELAY);
+      const at = (3 + n) * CRITICAL_DELAY;
+      expect(
+        t.push
+          .delivered()
+          .slice(3 * n)
+          .sort(),
+      ).toEqual([`backup-phone@${at}`, `pcp-phone@${at}`, `primary-phone@${at}`]);
+      expect(t.escalation(alert.id)).toMatchObject({ state: 'pending', repeat: n, dueAt: T0 + at + CRITICAL_DELAY });
+    }
+    expect(t.push.attempts.slice(3).map((a) => a.payload.repeat)).toEqual([1, 1, 1, 2, 2, 2]);
+    await t.change(acknowledge(alert, 'pcp', t.time.now), 'acknowledged');
     await t.advance(10 * CRITICAL_DELAY);
-    expect(t.push.attempts).toHaveLength(3);
-    expect(t.log(alert.id)).toEqual([
-      '0 primary delivered(201) #1 @0',
-      `1 backup delivered(201) #1 @${CRITICAL_DELAY}`,
-      `2 pcp delivered(201) #1 @${2 * CRITICAL_DELAY}`,
-    ]);
+    expect(t.push.attempts).toHaveLength(9);
   });
 
   it('wakes for the next escalation when it falls due, at least every 30 s', async () => {
@@ -320,9 +334,33 @@ describe('AlertDelivery: escalation tier by tier', () => {
     const alert = await t.raise('critical');
     await t.advance(MINUTE);
     await t.change(acknowledge(alert, 'primary', t.time.now), 'acknowledged');
-    expect(t.escalation(alert.id)).toMatchObject({ state: 'cancelled', nextTier: 1 });
+    expect(t.escalation(alert.id)).toMatchObject({ state: 'acknowledged', dueAt: T0 + MINUTE + ACK_CRITICAL });
     await t.advance(5 * CRITICAL_DELAY);
     expect(t.push.delivered()).toEqual(['primary-phone@0']);
+  });
+
+  it('an acknowledgement expires while the alert stays active: it is reopened and routed from the first tier', async () => {
+    const t = openDeliveryForTest();
+    const alert = await t.raise('critical');
+    await t.advance(MINUTE);
+    await t.change(acknowledge(alert, 'primary', t.time.now), 'acknowledged');
+    await t.advance(ACK_CRITICAL);
+    const reopened = t.alerts.get(alert.id)!;
+    expect(reopened).toMatchObject({ status: 'open', reopenReason: 'acknowledgement_expired', episode: 1 });
+    expect(t.push.delivered()).toEqual(['primary-phone@0', `primary-phone@${MINUTE + ACK_CRITICAL}`]);
+    expect(t.escalation(alert.id)).toMatchObject({ state: 'pending', round: 1, nextTier: 1 });
+  });
+
+  it('an acknowledgement of an alert whose condition cleared stands when it expires', async () => {
+    const t = openDeliveryForTest();
+    const alert = await t.raise('critical');
+    const acknowledged = acknowledge(alert, 'primary', t.time.now);
+    await t.change(acknowledged, 'acknowledged');
+    await t.change({ ...acknowledged, active: false }, 'updated');
+    await t.advance(2 * ACK_CRITICAL);
+    expect(t.alerts.get(alert.id)!.status).toBe('acknowledged');
+    expect(t.escalation(alert.id)!.state).toBe('done');
+    expect(t.push.attempts).toHaveLength(1);
   });
 
   it('an acknowledgement made while a tier is being pushed keeps the next tier from being told', async () => {
@@ -342,7 +380,7 @@ describe('AlertDelivery: escalation tier by tier', () => {
     await t.settle();
     // The primary nurse's push failed, but the alert was acknowledged meanwhile: nobody else is told.
     expect(t.push.attempts.map((a) => a.to)).toEqual(['primary-phone']);
-    expect(t.escalation(alert.id)!.state).toBe('cancelled');
+    expect(t.escalation(alert.id)!.state).toBe('acknowledged');
   });
 
   it('does not push info alerts, nor escalate them', async () => {
@@ -358,7 +396,12 @@ describe('AlertDelivery: escalation tier by tier', () => {
     const t = openDeliveryForTest();
     const alert = await t.raise('info');
     await t.advance(MINUTE);
-    const raised = retrigger(alert, { reading: null, at: t.time.now, severity: 'critical', message: 'Call now' });
+    const { alert: raised } = breach(alert, {
+      reading: null,
+      at: t.time.now,
+      severity: 'critical',
+      message: 'Call now',
+    });
     await t.change(raised, 'updated');
     expect(t.push.delivered()).toEqual([`primary-phone@${MINUTE}`]);
     expect(t.push.attempts[0]!.payload).toMatchObject({ severity: 'critical', message: 'Call now' });
@@ -370,12 +413,83 @@ describe('AlertDelivery: escalation tier by tier', () => {
     const alert = await t.raise('warning');
     expect(t.escalation(alert.id)!.dueAt).toBe(T0 + WARNING_DELAY);
     await t.advance(MINUTE);
-    await t.change(retrigger(alert, { reading: null, at: t.time.now, severity: 'critical', message: 'm' }), 'updated');
+    await t.change(
+      breach(alert, { reading: null, at: t.time.now, severity: 'critical', message: 'm' }).alert,
+      'updated',
+    );
     expect(t.escalation(alert.id)!.dueAt).toBe(T0 + MINUTE + CRITICAL_DELAY);
     // A repeat breach sends nothing new.
     expect(t.push.attempts).toHaveLength(1);
     await t.advance(CRITICAL_DELAY);
     expect(t.push.delivered()).toEqual(['primary-phone@0', `backup-phone@${MINUTE + CRITICAL_DELAY}`]);
+  });
+});
+
+describe('AlertDelivery: availability, on call, and one push per reading', () => {
+  const addOnCall = (t: ReturnType<typeof openDelivery>) => {
+    t.db
+      .insert(clinicians)
+      .values({ id: 'olga', name: 'olga', email: 'olga@example.org', role: 'nurse', passwordHash: '-', createdAt: T0 })
+      .run();
+    t.db
+      .insert(pushSubscriptions)
+      .values({
+        id: 'olga-phone',
+        clinicianId: 'olga',
+        endpoint: endpoint('olga-phone'),
+        p256dh: 'k',
+        auth: 'a',
+        createdAt: T0,
+      })
+      .run();
+    t.availability.setShifts([{ clinicianId: 'olga', from: T0 - MINUTE, until: T0 + 12 * 60 * MINUTE }]);
+  };
+
+  it('skips a clinician who is away at once, and gives what reached nobody on the team to the on-call nurse', async () => {
+    const t = openDeliveryForTest();
+    addOnCall(t);
+    t.availability.setAwayPeriods('primary', [{ from: T0 - MINUTE, until: T0 + 60 * MINUTE, note: 'off shift' }]);
+    const first = await t.raise('critical');
+    expect(t.push.delivered(first.id)).toEqual(['backup-phone@0']);
+    for (const id of ['backup', 'pcp'])
+      t.availability.setAwayPeriods(id, [{ from: T0 - MINUTE, until: T0 + 60 * MINUTE, note: null }]);
+    const second = await t.raise('critical');
+    expect(t.push.delivered(second.id)).toEqual(['olga-phone@0']);
+    expect(t.push.attempts.at(-1)!.payload.tier).toBe(3);
+  });
+
+  it('two alerts raised by one reading reach each clinician as one push, at the higher severity, with both ids', async () => {
+    const t = openDeliveryForTest();
+    const warning = openAlert({ ...trigger('hf-spo2-low'), severity: 'warning', at: T0 });
+    const critical = openAlert({ ...trigger('copd-spo2-critical'), severity: 'critical', at: T0 });
+    await t.commits.run(() => {
+      t.alerts.insert(warning, T0);
+      t.alerts.insert(critical, T0);
+    });
+    t.delivery.kick();
+    await t.settle();
+    expect(t.push.attempts).toHaveLength(1);
+    expect(t.push.attempts[0]!.payload).toMatchObject({ alertId: critical.id, severity: 'critical' });
+    expect([...(t.push.attempts[0]!.payload.alertIds as string[])].sort()).toEqual([warning.id, critical.id].sort());
+    expect(t.log(warning.id)).toEqual(['0 primary delivered(201) #1 @0']);
+    expect(t.log(critical.id)).toEqual(['0 primary delivered(201) #1 @0']);
+  });
+
+  it('a reopened alert is routed again from the first tier, in a new round', async () => {
+    const t = openDeliveryForTest();
+    const alert = await t.raise('warning');
+    const acknowledged = acknowledge(alert, 'primary', t.time.now);
+    await t.change(acknowledged, 'acknowledged');
+    await t.change({ ...acknowledged, active: false }, 'updated');
+    await t.advance(MINUTE);
+    const { alert: reopened, event } = breach(
+      { ...acknowledged, active: false },
+      { reading: null, at: t.time.now, severity: 'warning', message: 'SpO2 79 %' },
+    );
+    expect(event).toBe('reopened');
+    await t.change(reopened, 'reopened');
+    expect(t.push.delivered()).toEqual(['primary-phone@0', `primary-phone@${MINUTE}`]);
+    expect(t.escalation(alert.id)).toMatchObject({ state: 'pending', round: 1, nextTier: 1 });
   });
 });
 
@@ -437,7 +551,12 @@ describe('AlertDelivery: pushes that fail', () => {
       '1 backup failed(500) #3 @3000',
       '2 pcp delivered(201) #1 @3000',
     ]);
-    expect(t.escalation(alert.id)).toMatchObject({ state: 'done', reachedAnyone: true, unreachable: false });
+    expect(t.escalation(alert.id)).toMatchObject({
+      state: 'pending',
+      nextTier: 3,
+      reachedAnyone: true,
+      unreachable: false,
+    });
   });
 
   it('an alert that reaches nobody is flagged for admins and counted', async () => {
@@ -445,8 +564,15 @@ describe('AlertDelivery: pushes that fail', () => {
     t.db.insert(patients).values({ id: 'alone', name: 'Alan Turing', createdAt: T0 }).run();
     const alert = await t.raise('critical', 'alone');
     expect(t.push.attempts).toEqual([]);
-    expect(t.log(alert.id)).toEqual([0, 1, 2].map((tier) => `${tier} - no_recipient() #0 @0`));
-    expect(t.escalation(alert.id)).toMatchObject({ state: 'done', reachedAnyone: false, unreachable: true });
+    // Nobody in any tier and nobody on call: flagged, and the whole chain is tried again after the delay.
+    expect(t.log(alert.id)).toEqual([0, 1, 2, 3].map((tier) => `${tier} - no_recipient() #0 @0`));
+    expect(t.escalation(alert.id)).toMatchObject({
+      state: 'pending',
+      nextTier: 0,
+      dueAt: T0 + CRITICAL_DELAY,
+      reachedAnyone: false,
+      unreachable: true,
+    });
     expect(t.alerts.list({ unreachable: true, limit: 10 }).map((a) => a.id)).toEqual([alert.id]);
     expect((await t.metrics.alertsUnreached.get()).values).toEqual([{ labels: { severity: 'critical' }, value: 1 }]);
   });
@@ -516,7 +642,9 @@ describe('AlertDelivery: restarts', () => {
     });
     await t.restart();
     try {
-      expect(t.push.attempts).toHaveLength(100);
+      // One reading's worth of alerts of one patient: one push to the nurse, carrying all 100 ids.
+      expect(t.push.attempts).toHaveLength(1);
+      expect(t.push.attempts[0]!.payload.alertIds).toHaveLength(100);
       // A turn of the event loop: reached only once the passes stopped. One pass reads the clock for
       // each escalation it starts, and twice besides.
       await new Promise((resolve) => setImmediate(resolve));

@@ -1,7 +1,10 @@
 import type { Agent } from 'node:https';
-import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/store.ts';
-import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
+import { expireAcknowledgement, presentAlert, type Alert } from '../alerts/lifecycle.ts';
+import type { AvailabilityStore } from '../availability/store.ts';
+import { METRIC_LABELS, type Metric } from '../domain/measurements.ts';
+import { isMonitored } from '../patients/status.ts';
 import type { Logger } from '../ops/log.ts';
 import type { WebPushSender } from './web-push.ts';
 import { postWebhook } from './webhook.ts';
@@ -18,7 +21,23 @@ import {
   webhookJobs,
   webhooks,
 } from '../store/schema.ts';
-import { routeAlert, type CareTeamMember, type RoutingPolicy } from './policy.ts';
+import {
+  acknowledgeEscalation,
+  acknowledgementExpired,
+  afterStep,
+  type CareTeamMember,
+  dueStep,
+  type Escalation as EscalationState,
+  type EscalationPolicy,
+  groupNotifications,
+  hasten,
+  isPushed,
+  moreSevere,
+  type Notification,
+  onCallTier,
+  startEscalation,
+  type Step,
+} from './escalation-policy.ts';
 
 /** 3 attempts per push, waiting 1 s then 2 s (or the service's Retry-After, at most 30 s): a tier is judged unreachable within about a minute at worst. */
 const PUSH_ATTEMPTS = 3;
@@ -41,7 +60,9 @@ export interface AlertDeliveryOptions {
   db: Db;
   commits: GroupCommit;
   alerts: AlertStore;
-  policy: RoutingPolicy;
+  policy: EscalationPolicy;
+  /** Who is away, and who is on call. */
+  availability: Pick<AvailabilityStore, 'unavailable' | 'onCallAt'>;
   /** A WebPushSender; only `send` is used, so a test can stand a fake in for the push service. */
   push: Pick<WebPushSender, 'send'>;
   /** Trusted CAs for webhook endpoints, as for push. */
@@ -68,18 +89,38 @@ type Escalation = typeof escalations.$inferSelect;
 function prepareQueries(db: Db) {
   const placeholder = sql.placeholder;
   return {
-    startEscalation: compileWrite(
+    /**
+     * Starts (or, for a reopened alert, starts again) routing from the first tier. An event read again after
+     * a crash changes nothing: a round starts only for an event newer than the current round's start.
+     */
+    startRound: compileWrite(
       db
         .insert(escalations)
         .values({
           alertId: placeholder('alertId'),
           nextTier: 0,
-          dueAt: placeholder('dueAt'),
+          dueAt: placeholder('at'),
           state: 'pending',
           reachedAnyone: false,
           unreachable: false,
+          repeat: 0,
+          round: 0,
+          startedAt: placeholder('at'),
         })
-        .onConflictDoNothing(),
+        .onConflictDoUpdate({
+          target: escalations.alertId,
+          set: {
+            nextTier: 0,
+            dueAt: sql`excluded.due_at`,
+            state: 'pending',
+            reachedAnyone: false,
+            unreachable: false,
+            repeat: 0,
+            round: sql`${escalations.round} + 1`,
+            startedAt: sql`excluded.started_at`,
+          },
+          setWhere: sql`${escalations.startedAt} < excluded.started_at`,
+        }),
       db.$client,
     ),
     logDelivery: compileWrite(
@@ -88,6 +129,8 @@ function prepareQueries(db: Db) {
         event: placeholder('event'),
         channel: placeholder('channel'),
         tier: placeholder('tier'),
+        round: placeholder('round'),
+        repeat: placeholder('repeat'),
         clinicianId: placeholder('clinicianId'),
         targetId: placeholder('targetId'),
         status: placeholder('status'),
@@ -117,7 +160,7 @@ function prepareQueries(db: Db) {
     dueEscalations: db
       .select()
       .from(escalations)
-      .where(and(eq(escalations.state, 'pending'), lte(escalations.dueAt, placeholder('now'))))
+      .where(and(inArray(escalations.state, ['pending', 'acknowledged']), lte(escalations.dueAt, placeholder('now'))))
       .orderBy(asc(escalations.dueAt))
       .limit(DUE_BATCH)
       .prepare(),
@@ -131,7 +174,7 @@ function prepareQueries(db: Db) {
     nextEscalations: db
       .select({ alertId: escalations.alertId, at: escalations.dueAt })
       .from(escalations)
-      .where(eq(escalations.state, 'pending'))
+      .where(inArray(escalations.state, ['pending', 'acknowledged']))
       .orderBy(asc(escalations.dueAt))
       .limit(placeholder('limit'))
       .prepare(),
@@ -158,10 +201,17 @@ function prepareQueries(db: Db) {
       .where(
         and(
           eq(deliveries.alertId, placeholder('alertId')),
+          eq(deliveries.round, placeholder('round')),
           eq(deliveries.tier, placeholder('tier')),
+          eq(deliveries.repeat, placeholder('repeat')),
           eq(deliveries.status, 'delivered'),
         ),
       )
+      .prepare(),
+    patientStatus: db
+      .select({ status: patients.status, statusUntil: patients.statusUntil })
+      .from(patients)
+      .where(eq(patients.id, placeholder('patientId')))
       .prepare(),
     patientName: db
       .select({ name: patients.name })
@@ -252,30 +302,32 @@ export class AlertDelivery {
     while (this.#consumeOutbox()) {
       // keep reading until the outbox is drained
     }
-    const due = this.#queries.dueEscalations.all({ now: this.#now() });
-    // Each escalation runs on its own: a new alert's push never waits for pushes still in flight (or
-    // retrying) for others. An alert being escalated is not started again until its step is done.
-    let started = 0;
-    for (const row of due) {
-      if (this.#escalating.has(row.alertId)) continue;
-      started++;
-      const step = this.#escalate(row)
+    const now = this.#now();
+    const due = this.#queries.dueEscalations.all({ now }).filter((row) => !this.#escalating.has(row.alertId));
+    const expired = due.filter((row) => row.state === 'acknowledged');
+    if (expired.length) {
+      await this.options.commits.run(() => this.#expireAcknowledgements(expired, now));
+      // Reopened alerts have 'reopened' events in the outbox: read them in the next pass.
+      this.#again = true;
+    }
+    const pending = due.filter((row) => row.state === 'pending');
+    if (pending.length) {
+      // Every step due now goes out in one pass: alerts raised by one reading reach each clinician as one
+      // push. The pass runs on its own, so a new alert's push never waits for retries of an earlier one.
+      const pass = this.#pass(pending, now)
         .catch((error: unknown) =>
-          this.options.log.error(
-            { event: 'escalation_failed', alertId: row.alertId, err: error },
-            'An escalation step failed; it stays due',
-          ),
+          this.options.log.error({ event: 'escalation_failed', err: error }, 'An escalation pass failed; it stays due'),
         )
         .finally(() => {
-          this.#escalating.delete(row.alertId);
-          // Its next tier has a new due time (or it is done): the schedule must know.
+          for (const row of pending) this.#escalating.delete(row.alertId);
+          // Their next steps have new due times (or are due at once): the schedule must know.
           this.kick();
         });
-      this.#escalating.set(row.alertId, step);
+      for (const row of pending) this.#escalating.set(row.alertId, pass);
     }
     // A full batch may hide more due rows, but only go round again if this pass started something: a
     // batch of steps all still in flight would otherwise be read again and again without yielding.
-    if (due.length === DUE_BATCH && started > 0) this.#again = true;
+    if (due.length === DUE_BATCH && due.length > 0) this.#again = true;
     this.#startDueWebhooks();
   }
 
@@ -325,28 +377,32 @@ export class AlertDelivery {
       for (const event of events) {
         const alert = alerts.get(event.alertId);
         if (!alert) continue;
-        if (
-          (event.event === 'opened' || event.event === 'updated') &&
-          alert.status === 'open' &&
-          policy.pushed.includes(alert.severity)
-        ) {
-          // 'updated': the rule may have been raised (info → warning, warning → critical) since the alert
-          // opened; such an alert starts escalating now, and one already escalating is due no later than
-          // its new severity allows.
-          this.#queries.startEscalation((name) => (name === 'alertId' ? alert.id : event.at));
-          const row =
-            event.event === 'updated'
-              ? db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get()
-              : undefined;
-          const dueBy = event.at + policy.escalationMs[alert.severity];
-          if (row?.state === 'pending' && row.dueAt > dueBy) {
-            db.update(escalations).set({ dueAt: dueBy }).where(eq(escalations.alertId, alert.id)).run();
-          }
-        } else if (event.event === 'acknowledged' || event.event === 'resolved') {
-          db.update(escalations)
-            .set({ state: 'cancelled' })
-            .where(and(eq(escalations.alertId, alert.id), eq(escalations.state, 'pending')))
-            .run();
+        const row = db.select().from(escalations).where(eq(escalations.alertId, alert.id)).get();
+        const pushed = isPushed(alert.severity, policy);
+        switch (event.event) {
+          case 'opened':
+          case 'reopened':
+            // A new alert, or one back to open (a new episode, a worse breach, an expired acknowledgement):
+            // routed from the first tier at once.
+            if (pushed && alert.status === 'open')
+              this.#queries.startRound((name) => (name === 'alertId' ? alert.id : event.at));
+            break;
+          case 'updated':
+            // The rule may have been raised (info → warning, warning → critical) since the alert opened:
+            // an alert not escalating yet starts now, one escalating is due no later than its severity allows.
+            if (!pushed || alert.status !== 'open') break;
+            if (!row || row.state === 'done' || row.state === 'cancelled')
+              this.#queries.startRound((name) => (name === 'alertId' ? alert.id : event.at));
+            else this.#saveEscalation(alert.id, hasten(row, alert.severity, event.at, policy));
+            break;
+          case 'acknowledged':
+            // No more notifications; the acknowledgement expires if the condition still holds by then.
+            if (row && row.state !== 'cancelled')
+              this.#saveEscalation(alert.id, acknowledgeEscalation(row, alert.severity, event.at, policy));
+            break;
+          case 'resolved':
+            if (row) this.#saveEscalation(alert.id, { ...row, state: 'cancelled' });
+            break;
         }
       }
       const last = events.at(-1);
@@ -367,147 +423,225 @@ export class AlertDelivery {
     return events.length === OUTBOX_BATCH;
   }
 
-  /** Works off one due escalation: tells the tier due, or passes the alert on at once if nobody in it is reachable. */
-  async #escalate(row: Escalation): Promise<void> {
-    const { db, commits, alerts, policy, metrics, log } = this.options;
-    const alert = alerts.get(row.alertId);
-    if (alert?.status !== 'open') {
-      await commits.run(() =>
-        db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, row.alertId)).run(),
-      );
-      return;
-    }
-    const team = this.#queries.team.all({ patientId: alert.patientId }) as CareTeamMember[];
-    let reachedAnyone = row.reachedAnyone;
-    for (let tier = row.nextTier; ; tier++) {
-      const step = routeAlert(alert, team, tier, this.#now(), policy);
-      if (!step) {
-        await commits.run(() =>
-          db
-            .update(escalations)
-            .set({ state: 'done', nextTier: tier, unreachable: !reachedAnyone })
-            .where(eq(escalations.alertId, alert.id))
-            .run(),
+  /** Acknowledgements whose time is up: an alert still active goes back to open; one that cleared stays acknowledged. */
+  #expireAcknowledgements(rows: readonly Escalation[], now: number): void {
+    const { alerts } = this.options;
+    for (const row of rows) {
+      const alert = alerts.get(row.alertId);
+      const reopened = alert && acknowledgementExpired(alert) === 'reopen' && expireAcknowledgement(alert, now);
+      if (reopened) {
+        alerts.update(reopened, 'reopened', now);
+        this.options.log.info(
+          { event: 'acknowledgement_expired', alertId: reopened.id, patientId: reopened.patientId },
+          'Acknowledgement expired with the alert still active: reopened',
         );
-        if (!reachedAnyone) {
+      } else this.#saveEscalation(row.alertId, { ...row, state: 'done' });
+    }
+  }
+
+  #saveEscalation(alertId: string, escalation: EscalationState): void {
+    const { nextTier, dueAt, state, repeat, reachedAnyone, unreachable } = escalation;
+    this.options.db
+      .update(escalations)
+      .set({ nextTier, dueAt, state, repeat, reachedAnyone, unreachable })
+      .where(eq(escalations.alertId, alertId))
+      .run();
+  }
+
+  /**
+   * One pass over the steps due now: who each alert's step reaches (escalation-policy.ts), one push per
+   * clinician for all of them, then each alert's next step from whether its clinicians were reached.
+   */
+  async #pass(rows: readonly Escalation[], now: number): Promise<void> {
+    const { db, commits, alerts, policy, availability, metrics, log } = this.options;
+    const steps: Array<{ row: Escalation; alert: Alert; step: Step }> = [];
+    const postponed: Array<{ row: Escalation; dueAt: number }> = [];
+    const cancelled: string[] = [];
+    const onCall = availability.onCallAt(now);
+    for (const row of rows) {
+      const alert = alerts.get(row.alertId);
+      if (alert?.status !== 'open') {
+        cancelled.push(row.alertId);
+        continue;
+      }
+      // A paused patient's open alerts stay open but tell nobody until the pause ends.
+      const patient = this.#queries.patientStatus.get({ patientId: alert.patientId });
+      if (patient && !isMonitored(patient, now)) {
+        const until = patient.status === 'paused' ? patient.statusUntil : null;
+        postponed.push({ row, dueAt: until ?? now + policy.escalationMs[alert.severity] });
+        continue;
+      }
+      const team = this.#queries.team.all({ patientId: alert.patientId }) as CareTeamMember[];
+      const unavailable = availability.unavailable([...team.map((m) => m.clinicianId)], now);
+      const step = dueStep(row, { team, unavailable, onCall }, policy);
+      steps.push({ row, alert, step });
+      if (step.tier > 0 && step.repeat === 0)
+        metrics.escalations.inc({ severity: alert.severity, tier: String(step.tier) });
+    }
+    if (cancelled.length || postponed.length) {
+      await commits.run(() => {
+        for (const id of cancelled)
+          db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, id)).run();
+        for (const { row, dueAt } of postponed) this.#saveEscalation(row.alertId, { ...row, dueAt });
+      });
+    }
+    if (steps.length === 0) return;
+
+    const byAlert = new Map(steps.map((entry) => [entry.alert.id, entry]));
+    const notifications = groupNotifications(
+      steps.map(({ alert, step }) => ({
+        alertId: alert.id,
+        severity: alert.severity,
+        clinicianIds: step.clinicianIds,
+      })),
+    );
+    const reached = new Set<string>();
+    const unsubscribed = new Set<string>();
+    await Promise.all(
+      notifications.map(async (notification) => {
+        const outcome = await this.#notify(notification, byAlert);
+        if (outcome === 'delivered') reached.add(notification.clinicianId);
+        if (outcome === 'no_subscription') unsubscribed.add(notification.clinicianId);
+      }),
+    );
+    const later = this.#now();
+    await commits.run(() => {
+      for (const { row, alert, step } of steps) {
+        // Someone may have acknowledged while the pushes (and their retries) went out: then nobody else is told.
+        if (alerts.get(alert.id)?.status !== 'open') continue;
+        const reachedHere = step.clinicianIds.some((id) => reached.has(id));
+        // The next step counts from when this one started, not from when its retries ended.
+        const next = afterStep(row, step, reachedHere, alert.severity, now, policy);
+        this.#saveEscalation(alert.id, next);
+        if (next.unreachable && !row.unreachable) {
           metrics.alertsUnreached.inc({ severity: alert.severity });
           log.error(
             { event: 'alert_unreached', alertId: alert.id, patientId: alert.patientId, severity: alert.severity },
-            'An alert reached nobody on the care team',
+            'An alert reached nobody on the care team nor on call; trying again after the escalation delay',
           );
         }
-        return;
+        if (step.clinicianIds.every((id) => unsubscribed.has(id))) {
+          this.#logNow({
+            alertId: alert.id,
+            event: 'opened',
+            channel: 'web_push',
+            tier: step.tier,
+            round: row.round,
+            repeat: step.repeat,
+            clinicianId: null,
+            targetId: '-',
+            status: 'no_recipient',
+            httpStatus: null,
+            attempt: 0,
+            error: step.clinicianIds.length ? 'no push subscription' : 'nobody in this tier',
+            at: later,
+          });
+        } else if (reachedHere) {
+          log.info(
+            {
+              event: step.repeat ? 'alert_repeated' : 'alert_delivered',
+              alertId: alert.id,
+              tier: step.tier,
+              repeat: step.repeat,
+              clinicians: step.clinicianIds.length,
+            },
+            step.repeat ? 'Alert pushed again: nobody has acknowledged it' : 'Alert pushed to the care team',
+          );
+        }
       }
-      if (tier > 0) metrics.escalations.inc({ severity: alert.severity, tier: String(tier) });
-      const reached = await this.#deliverTier(alert, step.tier, step.clinicianIds);
-      if (reached) {
-        reachedAnyone = true;
-        const last = tier + 1 >= policy.tiers.length;
-        await commits.run(() =>
-          db
-            .update(escalations)
-            .set({ nextTier: tier + 1, dueAt: step.nextAt, reachedAnyone: true, state: last ? 'done' : 'pending' })
-            .where(eq(escalations.alertId, alert.id))
-            .run(),
-        );
-        log.info(
-          { event: 'alert_delivered', alertId: alert.id, tier, clinicians: step.clinicianIds.length },
-          'Alert pushed to the care team',
-        );
-        return;
-      }
-      log.warn(
-        { event: 'tier_unreachable', alertId: alert.id, tier },
-        'Nobody reachable in this tier; passing the alert on',
-      );
-      // Retries can take a while: someone may have acknowledged meanwhile, and then nobody else is told.
-      if (alerts.get(alert.id)?.status !== 'open') {
-        await commits.run(() =>
-          db.update(escalations).set({ state: 'cancelled' }).where(eq(escalations.alertId, alert.id)).run(),
-        );
-        return;
-      }
-    }
+    });
   }
 
-  /** Pushes to every subscription of every clinician of the tier; true if at least one push was delivered. */
-  async #deliverTier(alert: Alert, tier: number, clinicianIds: string[]): Promise<boolean> {
-    const subscriptions = clinicianIds.flatMap((clinicianId) => this.#queries.subscriptions.all({ clinicianId }));
-    if (subscriptions.length === 0) {
-      await this.#log({
-        alertId: alert.id,
-        event: 'opened',
-        channel: 'web_push',
-        tier,
-        clinicianId: null,
-        targetId: '-',
-        status: 'no_recipient',
-        httpStatus: null,
-        attempt: 0,
-        error: clinicianIds.length ? 'no push subscription' : 'nobody in this tier',
-        at: this.#now(),
-      });
-      return false;
-    }
-    const alreadyDelivered = new Set(this.#queries.delivered.all({ alertId: alert.id, tier }).map((d) => d.targetId));
-    const payload = pushPayload(alert, tier, this.#queries.patientName.get({ patientId: alert.patientId })?.name ?? '');
+  /**
+   * One push to every subscription of the clinician, for every alert of the notification; true if one was
+   * delivered. A subscription already delivered for all of them (at their step) is not pushed again, so a
+   * restart re-sends nothing that arrived.
+   */
+  async #notify(
+    notification: Notification,
+    byAlert: ReadonlyMap<string, { row: Escalation; alert: Alert; step: Step }>,
+  ): Promise<'delivered' | 'failed' | 'no_subscription'> {
+    const subscriptions = this.#queries.subscriptions.all({ clinicianId: notification.clinicianId });
+    if (subscriptions.length === 0) return 'no_subscription';
+    const entries = notification.alertIds.map((id) => byAlert.get(id)!);
+    const lead = byAlert.get(notification.lead)!;
+    const delivered = (entry: (typeof entries)[number]) =>
+      new Set(
+        this.#queries.delivered
+          .all({ alertId: entry.alert.id, round: entry.row.round, tier: entry.step.tier, repeat: entry.step.repeat })
+          .map((d) => d.targetId),
+      );
+    const already = entries.map(delivered);
+    const payload = pushPayload(
+      entries.map((e) => e.alert),
+      lead.alert,
+      lead.step,
+      this.#queries.patientName.get({ patientId: lead.alert.patientId })?.name ?? '',
+    );
     const results = await Promise.all(
       subscriptions.map((sub) =>
-        alreadyDelivered.has(sub.id) ? Promise.resolve(true) : this.#pushWithRetries(alert, tier, sub, payload),
+        already.every((set) => set.has(sub.id))
+          ? Promise.resolve(true)
+          : this.#pushWithRetries(entries, notification, sub, payload),
       ),
     );
-    return results.some(Boolean);
+    return results.some(Boolean) ? 'delivered' : 'failed';
   }
 
   async #pushWithRetries(
-    alert: Alert,
-    tier: number,
+    entries: ReadonlyArray<{ row: Escalation; alert: Alert; step: Step }>,
+    notification: Notification,
     sub: typeof pushSubscriptions.$inferSelect,
     payload: unknown,
   ): Promise<boolean> {
     const { db, commits, push, metrics } = this.options;
-    const topic = alert.id.replaceAll('-', '').slice(0, 32);
+    // One notification per lead alert on the device: a later push for it replaces the earlier one.
+    const topic = notification.lead.replaceAll('-', '').slice(0, 32);
+    const log = (fields: Pick<typeof deliveries.$inferInsert, 'status' | 'httpStatus' | 'error' | 'attempt'>) =>
+      commits.run(() => {
+        for (const { alert, row, step } of entries) {
+          this.#logNow({
+            alertId: alert.id,
+            event: 'opened',
+            channel: 'web_push',
+            tier: step.tier,
+            round: row.round,
+            repeat: step.repeat,
+            clinicianId: sub.clinicianId,
+            targetId: sub.id,
+            at: this.#now(),
+            ...fields,
+          });
+        }
+      });
     for (let attempt = 1; attempt <= PUSH_ATTEMPTS; attempt++) {
       const result = await push.send(sub, payload, {
         ttl: PUSH_TTL_SECONDS,
-        urgency: alert.severity === 'critical' ? 'high' : 'normal',
+        urgency: notification.severity === 'critical' ? 'high' : 'normal',
         topic,
       });
-      const base = {
-        alertId: alert.id,
-        event: 'opened',
-        channel: 'web_push' as const,
-        tier,
-        clinicianId: sub.clinicianId,
-        targetId: sub.id,
-        attempt,
-        at: this.#now(),
-      };
       metrics.pushes.inc({ outcome: result.outcome, status: String(result.httpStatus ?? 'none') });
       if (result.outcome === 'delivered') {
-        await this.#log({ ...base, status: 'delivered', httpStatus: result.httpStatus, error: null });
-        const receivedAt = alert.reading?.receivedAt;
-        if (tier === 0 && typeof receivedAt === 'string')
-          metrics.readingToPushSeconds.observe((this.#now() - Date.parse(receivedAt)) / 1000);
+        await log({ status: 'delivered', httpStatus: result.httpStatus, error: null, attempt });
+        for (const { alert, step } of entries) {
+          const receivedAt = alert.reading?.receivedAt;
+          if (step.tier === 0 && step.repeat === 0 && typeof receivedAt === 'string')
+            metrics.readingToPushSeconds.observe((this.#now() - Date.parse(receivedAt)) / 1000);
+        }
         return true;
       }
       if (result.outcome === 'gone') {
-        await this.#log({
-          ...base,
+        await log({
           status: 'gone',
           httpStatus: result.httpStatus,
           error: 'subscription expired or unsubscribed; removed',
+          attempt,
         });
         await commits.run(() => db.delete(pushSubscriptions).where(eq(pushSubscriptions.id, sub.id)).run());
         return false;
       }
       const last = result.outcome === 'failed' || attempt === PUSH_ATTEMPTS;
-      await this.#log({
-        ...base,
-        status: last ? 'failed' : 'retrying',
-        httpStatus: result.httpStatus,
-        error: result.error,
-      });
+      await log({ status: last ? 'failed' : 'retrying', httpStatus: result.httpStatus, error: result.error, attempt });
       if (last) return false;
       const wait =
         result.outcome === 'retry' && result.retryAfterMs !== undefined
@@ -561,10 +695,9 @@ export class AlertDelivery {
     });
   }
 
-  #log(entry: typeof deliveries.$inferInsert): Promise<void> {
-    return this.options.commits.run(() => {
-      this.#queries.logDelivery((name) => entry[name as keyof typeof entry]);
-    });
+  /** Logs a delivery attempt; call inside a transaction. */
+  #logNow(entry: typeof deliveries.$inferInsert): void {
+    this.#queries.logDelivery((name) => entry[name as keyof typeof entry]);
   }
 
   #inBackground(work: Promise<unknown>) {
@@ -577,17 +710,51 @@ export class AlertDelivery {
   }
 }
 
-/** What a push carries: enough for the notification, nothing a lock screen should not show (initials, not names). */
-function pushPayload(alert: Alert, tier: number, patientName: string) {
+/**
+ * What a push carries: enough for the notification, nothing a lock screen should not show (initials, not
+ * names). One push stands for every alert of `alerts` (one reading that broke several rules); the text
+ * names what was measured, most severe first.
+ */
+export function pushPayload(alerts: readonly Alert[], lead: Alert, step: Step, patientName: string) {
+  const others = alerts.length - 1;
+  const text = [observedText(lead), lead.message].filter(Boolean).join(': ');
+  const message = `${text.length > 110 ? `${text.slice(0, 107)}…` : text}${others ? ` (+${others} more)` : ''}`;
   return {
-    alertId: alert.id,
-    severity: alert.severity,
-    message: alert.message.length > 120 ? `${alert.message.slice(0, 117)}…` : alert.message,
+    alertId: lead.id,
+    alertIds: alerts.map((alert) => alert.id),
+    severity: lead.severity,
+    message,
     patientInitials: initials(patientName),
-    openedAt: new Date(alert.openedAt).toISOString(),
-    tier,
-    url: `/alerts/${alert.id}`,
+    openedAt: new Date(lead.openedAt).toISOString(),
+    tier: step.tier,
+    repeat: step.repeat,
+    url: `/alerts/${lead.id}`,
   };
+}
+
+/** `SpO2 86 %`, `Weight +2.2 lb in 1 d`, `Systolic mean 146 mmHg`: what the rule saw, for a push or a list. */
+export function observedText(alert: Pick<Alert, 'metric' | 'observed'>): string {
+  const observed = alert.observed as {
+    kind: string;
+    value?: number;
+    unit?: string;
+    count?: number;
+    from?: { measuredAt: string };
+  } | null;
+  if (!observed) return '';
+  const label = METRIC_LABELS[alert.metric as Metric] ?? alert.metric;
+  switch (observed.kind) {
+    case 'reading':
+      return `${label} ${observed.value} ${observed.unit}`;
+    case 'mean':
+      return `${label} mean of ${observed.count}: ${observed.value} ${observed.unit}`;
+    case 'change':
+      return `${label} ${observed.value! > 0 ? '+' : ''}${observed.value} ${observed.unit}`;
+    case 'missing':
+      return `No ${label.toLowerCase()}`;
+    default:
+      return '';
+  }
 }
 
 export function initials(name: string): string {

@@ -4,13 +4,19 @@ import { loginSchema } from '../auth/routes.ts';
 import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { pushSubscriptionSchema, pushUnsubscribeSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
+import { awayPeriodsSchema, onCallShiftsSchema } from '../availability/routes.ts';
 import { createClinicianSchema } from '../clinicians/store.ts';
 import { alertsQuerySchema, resolveSchema } from '../alerts/routes.ts';
 import { inboxQuerySchema } from '../alerts/inbox.ts';
 import { auditQuerySchema } from '../audit/routes.ts';
 import { summaryQuerySchema } from '../patients/summary.ts';
 import { careTeamSchema } from '../care-team/routes.ts';
-import { createPatientSchema, readingsQuerySchema } from '../patients/routes.ts';
+import {
+  createPatientSchema,
+  patientStatusSchema,
+  patientsQuerySchema,
+  readingsQuerySchema,
+} from '../patients/routes.ts';
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 import { ERROR_STATUS } from '../domain/errors.ts';
@@ -101,6 +107,9 @@ const schemas = {
   PushSubscription: jsonSchema(pushSubscriptionSchema),
   PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
   CreateWebhook: jsonSchema(createWebhookSchema),
+  AwayPeriods: jsonSchema(awayPeriodsSchema),
+  PatientStatus: jsonSchema(patientStatusSchema),
+  OnCallShifts: jsonSchema(onCallShiftsSchema),
 } satisfies Record<string, JsonSchema>;
 
 type SchemaName = keyof typeof schemas;
@@ -114,7 +123,8 @@ type Access = 'public' | 'device' | 'signedIn' | 'admin';
 const TAGS = {
   readings: 'The device protocol over HTTP (over MQTT: publish the same JSON to rpm/devices/{deviceId}/readings)',
   auth: 'Sign-in and sessions',
-  clinicians: 'Clinician accounts',
+  clinicians: 'Clinician accounts, and when each one is away',
+  'on-call': "The agency's on-call rota: who gets what reached nobody on a care team",
   patients: 'Patients, their care teams and readings',
   'care-plans': 'Care plans and the rule templates they draw on',
   alerts: 'Alerts: the inbox, acknowledge and resolve, and who was notified',
@@ -348,11 +358,52 @@ const OPERATIONS: OperationSpec[] = [
   },
   {
     method: 'get',
+    path: '/v1/clinicians/{id}/away',
+    operationId: 'getAwayPeriods',
+    tag: 'clinicians',
+    summary: "A clinician's away periods (admin, or that clinician)",
+    access: 'signedIn',
+    ok: { description: '{periods: [{from, until, note?}]}' },
+    answers: { 403: 'Another clinician’s periods', 404: 'No such clinician' },
+  },
+  {
+    method: 'put',
+    path: '/v1/clinicians/{id}/away',
+    operationId: 'replaceAwayPeriods',
+    tag: 'clinicians',
+    summary: 'Replace a clinician’s away periods: routing skips them while away (admin, or that clinician)',
+    access: 'signedIn',
+    body: 'AwayPeriods',
+    ok: { description: '{periods}' },
+    answers: { 403: 'Another clinician’s periods', 404: 'No such clinician' },
+  },
+  {
+    method: 'get',
+    path: '/v1/on-call',
+    operationId: 'getOnCallRota',
+    tag: 'on-call',
+    summary: 'The on-call rota and who is on call now',
+    access: 'signedIn',
+    ok: { description: '{shifts: [{clinicianId, from, until}], now: clinicianId or null}' },
+  },
+  {
+    method: 'put',
+    path: '/v1/on-call',
+    operationId: 'replaceOnCallRota',
+    tag: 'on-call',
+    summary: 'Replace the on-call rota (admin)',
+    access: 'admin',
+    body: 'OnCallShifts',
+    ok: { description: '{shifts, now}' },
+  },
+  {
+    method: 'get',
     path: '/v1/patients',
     operationId: 'listPatients',
     tag: 'patients',
-    summary: 'Patients the caller may see',
+    summary: 'Patients the caller may see (discharged ones only with status=all or status=discharged)',
     access: 'signedIn',
+    query: patientsQuerySchema,
     ok: { description: '{patients: [...]}' },
   },
   {
@@ -374,6 +425,27 @@ const OPERATIONS: OperationSpec[] = [
     summary: 'A patient',
     access: 'signedIn',
     ok: { description: 'The patient' },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'patch',
+    path: '/v1/patients/{id}',
+    operationId: 'setPatientStatus',
+    tag: 'patients',
+    summary: 'Pause, resume or discharge monitoring (admin, or the care team); a discharge resolves open alerts',
+    access: 'signedIn',
+    body: 'PatientStatus',
+    ok: { description: 'The patient' },
+    answers: { 403: 'Not on the care team', 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/v1/patients/{id}/status-history',
+    operationId: 'listPatientStatusHistory',
+    tag: 'patients',
+    summary: 'Every change of the patient’s status, with who made it and why',
+    access: 'signedIn',
+    ok: { description: '{history: [{version, status, until, reason, changedBy, changedAt}]}' },
     answers: { 404: NOT_YOUR_PATIENT },
   },
   {

@@ -4,10 +4,11 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { patientScope, type PatientAccess } from '../care-team/access.ts';
 import { requireAdmin, requireUser, type AppEnv } from '../auth/middleware.ts';
 import { cursorParam } from '../domain/cursor.ts';
-import { parseOrThrow } from '../domain/errors.ts';
+import { AppError, parseOrThrow } from '../domain/errors.ts';
 import { presentReading, READING_TYPES } from '../domain/reading.ts';
 import { BUCKET_SIZES, type ReadingStore, type TrendBucket } from '../store/reading-store.ts';
 import { type DeviceStore, presentDevice } from '../devices/store.ts';
+import { PATIENT_STATUSES, type PatientStatus, statusAt } from './status.ts';
 import { type PatientStore, presentPatient } from './store.ts';
 
 function isTimeZone(zone: string): boolean {
@@ -42,12 +43,34 @@ export const readingsQuerySchema = z
     message: 'must be before to',
   });
 
+export const patientStatusSchema = z
+  .strictObject({
+    status: z.enum(PATIENT_STATUSES),
+    /** Only with paused: the pause ends by itself then. */
+    until: z.iso
+      .datetime({ offset: true })
+      .transform((text) => Date.parse(text))
+      .optional(),
+    reason: z.string().trim().min(1).max(500).optional(),
+  })
+  .refine((s) => s.until === undefined || s.status === 'paused', {
+    path: ['until'],
+    message: 'is only for a pause',
+  });
+
+export const patientsQuerySchema = z.strictObject({
+  /** `all` lists discharged patients too; the default leaves them out. */
+  status: z.enum(['all', ...PATIENT_STATUSES]).optional(),
+});
+
 export interface PatientsRouteOptions {
   patients: PatientStore;
   devices: DeviceStore;
   readingStore: ReadingStore;
   access: PatientAccess;
   audit: AuditLog;
+  /** After a status change: the rules stop or start, and a discharge resolves the open alerts. */
+  onStatusChanged: (patientId: string, status: PatientStatus, by: string) => Promise<void>;
 }
 
 /**
@@ -55,7 +78,7 @@ export interface PatientsRouteOptions {
  * `/:id` goes through `patientScope`, which refuses with 404 and audits.
  */
 export function patientsRoute(options: PatientsRouteOptions) {
-  const { patients, devices, readingStore, access, audit } = options;
+  const { patients, devices, readingStore, access, audit, onStatusChanged } = options;
   const scoped = (action: string) => patientScope(options, action);
 
   return new Hono<AppEnv>()
@@ -73,7 +96,13 @@ export function patientsRoute(options: PatientsRouteOptions) {
     })
     .get('/', async (c) => {
       const principal = requireUser(c);
-      const visible = patients.list(access.visiblePatientIds(principal));
+      const { status } = parseOrThrow(patientsQuerySchema, c.req.query(), 'query');
+      const now = Date.now();
+      const visible = patients
+        .list(access.visiblePatientIds(principal))
+        .filter((patient) =>
+          status === 'all' ? true : status ? statusAt(patient, now) === status : patient.status !== 'discharged',
+        );
       await audit.record({
         at: Date.now(),
         actorId: principal.id,
@@ -85,6 +114,34 @@ export function patientsRoute(options: PatientsRouteOptions) {
       return c.json({ patients: visible.map(presentPatient) });
     })
     .get('/:id', scoped('patient.read'), (c) => c.json(presentPatient(patients.get(c.req.param('id'))!)))
+    .patch('/:id', scoped('patient.status.update'), async (c) => {
+      const principal = requireUser(c);
+      const patientId = c.req.param('id');
+      if (principal.role !== 'admin' && access.teamRole(principal, patientId) === undefined) {
+        throw new AppError('forbidden', 'A patient’s status is changed by an administrator or their care team');
+      }
+      const change = parseOrThrow(patientStatusSchema, await c.req.json());
+      const patient = patients.setStatus(
+        patientId,
+        { status: change.status, until: change.until ?? null, reason: change.reason ?? null },
+        principal.id,
+        Date.now(),
+      );
+      await onStatusChanged(patientId, change.status, principal.id);
+      return c.json(presentPatient(patient));
+    })
+    .get('/:id/status-history', scoped('patient.read'), (c) =>
+      c.json({
+        history: patients.statusHistory(c.req.param('id')).map((entry) => ({
+          version: entry.version,
+          status: entry.status,
+          until: entry.until === null ? null : new Date(entry.until).toISOString(),
+          reason: entry.reason,
+          changedBy: entry.changedBy,
+          changedAt: new Date(entry.changedAt).toISOString(),
+        })),
+      }),
+    )
     .get('/:id/readings', scoped('readings.read'), async (c) => {
       const patientId = c.req.param('id');
       const query = parseOrThrow(readingsQuerySchema, c.req.query(), 'query');
@@ -94,7 +151,8 @@ export function patientsRoute(options: PatientsRouteOptions) {
         to: query.to ? Date.parse(query.to) : undefined,
       };
       if (query.bucket && query.type) {
-        const buckets = await readingStore.buckets({ ...range, type: query.type, bucket: query.bucket });
+        const timeZone = patients.get(patientId)!.timezone;
+        const buckets = await readingStore.buckets({ ...range, type: query.type, bucket: query.bucket, timeZone });
         return c.json({ type: query.type, bucket: query.bucket, buckets: buckets.map(presentBucket) });
       }
       if (query.cursor) cursorParam(query.cursor);

@@ -3,11 +3,13 @@ import { and, asc, count, eq, gte, inArray, lte, max, ne, type SQL, sql } from '
 import { AppError } from '../domain/errors.ts';
 import type { Severity } from '../domain/rule.ts';
 import type { Db } from '../store/db.ts';
-import { alerts, patients, readings } from '../store/schema.ts';
+import { alerts, patientStatusChanges, patients, readings } from '../store/schema.ts';
+import { type PatientStatus, statusAt } from './status.ts';
 
 export type Patient = typeof patients.$inferSelect;
 
-export function presentPatient(patient: Patient) {
+export function presentPatient(patient: Patient, now = Date.now()) {
+  const status = statusAt(patient, now);
   return {
     id: patient.id,
     name: patient.name,
@@ -15,8 +17,19 @@ export function presentPatient(patient: Patient) {
     timezone: patient.timezone,
     externalId: patient.externalId,
     createdAt: new Date(patient.createdAt).toISOString(),
+    status,
+    statusUntil:
+      status === 'paused' && patient.statusUntil !== null ? new Date(patient.statusUntil).toISOString() : null,
   };
 }
+
+export interface StatusChange {
+  status: PatientStatus;
+  until: number | null;
+  reason: string | null;
+}
+
+export type StatusHistoryEntry = typeof patientStatusChanges.$inferSelect;
 
 export interface NewPatient {
   name: string;
@@ -61,6 +74,36 @@ export class PatientStore {
 
   get(id: string): Patient | undefined {
     return this.db.select().from(patients).where(eq(patients.id, id)).get();
+  }
+
+  /** Sets the status and records it as the next version of the patient's status history. Call in a transaction. */
+  setStatus(patientId: string, change: StatusChange, by: string, at: number): Patient {
+    const version =
+      (this.db
+        .select({ version: max(patientStatusChanges.version) })
+        .from(patientStatusChanges)
+        .where(eq(patientStatusChanges.patientId, patientId))
+        .get()?.version ?? 0) + 1;
+    this.db
+      .insert(patientStatusChanges)
+      .values({ patientId, version, ...change, changedBy: by, changedAt: at })
+      .run();
+    return this.db
+      .update(patients)
+      .set({ status: change.status, statusUntil: change.until, statusChangedAt: at })
+      .where(eq(patients.id, patientId))
+      .returning()
+      .get()!;
+  }
+
+  /** Oldest first. */
+  statusHistory(patientId: string): StatusHistoryEntry[] {
+    return this.db
+      .select()
+      .from(patientStatusChanges)
+      .where(eq(patientStatusChanges.patientId, patientId))
+      .orderBy(asc(patientStatusChanges.version))
+      .all();
   }
 
   /** Every patient, or only those of `ids` (undefined: all), oldest first. */

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq, gt, gte, inArray, isNotNull, max, notInArray, sql } from 'drizzle-orm';
 import type { AlertEvent, AlertStore } from '../alerts/store.ts';
-import { deactivate, openAlert, retrigger, type Alert } from '../alerts/lifecycle.ts';
+import { breach, deactivate, escalatedBySibling, openAlert, type Alert } from '../alerts/lifecycle.ts';
 import { presentReading, type ReadingType, type StoredReading } from '../domain/reading.ts';
-import type { Metric } from '../domain/rule.ts';
+import type { Metric, Severity } from '../domain/rule.ts';
+import { isMonitored, monitoredSince, type StatusFields } from '../patients/status.ts';
 import { bounded, inner } from '../store/cache.ts';
 import { compileWrite, type Db } from '../store/db.ts';
-import { metricState, outboxCursors, readings } from '../store/schema.ts';
+import { deviceClocks, metricState, outboxCursors, patients, readings, ruleQuiet } from '../store/schema.ts';
+import { clockAfterMessage, type DeviceClock, UNKNOWN_CLOCK } from './device-clock.ts';
 import type { CarePlan, CarePlanStore } from '../care-plans/store.ts';
 import {
   compileRule,
@@ -14,7 +16,9 @@ import {
   historyNeeds,
   isMissing,
   metricValues,
+  observe,
   type CompiledRule,
+  type Observed,
   type Point,
 } from './evaluate.ts';
 
@@ -32,11 +36,61 @@ interface CompiledPlan {
   needs: Map<Metric, { count: number; windowMs: number }>;
   missing: CompiledRule[];
   since: Record<string, number>;
+  /** The patient's monitoring status: a paused or discharged patient's readings open nothing. */
+  patient: StatusFields & { statusChangedAt: number | null };
+  /** Rule id → until when it opens no new alert (quietFor on resolve). */
+  quiet: Map<string, number>;
 }
 
 interface MetricState {
   lastReceivedAt: number;
   newestMeasuredAt: number;
+}
+
+const SEVERITY_RANK: Record<Severity, number> = { info: 0, warning: 1, critical: 2 };
+
+/** The rule id of the alert that says a device's clock is off (one per patient, naming the device). */
+export const DEVICE_CLOCK_RULE = 'device-clock';
+
+/** What a device-clock alert observed: which device, and when its last reading claims it was measured. */
+interface DeviceClockObserved {
+  kind: 'device-clock';
+  deviceId: string;
+  measuredAt: number;
+}
+
+/** The built-in rule behind device-clock alerts: not in any care plan, it watches the devices themselves. */
+function deviceClockRule(deviceId: string): CompiledRule {
+  return {
+    ...compileRule({
+      id: DEVICE_CLOCK_RULE,
+      metric: 'pulse',
+      when: { kind: 'threshold', op: '>', value: 0 },
+      severity: 'warning',
+      message: `Device ${deviceId}: its clock is wrong (three readings in a row measured more than 1 h before they arrived, as after a battery change). Its readings count as measured on arrival until it sends current ones; ask the patient to set the device's date and time.`,
+    }),
+    metric: 'device' as Metric,
+  };
+}
+
+/** `observed` as the API shows it: times as RFC 3339. */
+function presentObserved(observed: Observed | DeviceClockObserved | undefined): Record<string, unknown> | null {
+  if (!observed) return null;
+  const iso = (ms: number) => new Date(ms).toISOString();
+  switch (observed.kind) {
+    case 'change':
+      return {
+        ...observed,
+        from: { ...observed.from, measuredAt: iso(observed.from.measuredAt) },
+        to: { ...observed.to, measuredAt: iso(observed.to.measuredAt) },
+      };
+    case 'missing':
+      return { kind: 'missing', since: iso(observed.since) };
+    case 'device-clock':
+      return { ...observed, measuredAt: iso(observed.measuredAt) };
+    default:
+      return { ...observed };
+  }
 }
 
 /** Which stored readings carry a metric. */
@@ -85,6 +139,12 @@ export class RuleEngine {
   #recoveryDue = true;
   readonly #loadState;
   readonly #saveState;
+  /** Device clocks by device id (device-clock.ts). */
+  readonly #clocks = new Map<string, DeviceClock>();
+  readonly #loadClock;
+  readonly #saveClock;
+  readonly #loadPatient;
+  readonly #loadQuiet;
 
   /** Called when data arrived for a metric with a missing-data alert in force: its next deadline moved. */
   onMissingDeadlineMoved: () => void = () => {};
@@ -100,6 +160,40 @@ export class RuleEngine {
       .where(
         and(eq(metricState.patientId, sql.placeholder('patientId')), eq(metricState.metric, sql.placeholder('metric'))),
       )
+      .prepare();
+    this.#loadClock = db
+      .select({ currentAt: deviceClocks.currentAt, staleRun: deviceClocks.staleRun, offSince: deviceClocks.offSince })
+      .from(deviceClocks)
+      .where(eq(deviceClocks.deviceId, sql.placeholder('deviceId')))
+      .prepare();
+    this.#saveClock = compileWrite(
+      db
+        .insert(deviceClocks)
+        .values({
+          deviceId: sql.placeholder('deviceId'),
+          currentAt: sql.placeholder('currentAt'),
+          staleRun: sql.placeholder('staleRun'),
+          offSince: sql.placeholder('offSince'),
+        })
+        .onConflictDoUpdate({
+          target: deviceClocks.deviceId,
+          set: {
+            currentAt: sql`excluded.current_at`,
+            staleRun: sql`excluded.stale_run`,
+            offSince: sql`excluded.off_since`,
+          },
+        }),
+      db.$client,
+    );
+    this.#loadPatient = db
+      .select({ status: patients.status, statusUntil: patients.statusUntil, statusChangedAt: patients.statusChangedAt })
+      .from(patients)
+      .where(eq(patients.id, sql.placeholder('patientId')))
+      .prepare();
+    this.#loadQuiet = db
+      .select({ ruleId: ruleQuiet.ruleId, until: ruleQuiet.until })
+      .from(ruleQuiet)
+      .where(eq(ruleQuiet.patientId, sql.placeholder('patientId')))
       .prepare();
     this.#saveState = compileWrite(
       db
@@ -126,11 +220,16 @@ export class RuleEngine {
     // loaded for an earlier one, or that earlier reading would be judged against a later "newest".
     const notYetEvaluated = new Set(stored.map((r) => r.id));
     if (this.#recoveryDue) this.#recover(notYetEvaluated);
+    // One call is one message of one device: its clock is judged on the message as a whole.
+    const clockOff = this.#judgeClock(stored, now, changes);
     for (const reading of stored) {
       const plan = this.#plan(reading.patientId);
+      const monitored = plan !== null && isMonitored(plan.patient, now);
+      // A device whose clock is off: its readings count as measured when they arrived.
+      const t = clockOff ? reading.receivedAt : reading.measuredAt;
       for (const [metric, value] of metricValues(reading)) {
-        const previous = this.#advance(reading.patientId, metric, reading);
-        if (!plan) continue;
+        const previous = this.#advance(reading.patientId, metric, { measuredAt: t, receivedAt: reading.receivedAt });
+        if (!plan || !monitored) continue;
 
         // Data arrived: a missing-data alert for this metric no longer holds.
         for (const rule of plan.missing) {
@@ -147,19 +246,97 @@ export class RuleEngine {
         const needs = plan.needs.get(metric)!;
         // Loaded without this reading (it is still among notYetEvaluated), which joins it here.
         const series = this.#series(reading.patientId, metric, needs, notYetEvaluated);
-        const late = previous !== null && reading.measuredAt < previous.newestMeasuredAt;
-        insertSorted(series, { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id });
-        trim(series, needs);
-        if (late) continue;
-        for (const rule of rules) {
-          const change = this.#apply(reading.patientId, plan, rule, evaluate(rule, series), reading, now);
-          if (change) changes.push(change);
+        const late = previous !== null && t < previous.newestMeasuredAt;
+        const point = { t, receivedAt: reading.receivedAt, value, readingId: reading.id };
+        insertSorted(series, point);
+        if (late) {
+          // A late reading describes the past: it never clears or updates today's alerts, but a critical
+          // value is still news (an oximeter syncing out of order), judged on the history up to it.
+          const upTo = series.slice(0, series.lastIndexOf(point) + 1);
+          for (const rule of rules) {
+            if (rule.rule.severity !== 'critical' || !evaluate(rule, upTo)) continue;
+            const change = this.#apply(reading.patientId, plan, rule, true, reading, now, {
+              late: true,
+              observed: observe(rule, upTo),
+            });
+            if (change) changes.push(change);
+          }
+          trim(series, needs);
+          continue;
         }
+        trim(series, needs);
+        let worst: Severity | undefined;
+        for (const rule of rules) {
+          const matched = evaluate(rule, series);
+          const observed = matched ? observe(rule, series) : undefined;
+          const change = this.#apply(reading.patientId, plan, rule, matched, reading, now, { observed });
+          if (change) changes.push(change);
+          if (matched && (worst === undefined || SEVERITY_RANK[rule.rule.severity] > SEVERITY_RANK[worst]))
+            worst = rule.rule.severity;
+        }
+        // The patient got worse than what a clinician acknowledged for this metric: reopen it.
+        if (worst) changes.push(...this.#reopenMilder(reading.patientId, rules, worst, now));
       }
       notYetEvaluated.delete(reading.id);
     }
     if (now - this.#savedAt >= SAVE_STATES_EVERY_MS) this.saveStates(now);
     return changes;
+  }
+
+  /** Acknowledged alerts of these rules milder than `severity` go back to open. */
+  #reopenMilder(patientId: string, rules: readonly CompiledRule[], severity: Severity, now: number): AlertChange[] {
+    const changes: AlertChange[] = [];
+    for (const rule of rules) {
+      const existing = this.alerts.findUnresolved(patientId, rule.rule.id);
+      const reopened = existing && escalatedBySibling(existing, severity, now);
+      if (!reopened) continue;
+      this.alerts.update(reopened, 'reopened', now);
+      changes.push({ alert: reopened, event: 'reopened' });
+    }
+    return changes;
+  }
+
+  /**
+   * Judges the device's clock on this message (device-clock.ts), keeps it, and opens or clears the
+   * patient's `device-clock` alert. True while the clock is off.
+   */
+  #judgeClock(stored: readonly StoredReading[], now: number, changes: AlertChange[]): boolean {
+    const first = stored[0];
+    if (!first) return false;
+    const before = this.#clock(first.deviceId);
+    const { clock, event } = clockAfterMessage(before, stored, now);
+    bounded(this.#clocks, CACHE_PATIENTS).set(first.deviceId, clock);
+    // Written only when what is kept changes, not on every current reading.
+    if (
+      (before.currentAt === null) !== (clock.currentAt === null) ||
+      before.staleRun !== clock.staleRun ||
+      before.offSince !== clock.offSince
+    ) {
+      this.#saveClock((name) => (name === 'deviceId' ? first.deviceId : clock[name as keyof DeviceClock]));
+    }
+    const plan = this.#plan(first.patientId);
+    if (event && plan && isMonitored(plan.patient, now)) {
+      const newest = stored.at(-1)!;
+      if (event === 'off') {
+        const change = this.#apply(first.patientId, plan, deviceClockRule(first.deviceId), true, newest, now, {
+          observed: { kind: 'device-clock', deviceId: first.deviceId, measuredAt: newest.measuredAt },
+        });
+        if (change) changes.push(change);
+      } else {
+        const alert = this.alerts.findUnresolved(first.patientId, DEVICE_CLOCK_RULE);
+        if (alert?.active) this.alerts.update(deactivate(alert), null, now);
+      }
+    }
+    return clock.offSince !== null;
+  }
+
+  #clock(deviceId: string): DeviceClock {
+    let clock = this.#clocks.get(deviceId);
+    if (!clock) {
+      clock = this.#loadClock.get({ deviceId }) ?? UNKNOWN_CLOCK;
+      bounded(this.#clocks, CACHE_PATIENTS).set(deviceId, clock);
+    }
+    return clock;
   }
 
   /**
@@ -202,17 +379,22 @@ export class RuleEngine {
     this.#planned ??= new Set(this.carePlans.patientIds());
     for (const patientId of this.#planned) {
       const compiled = this.#plan(patientId);
-      if (!compiled) continue;
+      // Paused and discharged patients' clocks stop; a pause that ended restarts them from its end.
+      if (!compiled || !isMonitored(compiled.patient, now)) continue;
       for (const rule of compiled.missing) {
         // The clock starts when the rule entered the plan, and again when a clinician resolved its alert:
         // resolving "no weight for 36 h" means "I know; tell me again if it goes on another 36 h".
         const since = Math.max(
           compiled.since[rule.rule.id] ?? now,
           this.alerts.lastResolvedAt(patientId, rule.rule.id) ?? 0,
+          monitoredSince(compiled.patient, now),
         );
         const lastArrival = this.#metricState(patientId, rule.metric)?.lastReceivedAt;
         if (isMissing(rule, lastArrival, since, now)) {
-          const change = this.#apply(patientId, compiled, rule, true, null, now, /* missing */ true);
+          const change = this.#apply(patientId, compiled, rule, true, null, now, {
+            missing: true,
+            observed: observe(rule, [], { lastArrival, ruleSince: since }),
+          });
           if (change) changes.push(change);
         } else {
           const deadline = Math.max(lastArrival ?? since, since) + rule.forMs;
@@ -287,7 +469,7 @@ export class RuleEngine {
     matched: boolean,
     reading: StoredReading | null,
     now: number,
-    missing = false,
+    options: { missing?: boolean; late?: boolean; observed?: Observed | DeviceClockObserved | undefined } = {},
   ): AlertChange | undefined {
     const existing = this.alerts.findUnresolved(patientId, rule.rule.id);
     if (!matched) {
@@ -295,7 +477,11 @@ export class RuleEngine {
       return undefined;
     }
     const presented = reading && presentReading(reading);
+    const observed = presentObserved(options.observed);
     if (!existing) {
+      // Resolved with quietFor: the clinician asked not to hear about this rule again until then.
+      const quietUntil = plan.quiet.get(rule.rule.id);
+      if (quietUntil !== undefined && now < quietUntil) return undefined;
       const alert = openAlert({
         id: randomUUID(),
         patientId,
@@ -305,27 +491,35 @@ export class RuleEngine {
         severity: rule.rule.severity,
         message: rule.rule.message,
         reading: presented,
+        late: options.late ?? false,
+        observed,
         at: now,
       });
       this.alerts.insert(alert, now);
       return { alert, event: 'opened' };
     }
     // A missing-data alert already in force is not re-counted on every sweep.
-    if (missing && existing.active) return undefined;
-    const alert = retrigger(existing, {
+    if (options.missing && existing.active) return undefined;
+    // A late critical updates an alert only if it is not already in force: it describes the past.
+    if (options.late && existing.active && existing.status === 'open') return undefined;
+    const { alert, event } = breach(existing, {
       reading: presented,
       at: now,
       severity: rule.rule.severity,
       message: rule.rule.message,
+      late: options.late ?? false,
+      observed: observed ?? undefined,
     });
-    this.alerts.update(alert, 'updated', now);
-    return { alert, event: 'updated' };
+    this.alerts.update(alert, event, now);
+    return { alert, event };
   }
 
   #plan(patientId: string): CompiledPlan | null {
     let plan = this.#plans.get(patientId);
     if (plan === undefined) {
-      plan = compilePlan(this.carePlans.current(patientId));
+      const patient = this.#loadPatient.get({ patientId });
+      const quiet = new Map(this.#loadQuiet.all({ patientId }).map((row) => [row.ruleId, row.until]));
+      plan = patient ? compilePlan(this.carePlans.current(patientId), patient, quiet) : null;
       bounded(this.#plans, CACHE_PATIENTS).set(patientId, plan);
     }
     return plan;
@@ -414,7 +608,11 @@ export class RuleEngine {
   }
 }
 
-function compilePlan(plan: CarePlan | undefined): CompiledPlan | null {
+function compilePlan(
+  plan: CarePlan | undefined,
+  patient: CompiledPlan['patient'],
+  quiet: Map<string, number>,
+): CompiledPlan | null {
   if (!plan || plan.rules.length === 0) return null;
   const byMetric = new Map<Metric, CompiledRule[]>();
   const missing: CompiledRule[] = [];
@@ -424,7 +622,7 @@ function compilePlan(plan: CarePlan | undefined): CompiledPlan | null {
     else byMetric.set(rule.metric, [...(byMetric.get(rule.metric) ?? []), compiled]);
   }
   const needs = new Map([...byMetric].map(([metric, rules]) => [metric, historyNeeds(rules)]));
-  return { version: plan.version, byMetric, needs, missing, since: plan.ruleSince };
+  return { version: plan.version, byMetric, needs, missing, since: plan.ruleSince, patient, quiet };
 }
 
 /** Inserts keeping `t` ascending; a point equal in time to others goes after them. */

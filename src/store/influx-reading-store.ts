@@ -136,7 +136,12 @@ export class InfluxReadingStore implements ReadingStore {
 
   async buckets(query: BucketQuery): Promise<TrendBucket[]> {
     // Both bucket constants come from reading-store.ts, so InfluxDB and SQLite cut the same buckets.
-    const groupBy = `GROUP BY time(${BUCKET_MS[query.bucket]}ms, ${BUCKET_OFFSET_MS[query.bucket]}ms) fill(none)`;
+    // Days and weeks in the patient's zone: InfluxQL's tz() moves the boundaries to local midnight.
+    const zone =
+      query.bucket !== '1h' && query.timeZone && query.timeZone !== 'UTC'
+        ? ` tz(${stringLiteral(query.timeZone)})`
+        : '';
+    const groupBy = `GROUP BY time(${BUCKET_MS[query.bucket]}ms, ${BUCKET_OFFSET_MS[query.bucket]}ms) fill(none)${zone}`;
     const where = `WHERE ${ident('patient_id')} = ${stringLiteral(query.patientId)} AND ${timeRange(query.from ?? NO_LOWER_BOUND, query.to ?? NO_UPPER_BOUND)}`;
     // min, max and mean of a field, named `min` … or, with a suffix, `min_systolic` …
     const stats = (field: string, suffix = '') =>

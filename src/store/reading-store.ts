@@ -44,6 +44,8 @@ export interface BucketQuery {
   from?: number;
   to?: number;
   bucket: BucketSize;
+  /** The patient's IANA time zone: daily and weekly buckets start at its local midnight (weeks on Monday). */
+  timeZone?: string;
 }
 
 export interface BloodPressureStats {

@@ -15,7 +15,32 @@ export const patients = sqliteTable('patients', {
   timezone: text('timezone').notNull().default('UTC'),
   externalId: text('external_id').unique(),
   createdAt: integer('created_at').notNull(),
+  /** active, paused (vacation, in hospital; until `statusUntil` if set) or discharged. */
+  status: text('status', { enum: ['active', 'paused', 'discharged'] })
+    .notNull()
+    .default('active'),
+  statusUntil: integer('status_until'),
+  /** When the status last changed (null: active since created). */
+  statusChangedAt: integer('status_changed_at'),
 });
+
+/** Every change of a patient's status, with who made it and why: the status's version history. */
+export const patientStatusChanges = sqliteTable(
+  'patient_status_changes',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    version: integer('version').notNull(),
+    status: text('status', { enum: ['active', 'paused', 'discharged'] }).notNull(),
+    until: integer('until'),
+    reason: text('reason'),
+    changedBy: text('changed_by').notNull(),
+    changedAt: integer('changed_at').notNull(),
+  },
+  (t) => [uniqueIndex('patient_status_changes_version').on(t.patientId, t.version)],
+);
 
 export const devices = sqliteTable('devices', {
   id: text('id').primaryKey(),
@@ -198,6 +223,14 @@ export const alerts = sqliteTable(
     resolvedBy: text('resolved_by'),
     resolvedAt: integer('resolved_at'),
     note: text('note'),
+    /** 1, then one more for each new episode that reopened it. */
+    episode: integer('episode').notNull().default(1),
+    reopenedAt: integer('reopened_at'),
+    reopenReason: text('reopen_reason', { enum: ['new_episode', 'higher_severity', 'acknowledgement_expired'] }),
+    /** The triggering reading was measured before the newest one already received. */
+    late: integer('late', { mode: 'boolean' }).notNull().default(false),
+    /** JSON: what the rule measured when it last fired (the contract's `observed`). */
+    observed: text('observed'),
   },
   (t) => [
     // One alert per patient and rule until a clinician resolves it: the database enforces it.
@@ -214,7 +247,7 @@ export const alerts = sqliteTable(
 export const alertOutbox = sqliteTable('alert_outbox', {
   seq: integer('seq').primaryKey({ autoIncrement: true }),
   alertId: text('alert_id').notNull(),
-  event: text('event', { enum: ['opened', 'updated', 'acknowledged', 'resolved'] }).notNull(),
+  event: text('event', { enum: ['opened', 'updated', 'reopened', 'acknowledged', 'resolved'] }).notNull(),
   at: integer('at').notNull(),
 });
 
@@ -257,7 +290,14 @@ export const escalations = sqliteTable(
     /** Index into the routing policy's tiers (0: primary nurse). */
     nextTier: integer('next_tier').notNull(),
     dueAt: integer('due_at').notNull(),
-    state: text('state', { enum: ['pending', 'done', 'cancelled'] }).notNull(),
+    /** pending: a notification is due; acknowledged: the acknowledgement expires at dueAt; done; cancelled. */
+    state: text('state', { enum: ['pending', 'acknowledged', 'done', 'cancelled'] }).notNull(),
+    /** Repeats sent after the last tier, until someone acknowledges. */
+    repeat: integer('repeat').notNull().default(0),
+    /** One more each time the alert is routed again from the first tier (reopened). */
+    round: integer('round').notNull().default(0),
+    /** When this round began: an outbox event read again after a crash does not start it twice. */
+    startedAt: integer('started_at').notNull().default(0),
     /** Whether any tier was reached; an alert that reached nobody is flagged for admins. */
     reachedAnyone: integer('reached_anyone', { mode: 'boolean' }).notNull(),
     unreachable: integer('unreachable', { mode: 'boolean' }).notNull(),
@@ -274,6 +314,9 @@ export const deliveries = sqliteTable(
     event: text('event').notNull(),
     channel: text('channel', { enum: ['web_push', 'webhook'] }).notNull(),
     tier: integer('tier'),
+    /** The escalation round (a reopened alert is routed again) and, after the last tier, the repeat. */
+    round: integer('round').notNull().default(0),
+    repeat: integer('repeat').notNull().default(0),
     clinicianId: text('clinician_id'),
     /** The push subscription or webhook. */
     targetId: text('target_id').notNull(),
@@ -318,3 +361,62 @@ export const webhookJobs = sqliteTable(
   },
   (t) => [index('webhook_jobs_state_next').on(t.state, t.nextAt)],
 );
+
+/** When a clinician is away (vacation, off shift): routing treats them as unreachable then. */
+export const awayPeriods = sqliteTable(
+  'away_periods',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    from: integer('from').notNull(),
+    until: integer('until').notNull(),
+    note: text('note'),
+  },
+  (t) => [index('away_periods_clinician').on(t.clinicianId, t.until)],
+);
+
+/** The agency's on-call rota: who takes what reached nobody on a care team, and when. */
+export const onCallShifts = sqliteTable(
+  'on_call_shifts',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    clinicianId: text('clinician_id')
+      .notNull()
+      .references(() => clinicians.id),
+    from: integer('from').notNull(),
+    until: integer('until').notNull(),
+  },
+  (t) => [index('on_call_shifts_until').on(t.until)],
+);
+
+/** `quietFor` on resolve: the rule opens no new alert for the patient until then. */
+export const ruleQuiet = sqliteTable(
+  'rule_quiet',
+  {
+    patientId: text('patient_id')
+      .notNull()
+      .references(() => patients.id),
+    ruleId: text('rule_id').notNull(),
+    until: integer('until').notNull(),
+    setBy: text('set_by').notNull(),
+    setAt: integer('set_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.patientId, t.ruleId] })],
+);
+
+/**
+ * Each device's clock as its messages show it: a device that sent current readings and then three
+ * messages in a row measured more than an hour before they arrived has a clock that was reset (a battery
+ * change); its readings are evaluated as measured on arrival until they are current again.
+ */
+export const deviceClocks = sqliteTable('device_clocks', {
+  deviceId: text('device_id').primaryKey(),
+  /** When the device last sent a current reading (null: never). */
+  currentAt: integer('current_at'),
+  /** Stale messages in a row since then. */
+  staleRun: integer('stale_run').notNull(),
+  /** Since when the clock is judged wrong (null: it is fine). */
+  offSince: integer('off_since'),
+});

@@ -1,3 +1,4 @@
+import { localStarts, nextLocal } from '../domain/calendar.ts';
 import { and, asc, eq, gt, gte, lt, max, min, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
@@ -115,19 +116,31 @@ export class SqliteReadingStore implements ReadingStore {
   async buckets(query: BucketQuery): Promise<TrendBucket[]> {
     const span = this.#span(query);
     if (!span) return [];
+    const statement = query.type === 'blood_pressure' ? this.#bloodPressureBucket : this.#valueBucket;
+    const bucket = (start: number, end: number) =>
+      statement.get({
+        patientId: query.patientId,
+        type: query.type,
+        from: Math.max(start, span.from),
+        to: Math.min(end, span.to),
+      });
+    const buckets: TrendBucket[] = [];
+    if (query.bucket !== '1h') {
+      // Days and weeks of the patient's calendar: found by the calendar, each a query of its own.
+      const unit = query.bucket === '1d' ? 'day' : 'week';
+      const zone = query.timeZone ?? 'UTC';
+      for (const start of localStarts(span.from, span.to, unit, zone)) {
+        const row = bucket(start, nextLocal(start, unit, zone));
+        if (row?.count) buckets.push(toBucket(start, row));
+      }
+      return buckets;
+    }
     const size = BUCKET_MS[query.bucket];
     const offset = BUCKET_OFFSET_MS[query.bucket];
     const first = Math.floor((span.from - offset) / size) * size + offset;
     if ((span.to - first) / size > MAX_BUCKET_QUERIES) return this.#groupedBuckets(query);
-    const statement = query.type === 'blood_pressure' ? this.#bloodPressureBucket : this.#valueBucket;
-    const buckets: TrendBucket[] = [];
     for (let start = first; start < span.to; start += size) {
-      const row = statement.get({
-        patientId: query.patientId,
-        type: query.type,
-        from: Math.max(start, span.from),
-        to: Math.min(start + size, span.to),
-      });
+      const row = bucket(start, start + size);
       if (row?.count) buckets.push(toBucket(start, row));
     }
     return buckets;
