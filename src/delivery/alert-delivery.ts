@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import { and, asc, eq, gt, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, isNull, lte, sql } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { Logger } from '../ops/log.ts';
@@ -10,6 +10,7 @@ import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import {
   alertOutbox,
   careTeamMembers,
+  clinicians,
   deliveries,
   escalations,
   outboxCursors,
@@ -142,10 +143,12 @@ function prepareQueries(db: Db) {
       .orderBy(asc(webhookJobs.nextAt))
       .limit(placeholder('limit'))
       .prepare(),
+    // A disabled clinician is no longer on anyone's team for routing: their tier is passed over at once.
     team: db
       .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role })
       .from(careTeamMembers)
-      .where(eq(careTeamMembers.patientId, placeholder('patientId')))
+      .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
+      .where(and(eq(careTeamMembers.patientId, placeholder('patientId')), isNull(clinicians.disabledAt)))
       .prepare(),
     subscriptions: db
       .select()
