@@ -71,6 +71,8 @@ export interface AppOptions {
   sessionIdleMs: number;
   vapidPublicKey: string;
   pushEndpointHosts: string[];
+  /** TRUST_PROXY: sign-in throttling counts by the X-Forwarded-For client, not the proxy. */
+  trustProxy: boolean;
   onAlertChanges: (changes: AlertChange[]) => void;
   /** Called after a care plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
@@ -106,7 +108,10 @@ export function createApp(options: AppOptions) {
 
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
-  app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  app.route(
+    '/v1/auth',
+    authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit, trustProxy: options.trustProxy }),
+  );
   app.route('/v1/clinicians', cliniciansRoute({ clinicians: stores.clinicians, audit }));
   app.route(
     '/v1/patients',

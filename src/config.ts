@@ -141,6 +141,13 @@ export const configSchema = z
       'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
     ),
     SESSION_MAX_AGE: duration('12h').describe('A clinician is signed out this long after signing in, however active'),
+    TRUST_PROXY: z
+      .enum(['true', 'false'], { error: 'expected true or false' })
+      .default('false')
+      .transform((text) => text === 'true')
+      .describe(
+        'Set to true behind one reverse proxy that appends the client to X-Forwarded-For: sign-in throttling then takes its right-most entry as the client, not the proxy',
+      ),
     CORS_ORIGINS: z
       .string()
       .optional()

@@ -256,6 +256,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
+      trustProxy: config.TRUST_PROXY,
       onAlertChanges,
       onCarePlanChanged: (patientId: string) => {
         engine.forgetPatient(patientId);

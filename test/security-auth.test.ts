@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushReceiver, type PushReceiver } from './helpers/push-receiver.ts';
@@ -9,6 +10,40 @@ import { startTestService, type TestService } from './helpers/service.ts';
  * service: an open redirect after sign-in, webhooks as a port scanner, sign-in lockouts of the real
  * user, stolen and unbounded push subscriptions, weak passwords and accounts that cannot be disabled.
  */
+
+/** An HTTP request from a chosen local address (127.0.0.x are all this machine), to stand for another client. */
+function requestFrom(
+  url: string,
+  {
+    from,
+    method = 'GET',
+    headers = {},
+    body,
+  }: { from: string; method?: string; headers?: Record<string, string>; body?: unknown },
+): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = httpRequest(
+      url,
+      {
+        method,
+        localAddress: from,
+        headers: { ...headers, ...(payload ? { 'content-type': 'application/json' } : {}) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => (text += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+const loginFrom = (svc: TestService, from: string, email: string, password: string, headers = {}) =>
+  requestFrom(`${svc.url}/v1/auth/login`, { from, method: 'POST', headers, body: { email, password } });
 
 /** A patient with an SpO2 < 88 critical rule, the given care team, and their oximeter. */
 async function alertingPatient(svc: TestService, team: Array<{ clinicianId: string; role: string }> = []) {
@@ -99,6 +134,69 @@ describe('after sign-in, only a page of this site (row 5)', () => {
     expect(html).toContain('data-next="/"');
     const kept = await (await fetch(`${svc.url}/login?next=${encodeURIComponent('/patients/p1?tab=plan')}`)).text();
     expect(kept).toContain('data-next="/patients/p1?tab=plan"');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('failed sign-ins slow the guesser down, never lock the user out (row 7)', () => {
+  /**
+   * `count` wrong passwords for `email` from `from`, each checked: a 429 is waited out (Retry-After) and
+   * the guess sent again. Returns what the last wait asked for, in seconds.
+   */
+  async function failChecked(client: TestService, from: string, email: string, count: number, headers = {}) {
+    let asked = 0;
+    for (let checked = 0; checked < count; ) {
+      const response = await loginFrom(client, from, email, `wrong-guess-${checked}`, headers);
+      if (response.status === 429) {
+        asked = Number(response.headers['retry-after']);
+        await sleep(asked * 1000);
+      } else {
+        expect(response.status).toBe(401);
+        checked++;
+      }
+    }
+    return asked;
+  }
+
+  it('after many failures from address A, the right password from address B signs in at once; A is told to wait', async () => {
+    const target = await svc.createClinician('nurse');
+    await failChecked(svc, '127.0.0.2', target.email, 5);
+
+    const fromB = await loginFrom(svc, '127.0.0.3', target.email, target.password);
+    expect(fromB.status).toBe(200);
+
+    const fromA = await loginFrom(svc, '127.0.0.2', target.email, target.password);
+    expect(fromA.status).toBe(429);
+    const retryAfter = Number(fromA.headers['retry-after']);
+    expect(Number.isInteger(retryAfter)).toBe(true);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+  });
+
+  it('without TRUST_PROXY, X-Forwarded-For is ignored: a guesser cannot get a fresh count by sending one', async () => {
+    const target = await svc.createClinician('nurse');
+    await failChecked(svc, '127.0.0.4', target.email, 4, { 'x-forwarded-for': '198.51.100.1' });
+    const response = await loginFrom(svc, '127.0.0.4', target.email, target.password, {
+      'x-forwarded-for': '203.0.113.9',
+    });
+    expect(response.status).toBe(429);
+  });
+
+  it('with TRUST_PROXY=true, the right-most X-Forwarded-For entry is the client: different values, different counts', async () => {
+    const proxied = await startTestService({ TRUST_PROXY: 'true' });
+    try {
+      const nurse = await proxied.createClinician('nurse');
+      const login = (forwardedFor: string) =>
+        loginFrom(proxied, '127.0.0.1', nurse.email, nurse.password, { 'x-forwarded-for': forwardedFor });
+      await failChecked(proxied, '127.0.0.1', nurse.email, 4, { 'x-forwarded-for': '198.51.100.7' });
+      expect((await login('198.51.100.7')).status).toBe(429);
+      // Entries left of the right-most are the client's own say: prepending one changes nothing.
+      expect((await login('203.0.113.1, 198.51.100.7')).status).toBe(429);
+      expect((await login('198.51.100.8')).status).toBe(200);
+    } finally {
+      await proxied.stop();
+    }
   });
 });
 
