@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPushReceiver, type PushReceiver } from './helpers/push-receiver.ts';
+import { startPushReceiver, type PushReceiver, type PushSubscriptionJSON } from './helpers/push-receiver.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
 
 /**
@@ -10,6 +10,8 @@ import { startTestService, type TestService } from './helpers/service.ts';
  * service: an open redirect after sign-in, webhooks as a port scanner, sign-in lockouts of the real
  * user, stolen and unbounded push subscriptions, weak passwords and accounts that cannot be disabled.
  */
+
+type Delivery = { channel: string; status: string; error: string | null; httpStatus: number | null };
 
 /** An HTTP request from a chosen local address (127.0.0.x are all this machine), to stand for another client. */
 function requestFrom(
@@ -84,6 +86,22 @@ async function openAlertId(svc: TestService, patientId: string): Promise<string>
     if (alerts[0]) return alerts[0].id;
   }
   throw new Error('no alert opened');
+}
+
+/** The alert's delivery log once `done` holds for it (or after `timeoutMs`). */
+async function deliveriesOf(
+  svc: TestService,
+  alertId: string,
+  done: (deliveries: Delivery[]) => boolean,
+  timeoutMs = 5_000,
+): Promise<Delivery[]> {
+  let deliveries: Delivery[] = [];
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(50)) {
+    deliveries = ((await (await svc.admin(`/v1/alerts/${alertId}/deliveries`)).json()) as { deliveries: Delivery[] })
+      .deliveries;
+    if (done(deliveries)) break;
+  }
+  return deliveries;
 }
 
 let svc: TestService;
@@ -197,6 +215,72 @@ describe('failed sign-ins slow the guesser down, never lock the user out (row 7)
     } finally {
       await proxied.stop();
     }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('push subscriptions: not taken over, not unbounded (rows 9 and 10)', () => {
+  async function nurseSignedIn() {
+    const nurse = await svc.createClinician('nurse');
+    return { ...nurse, token: await svc.login(nurse.email, nurse.password) };
+  }
+  const subscribe = (token: string, subscription: PushSubscriptionJSON) =>
+    svc.request('/v1/push/subscriptions', token, { method: 'POST', body: subscription });
+  const pushesFor = (alertId: string) =>
+    receiver.messages.filter((m) => (m.payload as { alertId?: string } | null)?.alertId === alertId);
+
+  it("another nurse posting a colleague's endpoint gets 409; the owner keeps getting her alerts", async () => {
+    const owner = await nurseSignedIn();
+    const other = await nurseSignedIn();
+    const phone = receiver.subscribe('owner-phone');
+    expect((await subscribe(owner.token, phone)).status).toBe(201);
+
+    // The endpoint is known (it is only a URL); the browser's keys are not.
+    const stolen = { ...receiver.subscribe('other-keys'), endpoint: phone.endpoint };
+    const response = await subscribe(other.token, stolen);
+    expect(response.status).toBe(409);
+
+    const { patientId, device } = await alertingPatient(svc, [{ clinicianId: owner.id, role: 'primary_nurse' }]);
+    await breach(svc, device.token);
+    const alertId = await openAlertId(svc, patientId);
+    const message = await receiver.waitFor(
+      (m) => m.endpoint === phone.endpoint && (m.payload as { alertId?: string }).alertId === alertId,
+      3_000,
+    );
+    expect(message.subscriptionName).toBe('owner-phone');
+  });
+
+  it('the same browser (same keys) signing in as the next nurse hands its subscription over to her', async () => {
+    const first = await nurseSignedIn();
+    const next = await nurseSignedIn();
+    const tablet = receiver.subscribe('ward-tablet');
+    expect((await subscribe(first.token, tablet)).status).toBe(201);
+    expect((await subscribe(next.token, tablet)).status).toBe(201);
+
+    const { patientId, device } = await alertingPatient(svc, [{ clinicianId: next.id, role: 'primary_nurse' }]);
+    await breach(svc, device.token);
+    const alertId = await openAlertId(svc, patientId);
+    await receiver.waitFor((m) => m.endpoint === tablet.endpoint && pushesFor(alertId).includes(m), 3_000);
+  });
+
+  it('keeps at most 10 subscriptions per clinician, the newest: one alert makes at most 10 pushes', async () => {
+    const nurse = await nurseSignedIn();
+    const browsers = Array.from({ length: 13 }, (_, i) => receiver.subscribe(`browser-${i}`));
+    for (const browser of browsers) expect((await subscribe(nurse.token, browser)).status).toBe(201);
+
+    const { patientId, device } = await alertingPatient(svc, [{ clinicianId: nurse.id, role: 'primary_nurse' }]);
+    await breach(svc, device.token);
+    const alertId = await openAlertId(svc, patientId);
+    await deliveriesOf(svc, alertId, (all) => all.filter((d) => d.status === 'delivered').length >= 10);
+    await sleep(300);
+    const reached = pushesFor(alertId).map((m) => m.subscriptionName);
+    expect(reached.sort()).toEqual(
+      browsers
+        .slice(3)
+        .map((_, i) => `browser-${i + 3}`)
+        .sort(),
+    );
   });
 });
 

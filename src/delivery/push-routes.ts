@@ -65,13 +65,18 @@ export function pushRoute({ targets, vapidPublicKey, pushEndpointHosts }: PushRo
           },
         ]);
       }
-      const row = targets.savePushSubscription({
+      const saved = targets.savePushSubscription({
         clinicianId,
         endpoint: input.endpoint,
         p256dh: input.keys.p256dh,
         auth: input.keys.auth,
       });
-      return c.json({ id: row.id, endpoint: row.endpoint }, 201);
+      if (saved.outcome === 'taken') {
+        throw new AppError('conflict', 'This push subscription belongs to another clinician', [
+          { path: 'endpoint', message: 'is registered to another clinician' },
+        ]);
+      }
+      return c.json({ id: saved.id, endpoint: saved.endpoint }, 201);
     })
     .delete('/subscriptions', async (c) => {
       const clinicianId = clinicianOf(c);
