@@ -71,6 +71,8 @@ export interface AppOptions {
   sessionIdleMs: number;
   vapidPublicKey: string;
   pushEndpointHosts: string[];
+  /** WEBHOOK_ALLOWED_HOSTS: hosts a webhook may reach although they are not public. */
+  webhookAllowedHosts: string[];
   /** TRUST_PROXY: sign-in throttling counts by the X-Forwarded-For client, not the proxy. */
   trustProxy: boolean;
   onAlertChanges: (changes: AlertChange[]) => void;
@@ -151,7 +153,10 @@ export function createApp(options: AppOptions) {
       pushEndpointHosts: options.pushEndpointHosts,
     }),
   );
-  app.route('/v1/webhooks', webhooksRoute({ targets: stores.deliveryTargets, audit }));
+  app.route(
+    '/v1/webhooks',
+    webhooksRoute({ targets: stores.deliveryTargets, audit, allowedHosts: options.webhookAllowedHosts }),
+  );
   app.route(
     '/v1/inbox',
     inboxRoute({

@@ -178,6 +178,13 @@ describe('loadConfig', () => {
     expect(configError({ INFLUX_URL: 'influx://db:8086' }).message).toMatch(/INFLUX_URL: expected an http\(s\) URL/);
   });
 
+  it('WEBHOOK_ALLOWED_HOSTS is empty by default: webhooks reach public addresses only', () => {
+    expect(loadConfig({}).WEBHOOK_ALLOWED_HOSTS).toEqual([]);
+    expect(
+      loadConfig({ WEBHOOK_ALLOWED_HOSTS: ' Hooks.Ward.internal, 10.0.0.5:8443 ,[::1]:9443,' }).WEBHOOK_ALLOWED_HOSTS,
+    ).toEqual(['hooks.ward.internal', '10.0.0.5:8443', '[::1]:9443']);
+  });
+
   it('TRUST_PROXY is off unless set to true; anything but true or false stops the start', () => {
     expect(loadConfig({}).TRUST_PROXY).toBe(false);
     expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);

@@ -24,6 +24,18 @@ const duration = (fallback: string) =>
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 30s, 15m, 4h or 7d')
     .transform((text) => parseDuration(text)!);
 
+/** A comma-separated list of hosts (optionally host:port), lower-cased, blanks dropped. */
+const hostList = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((text) =>
+      text
+        .split(',')
+        .map((host) => host.trim().toLowerCase())
+        .filter(Boolean),
+    );
+
 /** The browser vendors' push services (Chrome/FCM, Firefox/Mozilla, Safari/Apple, Edge/WNS). */
 export const DEFAULT_PUSH_ENDPOINT_HOSTS = [
   'fcm.googleapis.com',
@@ -105,16 +117,12 @@ export const configSchema = z
     ESCALATION_WARNING: duration('4h').describe(
       'How long an open warning alert may stay unacknowledged before the next tier is notified',
     ),
-    PUSH_ENDPOINT_HOSTS: z
-      .string()
-      .default(DEFAULT_PUSH_ENDPOINT_HOSTS.join(','))
-      .transform((text) =>
-        text
-          .split(',')
-          .map((host) => host.trim().toLowerCase())
-          .filter(Boolean),
-      )
-      .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    PUSH_ENDPOINT_HOSTS: hostList(DEFAULT_PUSH_ENDPOINT_HOSTS.join(',')).describe(
+      'Comma-separated host names (optionally host:port) a push subscription endpoint may point at',
+    ),
+    WEBHOOK_ALLOWED_HOSTS: hostList('').describe(
+      'Comma-separated host names or addresses (IPv6 in brackets; host:port for that port only) that webhooks may reach although they are not public (loopback, private, link-local, shared); anything else must resolve to public addresses only',
+    ),
     VAPID_PUBLIC_KEY: z
       .string()
       .min(1)

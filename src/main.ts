@@ -17,6 +17,7 @@ import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
+import { WebhookAgent } from './delivery/webhook.ts';
 import { defaultRoutingPolicy } from './delivery/policy.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
@@ -121,21 +122,26 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     });
     // One TLS context for every outbound connection: given only `ca`, each new connection would parse
     // all the root certificates again, blocking the event loop (and so ingest) while it does.
-    const outboundAgent = config.OUTBOUND_CA_FILE
-      ? new HttpsAgent({
-          secureContext: createSecureContext({
-            ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')],
-          }),
-          keepAlive: true,
-        })
+    const outboundContext = config.OUTBOUND_CA_FILE
+      ? createSecureContext({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')] })
       : undefined;
+    const outboundAgent = outboundContext
+      ? new HttpsAgent({ secureContext: outboundContext, keepAlive: true })
+      : undefined;
+    // Webhooks reach only public addresses or WEBHOOK_ALLOWED_HOSTS, checked at every connection.
+    const webhookAgent = new WebhookAgent({
+      allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+      keepAlive: true,
+      ...(outboundContext ? { secureContext: outboundContext } : {}),
+    });
+    stops.push(() => webhookAgent.destroy());
     const delivery = new AlertDelivery({
       db,
       commits,
       alerts,
       policy: defaultRoutingPolicy({ critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING }),
       push: new WebPushSender(vapid, outboundAgent),
-      agent: outboundAgent,
+      agent: webhookAgent,
       metrics,
       log,
     });
@@ -256,6 +262,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
+      webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
       trustProxy: config.TRUST_PROXY,
       onAlertChanges,
       onCarePlanChanged: (patientId: string) => {

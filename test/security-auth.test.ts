@@ -1,9 +1,15 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPushReceiver, type PushReceiver, type PushSubscriptionJSON } from './helpers/push-receiver.ts';
 import { startTestService, type TestService } from './helpers/service.ts';
+import { startWebhookReceiver } from './helpers/webhook-receiver.ts';
 
 /**
  * The attacks of the security issue's sign-in, webhook, push and account rows, each against the real
@@ -104,6 +110,15 @@ async function deliveriesOf(
   return deliveries;
 }
 
+/** A TCP port that nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 let svc: TestService;
 let receiver: PushReceiver;
 
@@ -152,6 +167,121 @@ describe('after sign-in, only a page of this site (row 5)', () => {
     expect(html).toContain('data-next="/"');
     const kept = await (await fetch(`${svc.url}/login?next=${encodeURIComponent('/patients/p1?tab=plan')}`)).text();
     expect(kept).toContain('data-next="/patients/p1?tab=plan"');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
+describe('webhooks reach only public addresses (row 6)', () => {
+  it.each([
+    'https://127.0.0.1:9/hook',
+    'https://127.1/',
+    'https://2130706433/',
+    'https://localhost/',
+    'https://localhost:8443/hook',
+    'https://10.1.2.3/',
+    'https://172.16.0.1/',
+    'https://172.31.255.254/',
+    'https://192.168.1.1/',
+    'https://169.254.169.254/latest/meta-data/',
+    'https://100.64.0.1/',
+    'https://0.0.0.0/',
+    'https://224.0.0.1/',
+    'https://255.255.255.255/',
+    'https://[::1]/',
+    'https://[::]/',
+    'https://[fe80::1]/',
+    'https://[fc00::1]/',
+    'https://[fd12:3456:789a::1]/',
+    'https://[ff02::1]/',
+    'https://[::ffff:127.0.0.1]/',
+    'https://[::ffff:a9fe:a9fe]/',
+  ])('refuses %s at registration, naming url', async (url) => {
+    const response = await svc.admin('/v1/webhooks', { method: 'POST', body: { url } });
+    expect(response.status).toBe(422);
+    const body = (await response.json()) as { error: { details: Array<{ path: string; message: string }> } };
+    expect(body.error.details.map((d) => d.path)).toEqual(['url']);
+  });
+
+  it('WEBHOOK_ALLOWED_HOSTS lets one internal host in, only on the listed port', async () => {
+    const allowed = await startTestService({ WEBHOOK_ALLOWED_HOSTS: '127.0.0.1:8443, hooks.internal' });
+    try {
+      const register = (url: string) => allowed.admin('/v1/webhooks', { method: 'POST', body: { url } });
+      expect((await register('https://127.0.0.1:8443/hook')).status).toBe(201);
+      expect((await register('https://127.0.0.1:8444/hook')).status).toBe(422);
+      expect((await register('https://127.0.0.1/hook')).status).toBe(422);
+      // Listed without a port: any port, and not looked up (it need not resolve from here).
+      expect((await register('https://hooks.internal:9443/x')).status).toBe(201);
+      expect((await register('http://127.0.0.1:8443/hook')).status).toBe(422);
+    } finally {
+      await allowed.stop();
+    }
+  });
+
+  it('shows a generic delivery error in the API; the reason (ECONNREFUSED) only in the log', async () => {
+    const port = await closedPort();
+    const allowed = await startTestService({ WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port}` });
+    try {
+      const created = await allowed.admin('/v1/webhooks', {
+        method: 'POST',
+        body: { url: `https://127.0.0.1:${port}/hook` },
+      });
+      expect(created.status).toBe(201);
+      const { patientId, device } = await alertingPatient(allowed);
+      await breach(allowed, device.token);
+      const alertId = await openAlertId(allowed, patientId);
+      const deliveries = await deliveriesOf(allowed, alertId, (all) => all.some((d) => d.channel === 'webhook'));
+      const webhook = deliveries.filter((d) => d.channel === 'webhook');
+      expect(webhook.length).toBeGreaterThan(0);
+      for (const attempt of webhook) {
+        expect(attempt.error).toBe('delivery failed');
+        expect(attempt.httpStatus).toBeNull();
+      }
+    } finally {
+      await allowed.stop();
+    }
+  });
+
+  it('refuses at connect time a stored webhook whose host is no longer allowed, by address or by name', async () => {
+    const hook = await startWebhookReceiver();
+    const port = Number(new URL(hook.url).port);
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-webhook-guard-'));
+    const caFile = path.join(mkdtempSync(path.join(tmpdir(), 'homewatch-ca-')), 'ca.pem');
+    writeFileSync(caFile, hook.caPem);
+    try {
+      // Registered while allowed (as if the DNS answer was public then, or the list was longer)…
+      let service = await startTestService(
+        { WEBHOOK_ALLOWED_HOSTS: `127.0.0.1:${port},localhost:${port}`, OUTBOUND_CA_FILE: caFile },
+        dataDir,
+      );
+      for (const url of [hook.url, `https://localhost:${port}/hook`]) {
+        expect((await service.admin('/v1/webhooks', { method: 'POST', body: { url } })).status).toBe(201);
+      }
+      await service.stop();
+
+      // …then the service runs without the allowance: neither is connected to, and neither is retried.
+      service = await startTestService({ OUTBOUND_CA_FILE: caFile }, dataDir);
+      try {
+        const { patientId, device } = await alertingPatient(service);
+        await breach(service, device.token);
+        const alertId = await openAlertId(service, patientId);
+        const deliveries = await deliveriesOf(
+          service,
+          alertId,
+          (all) => all.filter((d) => d.channel === 'webhook' && d.status === 'failed').length === 2,
+        );
+        expect(deliveries.filter((d) => d.channel === 'webhook')).toEqual([
+          expect.objectContaining({ status: 'failed', error: 'delivery failed' }),
+          expect.objectContaining({ status: 'failed', error: 'delivery failed' }),
+        ]);
+        expect(hook.calls).toHaveLength(0);
+      } finally {
+        await service.stop();
+      }
+    } finally {
+      await hook.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -4,7 +4,7 @@ import type { AlertStore } from '../alerts/store.ts';
 import { presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { Logger } from '../ops/log.ts';
 import type { WebPushSender } from './web-push.ts';
-import { postWebhook } from './webhook.ts';
+import { DELIVERY_FAILED, postWebhook } from './webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import {
@@ -505,12 +505,17 @@ export class AlertDelivery {
         return false;
       }
       const last = result.outcome === 'failed' || attempt === PUSH_ATTEMPTS;
+      // The API shows the status only; what went wrong (a network error, the service's answer) is logged.
       await this.#log({
         ...base,
         status: last ? 'failed' : 'retrying',
         httpStatus: result.httpStatus,
-        error: result.error,
+        error: result.httpStatus === null ? DELIVERY_FAILED : `push service answered ${result.httpStatus}`,
       });
+      this.options.log.warn(
+        { event: 'push_attempt_failed', alertId: alert.id, subscriptionId: sub.id, attempt, reason: result.error },
+        'A push attempt failed',
+      );
       if (last) return false;
       const wait =
         result.outcome === 'retry' && result.retryAfterMs !== undefined
@@ -562,6 +567,12 @@ export class AlertDelivery {
         })
         .run();
     });
+    if (!result.ok) {
+      this.options.log.warn(
+        { event: 'webhook_attempt_failed', alertId: alert.id, webhookId: hook.id, attempt, reason: result.reason },
+        'A webhook attempt failed',
+      );
+    }
   }
 
   #log(entry: typeof deliveries.$inferInsert): Promise<void> {

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { hostListed } from './allowed-hosts.ts';
 import type { DeliveryTargetStore } from './store.ts';
 
 const base64url = (bytes: number, what: string) =>
@@ -27,14 +28,7 @@ export const pushUnsubscribeSchema = z.strictObject({ endpoint: z.string().min(1
  * internal address (SSRF).
  */
 export function endpointAllowed(endpoint: string, allowed: readonly string[]): boolean {
-  const url = new URL(endpoint);
-  const host = url.hostname.toLowerCase();
-  const port = url.port || '443';
-  return allowed.some((entry) => {
-    const [name, entryPort] = entry.split(/:(?=\d+$)/) as [string, string | undefined];
-    if ((entryPort ?? '443') !== port) return false;
-    return name.startsWith('*.') ? host.endsWith(name.slice(1)) && host.length > name.length - 1 : host === name;
-  });
+  return hostListed(new URL(endpoint), allowed, 'https port only');
 }
 
 export interface PushRouteOptions {
