@@ -24,17 +24,14 @@ const duration = (fallback: string) =>
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 30s, 15m, 4h or 7d')
     .transform((text) => parseDuration(text)!);
 
-/** A comma-separated list of hosts (optionally host:port), lower-cased, blanks dropped. */
-const hostList = (fallback: string) =>
-  z
-    .string()
-    .default(fallback)
-    .transform((text) =>
-      text
-        .split(',')
-        .map((host) => host.trim().toLowerCase())
-        .filter(Boolean),
-    );
+/** A comma-separated list of hosts (optionally host:port), lower-cased, blanks dropped; empty when unset without a default. */
+const hostList = (fallback?: string) =>
+  (fallback === undefined ? z.string().optional() : z.string().default(fallback)).transform((text = '') =>
+    text
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean),
+  );
 
 /** The browser vendors' push services (Chrome/FCM, Firefox/Mozilla, Safari/Apple, Edge/WNS). */
 export const DEFAULT_PUSH_ENDPOINT_HOSTS = [
@@ -120,7 +117,7 @@ export const configSchema = z
     PUSH_ENDPOINT_HOSTS: hostList(DEFAULT_PUSH_ENDPOINT_HOSTS.join(',')).describe(
       'Comma-separated host names (optionally host:port) a push subscription endpoint may point at',
     ),
-    WEBHOOK_ALLOWED_HOSTS: hostList('').describe(
+    WEBHOOK_ALLOWED_HOSTS: hostList().describe(
       'Comma-separated host names or addresses (IPv6 in brackets; host:port for that port only) that webhooks may reach although they are not public (loopback, private, link-local, shared); anything else must resolve to public addresses only',
     ),
     VAPID_PUBLIC_KEY: z
