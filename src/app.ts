@@ -74,6 +74,10 @@ export interface AppOptions {
   sessionIdleMs: number;
   vapidPublicKey: string;
   pushEndpointHosts: string[];
+  /** WEBHOOK_ALLOWED_HOSTS: hosts a webhook may reach although they are not public. */
+  webhookAllowedHosts: string[];
+  /** TRUST_PROXY: sign-in throttling counts by the X-Forwarded-For client, not the proxy. */
+  trustProxy: boolean;
   onAlertChanges: (changes: AlertChange[]) => void;
   /** Called after a care plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
@@ -111,7 +115,10 @@ export function createApp(options: AppOptions) {
 
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
-  app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  app.route(
+    '/v1/auth',
+    authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit, trustProxy: options.trustProxy }),
+  );
   const availability = { availability: stores.availability, clinicians: stores.clinicians, audit };
   // Before the admin-only /v1/clinicians routes: a clinician sets their own away periods.
   app.route('/v1/clinicians', awayRoute(availability));
@@ -164,7 +171,10 @@ export function createApp(options: AppOptions) {
       pushEndpointHosts: options.pushEndpointHosts,
     }),
   );
-  app.route('/v1/webhooks', webhooksRoute({ targets: stores.deliveryTargets, audit }));
+  app.route(
+    '/v1/webhooks',
+    webhooksRoute({ targets: stores.deliveryTargets, audit, allowedHosts: options.webhookAllowedHosts }),
+  );
   app.route(
     '/v1/inbox',
     inboxRoute({

@@ -12,7 +12,7 @@ import { Command, Option } from 'commander';
 import { ClinicianStore, createClinicianSchema } from './clinicians/store.ts';
 import { DeviceStore } from './devices/store.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
+import { PASSWORD_MIN_LENGTH, passwordProblem } from './auth/passwords.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { loadConfig } from './config.ts';
 import { AppError, parseOrThrow } from './domain/errors.ts';
@@ -20,7 +20,10 @@ import { GroupCommit, openDatabase } from './store/db.ts';
 
 const ACTOR = 'cli';
 
-/** A password for the person to change: 18 random bytes, about 144 bits. */
+/** What --password must be; the same rules as POST /v1/clinicians. */
+const PASSWORD_HELP = `at least ${PASSWORD_MIN_LENGTH} characters, not a common password (default: a generated one, printed once)`;
+
+/** A password for the person to change: 18 random bytes, about 144 bits (it passes passwordProblem). */
 const generatePassword = () => randomBytes(18).toString('base64url');
 
 interface Context {
@@ -64,10 +67,7 @@ export function buildCli(): Command {
     .description('create an admin clinician account (the first sign-in)')
     .requiredOption('--email <email>', 'sign-in email')
     .requiredOption('--name <name>', 'full name')
-    .option(
-      '--password <password>',
-      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
-    )
+    .option('--password <password>', PASSWORD_HELP)
     .action(async (options: { email: string; name: string; password?: string }) => {
       const password = options.password ?? generatePassword();
       await withData(dataDir(), async ({ clinicians, audit }) => {
@@ -87,14 +87,11 @@ export function buildCli(): Command {
     .command('reset-password')
     .description('set a new password for a clinician and sign them out everywhere')
     .requiredOption('--email <email>', 'the clinician’s sign-in email')
-    .option(
-      '--password <password>',
-      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
-    )
+    .option('--password <password>', PASSWORD_HELP)
     .action(async (options: { email: string; password?: string }) => {
       const password = options.password ?? generatePassword();
-      if (password.length < PASSWORD_MIN_LENGTH)
-        throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
+      const problem = passwordProblem(password);
+      if (problem) throw new AppError('validation_failed', `--password ${problem}`);
       await withData(dataDir(), async ({ clinicians, audit, sessions }) => {
         const email = options.email.trim().toLowerCase();
         const clinician = clinicians.findByEmail(email);

@@ -177,4 +177,19 @@ describe('loadConfig', () => {
   it('INFLUX_URL must be http(s)', () => {
     expect(configError({ INFLUX_URL: 'influx://db:8086' }).message).toMatch(/INFLUX_URL: expected an http\(s\) URL/);
   });
+
+  it('WEBHOOK_ALLOWED_HOSTS is empty by default: webhooks reach public addresses only', () => {
+    expect(loadConfig({}).WEBHOOK_ALLOWED_HOSTS).toEqual([]);
+    expect(
+      loadConfig({ WEBHOOK_ALLOWED_HOSTS: ' Hooks.Ward.internal, 10.0.0.5:8443 ,[::1]:9443,' }).WEBHOOK_ALLOWED_HOSTS,
+    ).toEqual(['hooks.ward.internal', '10.0.0.5:8443', '[::1]:9443']);
+  });
+
+  it('TRUST_PROXY is off unless set to true; anything but true or false stops the start', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(configError({ TRUST_PROXY: 'yes' }).message).toMatch(/TRUST_PROXY: expected true or false/);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    expect(configError({ TRUST_PROXY: 'nginx' }).message).toMatch(/TRUST_PROXY: expected true or false/);
+  });
 });

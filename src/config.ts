@@ -24,6 +24,15 @@ const duration = (fallback: string) =>
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 30s, 15m, 4h or 7d')
     .transform((text) => parseDuration(text)!);
 
+/** A comma-separated list of hosts (optionally host:port), lower-cased, blanks dropped; empty when unset without a default. */
+const hostList = (fallback?: string) =>
+  (fallback === undefined ? z.string().optional() : z.string().default(fallback)).transform((text = '') =>
+    text
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean),
+  );
+
 /** The browser vendors' push services (Chrome/FCM, Firefox/Mozilla, Safari/Apple, Edge/WNS). */
 export const DEFAULT_PUSH_ENDPOINT_HOSTS = [
   'fcm.googleapis.com',
@@ -111,16 +120,12 @@ export const configSchema = z
     ACK_TIMEOUT_WARNING: duration('24h').describe(
       'How long an acknowledgement of a warning alert holds while the alert stays active; then it is reopened and routed again',
     ),
-    PUSH_ENDPOINT_HOSTS: z
-      .string()
-      .default(DEFAULT_PUSH_ENDPOINT_HOSTS.join(','))
-      .transform((text) =>
-        text
-          .split(',')
-          .map((host) => host.trim().toLowerCase())
-          .filter(Boolean),
-      )
-      .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    PUSH_ENDPOINT_HOSTS: hostList(DEFAULT_PUSH_ENDPOINT_HOSTS.join(',')).describe(
+      'Comma-separated host names (optionally host:port) a push subscription endpoint may point at',
+    ),
+    WEBHOOK_ALLOWED_HOSTS: hostList().describe(
+      'Comma-separated host names or addresses (IPv6 in brackets; host:port for that port only) that webhooks may reach although they are not public (loopback, private, link-local, shared); anything else must resolve to public addresses only',
+    ),
     VAPID_PUBLIC_KEY: z
       .string()
       .min(1)
@@ -147,6 +152,13 @@ export const configSchema = z
       'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
     ),
     SESSION_MAX_AGE: duration('12h').describe('A clinician is signed out this long after signing in, however active'),
+    TRUST_PROXY: z
+      .enum(['true', 'false'], { error: 'expected true or false' })
+      .default('false')
+      .transform((text) => text === 'true')
+      .describe(
+        'Set to true behind one reverse proxy that appends the client to X-Forwarded-For: sign-in throttling then takes its right-most entry as the client, not the proxy',
+      ),
     CORS_ORIGINS: z
       .string()
       .optional()

@@ -19,6 +19,7 @@ import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
 import { defaultEscalationPolicy, onCallTier } from './delivery/escalation-policy.ts';
+import { WebhookAgent } from './delivery/webhook.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './devices/directory.ts';
@@ -127,14 +128,19 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     });
     // One TLS context for every outbound connection: given only `ca`, each new connection would parse
     // all the root certificates again, blocking the event loop (and so ingest) while it does.
-    const outboundAgent = config.OUTBOUND_CA_FILE
-      ? new HttpsAgent({
-          secureContext: createSecureContext({
-            ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')],
-          }),
-          keepAlive: true,
-        })
+    const outboundContext = config.OUTBOUND_CA_FILE
+      ? createSecureContext({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')] })
       : undefined;
+    const outboundAgent = outboundContext
+      ? new HttpsAgent({ secureContext: outboundContext, keepAlive: true })
+      : undefined;
+    // Webhooks reach only public addresses or WEBHOOK_ALLOWED_HOSTS, checked at every connection.
+    const webhookAgent = new WebhookAgent({
+      allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+      keepAlive: true,
+      ...(outboundContext ? { secureContext: outboundContext } : {}),
+    });
+    stops.push(() => webhookAgent.destroy());
     const availability = new AvailabilityStore(db);
     const delivery = new AlertDelivery({
       db,
@@ -143,7 +149,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       policy,
       availability,
       push: new WebPushSender(vapid, outboundAgent),
-      agent: outboundAgent,
+      agent: webhookAgent,
       metrics,
       log,
     });
@@ -265,6 +271,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
+      webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+      trustProxy: config.TRUST_PROXY,
       onAlertChanges,
       onPatientStatusChanged: async (patientId, status, by) => {
         engine.forgetPatient(patientId);

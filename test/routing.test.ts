@@ -27,6 +27,8 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
       OUTBOUND_CA_FILE: caFile,
       ESCALATION_CRITICAL: `${ESCALATION_MS / 1000}s`,
       ESCALATION_WARNING: '1h',
+      // The webhook receiver is on 127.0.0.1, which webhooks may reach only when listed.
+      WEBHOOK_ALLOWED_HOSTS: new URL(webhook.url).host,
     });
     for (const [name, role] of [
       ['primary', 'nurse'],

@@ -5,7 +5,7 @@ import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { pushSubscriptionSchema, pushUnsubscribeSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
 import { awayPeriodsSchema, onCallShiftsSchema } from '../availability/routes.ts';
-import { createClinicianSchema } from '../clinicians/store.ts';
+import { createClinicianSchema, updateClinicianSchema } from '../clinicians/store.ts';
 import { alertsQuerySchema, resolveSchema } from '../alerts/routes.ts';
 import { inboxQuerySchema } from '../alerts/inbox.ts';
 import { auditQuerySchema } from '../audit/routes.ts';
@@ -108,6 +108,7 @@ const schemas = {
   PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
   CreateWebhook: jsonSchema(createWebhookSchema),
   AwayPeriods: jsonSchema(awayPeriodsSchema),
+  UpdateClinician: jsonSchema(updateClinicianSchema),
   PatientStatus: jsonSchema(patientStatusSchema),
   OnCallShifts: jsonSchema(onCallShiftsSchema),
 } satisfies Record<string, JsonSchema>;
@@ -355,6 +356,18 @@ const OPERATIONS: OperationSpec[] = [
     body: 'CreateClinician',
     ok: { status: 201, description: '{id, name, email, role}' },
     answers: { 409: 'Email in use' },
+  },
+  {
+    method: 'patch',
+    path: '/v1/clinicians/{id}',
+    operationId: 'updateClinician',
+    tag: 'clinicians',
+    summary:
+      'Disable or re-enable a clinician account (admin): ends their sessions, refuses sign-in, removes them from routing',
+    access: 'admin',
+    body: 'UpdateClinician',
+    ok: { description: '{id, name, email, role, disabled}' },
+    answers: { 404: 'No such clinician', 409: 'An admin cannot disable their own account' },
   },
   {
     method: 'get',

@@ -168,8 +168,25 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
   );
 }
 
-/** Where to go after signing in: a path on this site only (no `//host` or `/\host`, which browsers treat as another site). */
+/** Resolves relative targets; any origin would do, since only a path on it is ever accepted. */
+const OWN_ORIGIN = 'http://homewatch.invalid';
+
+/**
+ * Where to go after signing in: a path on this site, or `/`. Browsers drop tabs and newlines from URLs
+ * and read `\` as `/`, so `/\t/evil.example` is `//evil.example`, another site; such characters are
+ * refused outright (a newline would also break the Location header). What is left is resolved as the
+ * browser would resolve it, and kept only if it stays on this origin with a path that starts with a
+ * single `/` (`/.//evil.example` normalises to `//evil.example`). The normalised form is returned.
+ */
 export function safeNext(next: string | undefined): string {
-  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
-  return next;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (!next?.startsWith('/') || /[\u0000-\u001f\u007f-\u009f\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, OWN_ORIGIN);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== OWN_ORIGIN || !url.pathname.startsWith('/') || url.pathname.startsWith('//')) return '/';
+  return url.pathname + url.search + url.hash;
 }
