@@ -1,0 +1,248 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, spawnService, type ServiceProcess } from './helpers/service.ts';
+
+/**
+ * The HTTP rows of the security issue, against the compiled service in its own process (its memory and
+ * its log are what is checked): request bodies are limited before they are read, a body that is not
+ * JSON is a 400 that logs nothing of it, and answers are not cached.
+ */
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+let dataDir: string;
+let svc: ServiceProcess;
+
+beforeAll(async () => {
+  dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-sec-http-'));
+  svc = await spawnService({ DATA_DIR: dataDir });
+});
+
+afterAll(async () => {
+  if (svc) {
+    svc.child.kill('SIGTERM');
+    await svc.exited;
+  }
+  await rm(dataDir, { recursive: true, force: true });
+});
+
+/** Resident memory of the service process, in bytes; `peak` since the last `resetPeak`. */
+function memory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * KiB;
+  return { rss: kib('VmRSS'), peak: kib('VmHWM') };
+}
+
+/** Resets the kernel's peak-RSS mark (VmHWM), so a peak measured afterwards belongs to what follows. */
+function resetPeak(pid: number): void {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5');
+}
+
+interface Answer {
+  status: number;
+  body: string;
+}
+
+/**
+ * Sends `bytes` of body (a JSON string that never ends: `{"x":"aaaa…`) to `pathname`, declared by
+ * Content-Length or chunked, and resolves with the answer as soon as it comes, even if the server did
+ * not read the rest. The body is generated as it is sent, so this process does not hold it.
+ */
+function sendHuge(
+  url: string,
+  pathname: string,
+  {
+    bytes,
+    method = 'POST',
+    headers = {},
+    chunked = false,
+  }: {
+    bytes: number;
+    method?: string;
+    headers?: Record<string, string>;
+    chunked?: boolean;
+  },
+): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(`${url}${pathname}`, {
+      method,
+      headers: {
+        'content-type': 'application/json',
+        ...(chunked ? {} : { 'content-length': String(bytes) }),
+        // As a browser or curl would: with "close", the server closes as soon as it has answered, and a
+        // close that finds the answer still unread in this side's buffer throws it away.
+        connection: 'keep-alive',
+        ...headers,
+      },
+      agent: false,
+    });
+    let answered = false;
+    request.on('response', (response) => {
+      answered = true;
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => (body += chunk));
+      response.on('end', () => {
+        request.destroy();
+        resolve({ status: response.statusCode!, body });
+      });
+      response.on('error', reject);
+    });
+    // The server may cut the connection after answering: that is not a failure of the test.
+    request.on('error', (error) => {
+      if (!answered) reject(error);
+    });
+    const chunk = Buffer.alloc(64 * KiB, 'a');
+    const head = Buffer.from('{"x":"');
+    let sent = 0;
+    // One chunk per turn of the event loop, so that an early answer is read as soon as it arrives.
+    const pump = () => {
+      if (answered || request.destroyed) return;
+      if (sent >= bytes) {
+        request.end();
+        return;
+      }
+      const next = sent === 0 ? head : chunk.subarray(0, Math.min(chunk.length, bytes - sent));
+      sent += next.length;
+      if (request.write(next)) setImmediate(pump);
+      else request.once('drain', () => setImmediate(pump));
+    };
+    pump();
+  });
+}
+
+/** A body of exactly `bytes` bytes: `json` padded with spaces before its closing brace (still valid JSON). */
+function padded(json: Record<string, unknown>, bytes: number): string {
+  const text = JSON.stringify(json);
+  return `${text.slice(0, -1)}${' '.repeat(bytes - Buffer.byteLength(text))}}`;
+}
+
+const post = (pathname: string, body: string, headers: Record<string, string> = {}, method = 'POST') =>
+  fetch(svc.url + pathname, { method, headers: { 'content-type': 'application/json', ...headers }, body });
+
+describe('request bodies are limited before they are read (security issue row 1)', () => {
+  const HUNDRED_MB = 100 * MiB;
+
+  async function refusedCheaply(send: () => Promise<Answer>) {
+    const pid = svc.child.pid!;
+    const before = memory(pid).rss;
+    resetPeak(pid);
+    const answer = await send();
+    const grown = memory(pid).peak - before;
+    expect(grown, `the service grew by ${Math.round(grown / MiB)} MB`).toBeLessThan(50 * MiB);
+    expect(answer.status, answer.body).toBe(413);
+    expect(JSON.parse(answer.body)).toEqual({
+      error: { code: 'payload_too_large', message: expect.any(String), details: [] },
+    });
+  }
+
+  it('100 MB to POST /v1/auth/login without credentials: 413, and the service does not grow by it', async () => {
+    await refusedCheaply(() => sendHuge(svc.url, '/v1/auth/login', { bytes: HUNDRED_MB }));
+  });
+
+  it('the same sent chunked, with no Content-Length to refuse it by', async () => {
+    await refusedCheaply(() => sendHuge(svc.url, '/v1/auth/login', { bytes: HUNDRED_MB, chunked: true }));
+  });
+
+  it('100 MB to other routes (POST /v1/patients, PUT care-plan) as an admin: 413 without growing', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    await refusedCheaply(() => sendHuge(svc.url, '/v1/patients', { bytes: HUNDRED_MB, headers: auth }));
+    const patientId = await svc.createPatient();
+    await refusedCheaply(() =>
+      sendHuge(svc.url, `/v1/patients/${patientId}/care-plan`, {
+        bytes: HUNDRED_MB,
+        method: 'PUT',
+        headers: auth,
+        chunked: true,
+      }),
+    );
+  });
+
+  it('64 KiB on ordinary routes: a body of exactly 64 KiB is read, one byte more is refused', async () => {
+    const login = { email: 'nobody@clinic.test', password: 'not-the-password-at-all' };
+    expect((await post('/v1/auth/login', padded(login, 64 * KiB))).status).toBe(401);
+    // Chunked, with no length to go by: read as it arrives, and handed to the route.
+    const chunked = await fetch(`${svc.url}/v1/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: new Blob([padded(login, 64 * KiB)]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(401);
+    const over = await post('/v1/auth/login', padded(login, 64 * KiB + 1));
+    expect(over.status).toBe(413);
+    expect((await over.json()).error.code).toBe('payload_too_large');
+
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    expect((await post('/v1/patients', padded({ name: 'Padded Patient' }, 64 * KiB), auth)).status).toBe(201);
+    expect((await post('/v1/patients', padded({ name: 'Padded Patient' }, 64 * KiB + 1), auth)).status).toBe(413);
+  });
+
+  it('256 KiB on PUT /v1/patients/{id}/care-plan', async () => {
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const patientId = await svc.createPatient();
+    const plan = { templates: [], rules: [] };
+    const put = (bytes: number) => post(`/v1/patients/${patientId}/care-plan`, padded(plan, bytes), auth, 'PUT');
+    expect((await put(256 * KiB)).status).toBe(200);
+    expect((await put(256 * KiB + 1)).status).toBe(413);
+    // The care team's other routes keep the ordinary limit.
+    expect((await post('/v1/patients', padded({ name: 'Padded Patient' }, 65 * KiB), auth)).status).toBe(413);
+  });
+
+  it('POST /v1/readings keeps its 1 MiB limit', async () => {
+    const device = await svc.provision('bp_monitor');
+    const reading = { type: 'blood_pressure', measuredAt: new Date().toISOString(), systolic: 120, diastolic: 80 };
+    const auth = { authorization: `Bearer ${device.token}` };
+    expect((await post('/v1/readings', padded(reading, MiB), auth)).status).toBe(200);
+    // Answered before the body is all sent: read the answer as it comes rather than after the upload.
+    expect((await sendHuge(svc.url, '/v1/readings', { bytes: MiB + 1, headers: auth })).status).toBe(413);
+  });
+});
+
+describe('a body that is not JSON (security issue row 12)', () => {
+  it('a form-encoded sign-in is a 400, and the password is nowhere in the log', async () => {
+    const password = `Secret-${randomUUID()}`;
+    for (const contentType of ['application/x-www-form-urlencoded', 'text/plain', undefined]) {
+      const response = await fetch(`${svc.url}/v1/auth/login`, {
+        method: 'POST',
+        headers: contentType ? { 'content-type': contentType } : {},
+        body: new TextEncoder().encode(`email=ann%40clinic.test&password=${password}`),
+      });
+      expect(response.status, String(contentType)).toBe(400);
+      expect(await response.json()).toEqual({
+        error: { code: 'invalid_json', message: expect.any(String), details: [] },
+      });
+    }
+    const auth = { authorization: `Bearer ${ADMIN_TOKEN}` };
+    const patients = await post('/v1/patients', `name=${password}`, { ...auth, 'content-type': 'text/plain' });
+    expect(patients.status).toBe(400);
+    // The request log lines come after the answers: wait for the last one.
+    await expect.poll(() => svc.logs.filter((l) => l.path === '/v1/patients' && l.status === 400).length).toBe(1);
+    const log = JSON.stringify(svc.logs);
+    expect(log).not.toContain(password);
+    expect(svc.logs.filter((l) => l.level === 50 || l.event === 'http_error')).toEqual([]);
+  });
+});
+
+describe('answers are not cached (security issue row 13)', () => {
+  it('Cache-Control: no-store on /v1 answers, errors included', async () => {
+    const patientId = await svc.createPatient();
+    for (const response of [
+      await svc.admin('/v1/patients'),
+      await svc.admin(`/v1/patients/${patientId}`),
+      await svc.admin(`/v1/patients/${randomUUID()}`),
+      await svc.admin(`/v1/alerts?patientId=${patientId}`),
+      await svc.admin('/v1/audit'),
+      await svc.request('/v1/patients', undefined),
+    ]) {
+      expect(response.headers.get('cache-control'), response.url).toBe('no-store');
+      await response.arrayBuffer();
+    }
+  });
+});
