@@ -8,7 +8,7 @@ import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
 import { auditRoute } from './audit/routes.ts';
-import { authenticate, type AppEnv } from './auth/middleware.ts';
+import { authenticate, csrfGuard, type AppEnv } from './auth/middleware.ts';
 import { authRoute } from './auth/routes.ts';
 import type { SessionStore } from './auth/sessions.ts';
 import type { PatientAccess } from './care-team/access.ts';
@@ -109,6 +109,7 @@ export function createApp(options: AppOptions) {
   });
   const { stores, audit, access } = options;
   app.use(authenticate({ adminToken: options.adminToken, devices: options.directory, sessions: options.sessions }));
+  app.use(csrfGuard({ trustedOrigins: options.corsOrigins }));
   app.use(bodyLimits());
 
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));

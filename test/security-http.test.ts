@@ -4,13 +4,16 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomUUID } from 'node:crypto';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { findBinary, requireBinary } from './helpers/mosquitto.ts';
 import { ADMIN_TOKEN, spawnService, type ServiceProcess } from './helpers/service.ts';
 
 /**
  * The HTTP rows of the security issue, against the compiled service in its own process (its memory and
  * its log are what is checked): request bodies are limited before they are read, a body that is not
- * JSON is a 400 that logs nothing of it, and answers are not cached.
+ * JSON is a 400 that logs nothing of it, answers are not cached, and a browser session cannot be used
+ * by another origin of the same site (CSRF).
  */
 
 const KiB = 1024;
@@ -246,3 +249,133 @@ describe('answers are not cached (security issue row 13)', () => {
     }
   });
 });
+
+describe('cross-site request forgery (security issue row 4)', () => {
+  let admin: { id: string; email: string; password: string; cookie: string; token: string };
+  const own = () => svc.url;
+  const foreign = () => `http://127.0.0.1:${svc.httpPort === 65535 ? 1 : svc.httpPort + 1}`;
+
+  beforeAll(async () => {
+    const created = await svc.createClinician('admin');
+    const token = await svc.login(created.email, created.password);
+    admin = { ...created, token, cookie: `homewatch_session=${token}` };
+  });
+
+  const newClinician = () =>
+    JSON.stringify({
+      name: 'Mallory',
+      email: `mallory-${randomUUID().slice(0, 8)}@evil.test`,
+      role: 'admin',
+      password: `Pw-${randomUUID()}`,
+    });
+
+  async function expectCsrf(response: Response) {
+    expect(response.status).toBe(403);
+    expect(await response.json()).toEqual({
+      error: { code: 'csrf', message: expect.any(String), details: [] },
+    });
+  }
+
+  it('the session cookie with a foreign Origin (another port of the same host) is refused with 403 csrf', async () => {
+    const body = newClinician();
+    await expectCsrf(
+      await post('/v1/clinicians', body, { cookie: admin.cookie, origin: foreign(), 'sec-fetch-site': 'same-site' }),
+    );
+    await expectCsrf(await post('/v1/auth/logout', '', { cookie: admin.cookie, origin: foreign() }));
+    const { clinicians } = (await (await svc.admin('/v1/clinicians')).json()) as { clinicians: { email: string }[] };
+    expect(clinicians.map((c) => c.email)).not.toContain(JSON.parse(body).email);
+  });
+
+  it('the session cookie with neither Origin nor Sec-Fetch-Site is refused', async () => {
+    await expectCsrf(await post('/v1/clinicians', newClinician(), { cookie: admin.cookie }));
+  });
+
+  it('the session cookie with a text/plain body is refused, even from our own origin', async () => {
+    await expectCsrf(
+      await post('/v1/clinicians', newClinician(), {
+        cookie: admin.cookie,
+        origin: own(),
+        'content-type': 'text/plain',
+      }),
+    );
+    await expectCsrf(
+      await post('/v1/clinicians', newClinician(), {
+        cookie: admin.cookie,
+        'sec-fetch-site': 'same-origin',
+        'content-type': 'application/x-www-form-urlencoded',
+      }),
+    );
+  });
+
+  it('the session cookie from our own origin (Origin, or Sec-Fetch-Site: same-origin) with JSON is fine', async () => {
+    expect((await post('/v1/clinicians', newClinician(), { cookie: admin.cookie, origin: own() })).status).toBe(201);
+    expect(
+      (await post('/v1/clinicians', newClinician(), { cookie: admin.cookie, 'sec-fetch-site': 'same-origin' })).status,
+    ).toBe(201);
+    // Behind a TLS proxy the browser's origin is https://, as the proxy says.
+    expect(
+      (
+        await post('/v1/clinicians', newClinician(), {
+          cookie: admin.cookie,
+          origin: own().replace('http:', 'https:'),
+          'x-forwarded-proto': 'https',
+        })
+      ).status,
+    ).toBe(201);
+    // Reads are not state-changing: no Origin needed.
+    expect((await fetch(`${svc.url}/v1/auth/me`, { headers: { cookie: admin.cookie } })).status).toBe(200);
+  });
+
+  it('a bearer token needs no Origin, and its body is not held to the cookie rule', async () => {
+    const headers = { authorization: `Bearer ${admin.token}` };
+    expect((await post('/v1/clinicians', newClinician(), headers)).status).toBe(201);
+    // A bearer token alongside a cookie: the bearer decides, as in authenticate.
+    expect((await post('/v1/clinicians', newClinician(), { ...headers, cookie: admin.cookie })).status).toBe(201);
+  });
+});
+
+describe.skipIf(!requireBinary('chromium', findBinary('chromium', 'CHROMIUM_BIN') !== undefined))(
+  'cross-site request forgery in Chromium',
+  () => {
+    it('a page on another port of the same host auto-submits a text/plain form: refused, no account made', async () => {
+      const admin = await svc.createClinician('admin');
+      const email = `forged-${randomUUID().slice(0, 8)}@evil.test`;
+      const forged = JSON.stringify({ name: 'Forged', email, role: 'admin', password: 'pw-padding-for-length' });
+      // text/plain sends `name=value`: the form field's name is the JSON up to its last quote, its value the rest.
+      const cut = forged.lastIndexOf('padding');
+      const page = `<!doctype html><form method="post" enctype="text/plain" action="${svc.url}/v1/clinicians">
+        <input type="hidden" name='${forged.slice(0, cut)}' value='${forged.slice(cut)}'></form>
+        <script>document.forms[0].submit()</script>`;
+      const attacker = http.createServer((_req, res) => res.end(page));
+      await new Promise<void>((resolve) => attacker.listen(0, '127.0.0.1', resolve));
+      const browser = await chromium.launch({
+        executablePath: findBinary('chromium', 'CHROMIUM_BIN'),
+        args: ['--no-sandbox', '--disable-gpu'],
+      });
+      try {
+        const context = await browser.newContext();
+        const tab = await context.newPage();
+        await tab.goto(`${svc.url}/login`);
+        await tab.getByLabel('Email').fill(admin.email);
+        await tab.getByLabel('Password').fill(admin.password);
+        await tab.getByRole('button', { name: 'Sign in' }).click();
+        await tab.waitForURL(`${svc.url}/`);
+        const { port } = attacker.address() as { port: number };
+        const answer = tab.waitForResponse(`${svc.url}/v1/clinicians`);
+        await tab.goto(`http://127.0.0.1:${port}/`);
+        const response = await answer;
+        // Same site (only the port differs): the SameSite=Strict cookie goes with the forged request.
+        expect((await response.request().allHeaders()).cookie).toMatch(/homewatch_session=/);
+        expect(response.status()).toBe(403);
+        expect(await response.json()).toMatchObject({ error: { code: 'csrf' } });
+        const { clinicians } = (await (await svc.admin('/v1/clinicians')).json()) as {
+          clinicians: { email: string }[];
+        };
+        expect(clinicians.map((c) => c.email)).not.toContain(email);
+      } finally {
+        await browser.close();
+        attacker.close();
+      }
+    });
+  },
+);
