@@ -101,7 +101,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       },
     });
     stops.push(() => commits.close());
-    const rejections = new RejectionLog(db);
+    const rejections = new RejectionLog(db, { perDevice: config.REJECTIONS_PER_DEVICE });
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });

@@ -2,17 +2,11 @@ import { Hono } from 'hono';
 import { requireDevice, type AppEnv } from '../auth/middleware.ts';
 import { AppError } from '../domain/errors.ts';
 import { readBody } from '../ops/body-limit.ts';
+import { KEPT_HEAD_BYTES } from '../store/rejection-log.ts';
 import type { Ingest } from './ingest.ts';
 import type { RateLimiter } from './rate-limit.ts';
 
 export const MAX_BODY_BYTES = 1024 * 1024;
-/** How much of a body or payload over MAX_BODY_BYTES is kept among the rejections, to show what was sent. */
-const OVERSIZED_KEPT_BYTES = 4096;
-
-/** The part of a body or payload over MAX_BODY_BYTES that is kept among the rejections. */
-export function oversizedHead(bytes: Buffer): string {
-  return bytes.subarray(0, OVERSIZED_KEPT_BYTES).toString('utf8');
-}
 
 export interface ReadingsRouteOptions {
   ingest: Ingest;
@@ -34,10 +28,12 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
     async (c) => {
       const device = requireDevice(c);
       // Past 1 MiB only the head is read, to be kept among the rejections.
-      const body = await readBody(c, MAX_BODY_BYTES, OVERSIZED_KEPT_BYTES);
+      const body = await readBody(c, MAX_BODY_BYTES, KEPT_HEAD_BYTES);
       if ('tooLarge' in body) {
         const error = new AppError('payload_too_large', 'The body is over 1 MiB');
-        await ingest.refuse(device.id, body.tooLarge.toString('utf8'), 'http', error);
+        const declared = Number(c.req.header('content-length'));
+        const bytes = Number.isSafeInteger(declared) ? declared : null;
+        await ingest.refuse(device.id, { head: body.tooLarge, bytes }, 'http', error);
         throw error;
       }
       const raw = body.body.toString('utf8');

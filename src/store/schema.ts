@@ -80,12 +80,21 @@ export const rejections = sqliteTable(
     reason: text('reason', {
       enum: ['invalid', 'conflict', 'malformed', 'unassigned', 'rate_limited', 'unknown_device'],
     }).notNull(),
-    /** The raw payload as received: one reading's JSON, or the whole body when it did not parse. */
+    /**
+     * The raw payload as received: one reading's JSON, or the whole body when it did not parse. Of one
+     * over 16 KiB (or a body not read whole), only its first 4 KiB: then `truncated`.
+     */
     payload: text('payload').notNull(),
+    truncated: integer('truncated', { mode: 'boolean' }).notNull().default(false),
+    /** The size of the payload as received, when known (null for rows from before it was kept). */
+    bytes: integer('bytes'),
+    /** SHA-256 (hex) of the whole payload, when it was truncated and was received whole. */
+    sha256: text('sha256'),
     /** JSON array of {path, message}. */
     errors: text('errors').notNull(),
   },
-  (t) => [index('rejections_device_time').on(t.deviceId, t.receivedAt)],
+  // Per device in arrival order (seq is the rowid): the listing, newest first, and the trimming.
+  (t) => [index('rejections_device_seq').on(t.deviceId, t.seq)],
 );
 
 export const clinicians = sqliteTable('clinicians', {
