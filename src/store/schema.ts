@@ -143,7 +143,8 @@ export const careTeamMembers = sqliteTable(
 
 /**
  * Append-only: nothing in the service updates or deletes a row. Each row carries the hash of the one
- * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`).
+ * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`). From
+ * `audit_checkpoint.since` on, the hash is an HMAC with the key in DATA_DIR (src/audit/audit-log.ts).
  */
 export const auditEvents = sqliteTable(
   'audit_events',
@@ -161,6 +162,21 @@ export const auditEvents = sqliteTable(
   },
   (t) => [index('audit_patient').on(t.patientId, t.seq), index('audit_actor').on(t.actorId, t.seq)],
 );
+
+/**
+ * One row (id 1): where the audit chain ends, and where its keyed part begins, sealed with the key. Moved
+ * with every append, in the same transaction, so rows removed from the end of the chain are missed.
+ */
+export const auditCheckpoint = sqliteTable('audit_checkpoint', {
+  id: integer('id').primaryKey(),
+  /** The first seq whose hash is keyed; the rows before it were written before the key existed. */
+  since: integer('since').notNull(),
+  /** The last row of the chain (0 and the genesis hash while it is empty). */
+  seq: integer('seq').notNull(),
+  hash: text('hash').notNull(),
+  /** HMAC of since, seq and hash. */
+  mac: text('mac').notNull(),
+});
 
 /** Every version of every care plan is kept: who changed it, when, and the rules then in force. */
 export const carePlans = sqliteTable(
