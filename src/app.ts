@@ -1,12 +1,13 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Hono, type MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
 import { AlertActions, type AlertStore } from './alerts/store.ts';
 import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
+import { auditRefusals } from './audit/refusals.ts';
 import { auditRoute } from './audit/routes.ts';
 import { authenticate, csrfGuard, type AppEnv } from './auth/middleware.ts';
 import { authRoute } from './auth/routes.ts';
@@ -85,7 +86,7 @@ export function createApp(options: AppOptions) {
   const { log } = options;
   const app = new Hono<AppEnv>();
 
-  app.use(requestId());
+  app.use(serverRequestId());
   app.use(secureHeaders());
   app.use('/v1/*', noStore());
   app.use('/fhir/*', noStore());
@@ -109,6 +110,8 @@ export function createApp(options: AppOptions) {
   });
   const { stores, audit, access } = options;
   app.use(authenticate({ adminToken: options.adminToken, devices: options.directory, sessions: options.sessions }));
+  // Before the checks that refuse, so that it sees their refusals.
+  app.use(auditRefusals(audit));
   app.use(csrfGuard({ trustedOrigins: options.corsOrigins }));
   app.use(bodyLimits());
 
@@ -204,6 +207,19 @@ export function createApp(options: AppOptions) {
     );
   });
   return app;
+}
+
+/**
+ * The request id is ours alone: one the client sends in X-Request-Id is ignored, so that it cannot
+ * choose the id the audit trail and the logs record for its request. Answered in X-Request-Id.
+ */
+function serverRequestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  };
 }
 
 /** API answers carry patient data: no browser, proxy or shared cache may keep them (errors included). */

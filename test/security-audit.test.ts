@@ -6,13 +6,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { chainHash } from '../src/audit/audit-log.ts';
-import { startTestService, type TestService } from './helpers/service.ts';
+import { ADMIN_TOKEN, startTestService, type TestService } from './helpers/service.ts';
 
 /**
- * The audit rows of the security issue (row 11): the hash chain is keyed, so that rows edited with
- * recomputed hashes, or removed from the end, no longer verify.
+ * The audit rows of the security issue (row 11): refused requests are audited, the request id is the
+ * server's own, GET /v1/alerts?patientId= is scoped like every patient request, and the hash chain is
+ * keyed, so that rows edited with recomputed hashes, or removed from the end, no longer verify.
  */
 
 type AuditRow = {
@@ -26,6 +27,14 @@ type AuditRow = {
   prev_hash: string;
   hash: string;
 };
+type AuditEvent = {
+  at: string;
+  actorId: string | null;
+  action: string;
+  patientId: string | null;
+  outcome: string;
+  requestId: string | null;
+};
 type Verified = { ok: boolean; checked: number; brokenAt?: number; problem?: string };
 
 const GENESIS = '0'.repeat(64);
@@ -36,6 +45,12 @@ async function verify(svc: TestService): Promise<Verified> {
   const response = await svc.admin('/v1/audit/verify');
   expect(response.status).toBe(200);
   return (await response.json()) as Verified;
+}
+
+async function events(svc: TestService, query = ''): Promise<AuditEvent[]> {
+  const response = await svc.admin(`/v1/audit${query}`);
+  expect(response.status).toBe(200);
+  return ((await response.json()) as { events: AuditEvent[] }).events;
 }
 
 const rows = (db: Database.Database) => db.prepare('select * from audit_events order by seq').all() as AuditRow[];
@@ -175,5 +190,103 @@ describe('the audit hash chain is keyed and its end is checkpointed', () => {
     const result = await verify(svc);
     expect(result).toMatchObject({ ok: false });
     expect(result.brokenAt).toBeGreaterThan(legacy.at(-1)!.seq);
+  });
+});
+
+describe('refused requests are audited', () => {
+  let svc: TestService;
+  let nurse: { id: string; token: string };
+  let patientOnTeam: string;
+  let otherPatient: string;
+
+  beforeAll(async () => {
+    svc = await startTestService();
+    const created = await svc.createClinician('nurse');
+    nurse = { id: created.id, token: await svc.login(created.email, created.password) };
+    [patientOnTeam, otherPatient] = await Promise.all([svc.createPatient('On Team'), svc.createPatient('Elsewhere')]);
+    const team = await svc.admin(`/v1/patients/${patientOnTeam}/care-team`, {
+      method: 'PUT',
+      body: { members: [{ clinicianId: nurse.id, role: 'primary_nurse' }] },
+    });
+    expect(team.status).toBe(200);
+  });
+
+  afterAll(() => svc?.stop());
+
+  const newest = async (actorId: string) => (await events(svc, `?actorId=${actorId}&limit=1`))[0];
+
+  it('a 403 for a role (a nurse creating a patient) is audited as denied', async () => {
+    const response = await svc.request('/v1/patients', nurse.token, { method: 'POST', body: { name: 'Nope' } });
+    expect(response.status).toBe(403);
+    expect(await newest(nurse.id)).toMatchObject({
+      actorId: nurse.id,
+      action: 'forbidden POST /v1/patients',
+      patientId: null,
+      outcome: 'denied',
+    });
+    // Naming the patient when the refused route is one patient's.
+    const put = await svc.request(`/v1/patients/${patientOnTeam}/care-team`, nurse.token, {
+      method: 'PUT',
+      body: { members: [] },
+    });
+    expect(put.status).toBe(403);
+    expect(await newest(nurse.id)).toMatchObject({
+      action: 'forbidden PUT /v1/patients/:id/care-team',
+      patientId: patientOnTeam,
+      outcome: 'denied',
+    });
+  });
+
+  it('a 413 from a signed-in caller is audited', async () => {
+    const response = await svc.request('/v1/patients', ADMIN_TOKEN, {
+      method: 'POST',
+      body: { name: 'x'.repeat(70 * 1024) },
+    });
+    expect(response.status).toBe(413);
+    expect(await newest('admin-token')).toMatchObject({
+      action: 'payload_too_large POST /v1/patients',
+      outcome: 'denied',
+    });
+  });
+
+  it("an admin's read of a device's rejections is audited, with the device's patient", async () => {
+    const device = await svc.provision('bp_monitor', otherPatient);
+    expect((await svc.postReadings(device.token, 'not json')).status).toBe(400);
+    expect(await svc.rejections(device.deviceId)).toHaveLength(1);
+    expect(await newest('admin-token')).toMatchObject({
+      action: 'device.rejections.read',
+      patientId: otherPatient,
+      outcome: 'success',
+    });
+  });
+
+  it("GET /v1/alerts?patientId= for another team's patient is a 404, audited as denied", async () => {
+    const refused = await svc.request(`/v1/alerts?patientId=${otherPatient}`, nurse.token);
+    expect(refused.status).toBe(404);
+    expect((await refused.json()).error.code).toBe('not_found');
+    expect(await newest(nurse.id)).toMatchObject({
+      action: 'alerts.list',
+      patientId: otherPatient,
+      outcome: 'denied',
+    });
+    // The same answer as for a patient that does not exist; the team's own patient is listed.
+    expect((await svc.request(`/v1/alerts?patientId=${randomUUID()}`, nurse.token)).status).toBe(404);
+    expect((await svc.admin(`/v1/alerts?patientId=${randomUUID()}`)).status).toBe(404);
+    const allowed = await svc.request(`/v1/alerts?patientId=${patientOnTeam}`, nurse.token);
+    expect(allowed.status).toBe(200);
+    expect(await allowed.json()).toEqual({ alerts: [] });
+  });
+
+  it("the audit trail records the server's request id, never the client's X-Request-Id", async () => {
+    const chosen = `client-chosen-${randomUUID()}`;
+    const response = await fetch(`${svc.url}/v1/patients/${patientOnTeam}`, {
+      headers: { authorization: `Bearer ${nurse.token}`, 'x-request-id': chosen },
+    });
+    expect(response.status).toBe(200);
+    const answered = response.headers.get('x-request-id');
+    expect(answered).toMatch(/^[0-9a-f-]{36}$/);
+    expect(answered).not.toBe(chosen);
+    const event = await newest(nurse.id);
+    expect(event).toMatchObject({ action: 'patient.read', requestId: answered });
   });
 });

@@ -332,6 +332,14 @@ describe('cross-site request forgery (security issue row 4)', () => {
     // A bearer token alongside a cookie: the bearer decides, as in authenticate.
     expect((await post('/v1/clinicians', newClinician(), { ...headers, cookie: admin.cookie })).status).toBe(201);
   });
+
+  it('the refusal is audited as denied, with the clinician as the actor', async () => {
+    await post('/v1/clinicians', newClinician(), { cookie: admin.cookie, origin: foreign() });
+    const { events } = (await (await svc.admin(`/v1/audit?actorId=${admin.id}&limit=1`)).json()) as {
+      events: Array<{ action: string; outcome: string }>;
+    };
+    expect(events[0]).toMatchObject({ action: 'csrf POST /v1/clinicians', outcome: 'denied' });
+  });
 });
 
 describe.skipIf(!requireBinary('chromium', findBinary('chromium', 'CHROMIUM_BIN') !== undefined))(

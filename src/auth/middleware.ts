@@ -21,6 +21,8 @@ export type AppEnv = {
     credential: 'bearer' | 'cookie' | undefined;
     requestId: string;
     sessionToken: string | undefined;
+    /** Set once this request's refusal is in the audit trail (src/audit/refusals.ts). */
+    refusalAudited: boolean | undefined;
   };
 };
 

@@ -82,8 +82,10 @@ export function devicesRoute({ devices, patients, directory, rejections, audit }
         return c.json({ ...presentDevice(updated), token });
       })
       // Not limited to provisioned devices: an external broker can carry messages for unknown device ids.
-      .get('/:id/rejections', (c) => {
+      .get('/:id/rejections', async (c) => {
         const { limit } = parseOrThrow(rejectionsQuerySchema, c.req.query(), 'query');
+        // What a device sent may be a patient's readings: the read is in the patient's trail.
+        await record(c, 'device.rejections.read', devices.get(c.req.param('id'))?.patientId ?? null);
         return c.json({
           rejections: rejections.list(c.req.param('id'), limit).map((r) => ({
             receivedAt: new Date(r.receivedAt).toISOString(),
