@@ -1,13 +1,14 @@
-import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
+import { randomUUID } from 'node:crypto';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
 import type { AlertActions, AlertStore } from './alerts/store.ts';
 import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
+import { auditRefusals } from './audit/refusals.ts';
 import { auditRoute } from './audit/routes.ts';
-import { authenticate, type AppEnv } from './auth/middleware.ts';
+import { authenticate, csrfGuard, type AppEnv } from './auth/middleware.ts';
 import { authRoute } from './auth/routes.ts';
 import type { SessionStore } from './auth/sessions.ts';
 import type { PatientAccess } from './care-team/access.ts';
@@ -30,6 +31,7 @@ import type { Template } from './domain/rule.ts';
 import { readingsRoute } from './ingest/http.ts';
 import type { Ingest } from './ingest/ingest.ts';
 import type { RateLimiter } from './ingest/rate-limit.ts';
+import { bodyLimits } from './ops/body-limit.ts';
 import type { Logger } from './ops/log.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { opsRoute, type ReadinessCheck } from './ops/routes.ts';
@@ -90,8 +92,10 @@ export function createApp(options: AppOptions) {
   const { log } = options;
   const app = new Hono<AppEnv>();
 
-  app.use(requestId());
+  app.use(serverRequestId());
   app.use(secureHeaders());
+  app.use('/v1/*', noStore());
+  app.use('/fhir/*', noStore());
   if (options.corsOrigins?.length) app.use('/v1/*', cors({ origin: options.corsOrigins, credentials: true }));
   app.use(async (c, next) => {
     const started = performance.now();
@@ -112,6 +116,10 @@ export function createApp(options: AppOptions) {
   });
   const { stores, audit, access } = options;
   app.use(authenticate({ adminToken: options.adminToken, devices: options.directory, sessions: options.sessions }));
+  // Before the checks that refuse, so that it sees their refusals.
+  app.use(auditRefusals(audit));
+  app.use(csrfGuard({ trustedOrigins: options.corsOrigins }));
+  app.use(bodyLimits());
 
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
@@ -206,14 +214,50 @@ export function createApp(options: AppOptions) {
       if (error.code === 'unauthorized') c.header('WWW-Authenticate', 'Bearer');
       return c.json(error.toBody(), error.status as 400);
     }
-    if (error instanceof SyntaxError && c.req.header('content-type')?.includes('json')) {
+    // Whatever the content type said: a route read the body as JSON (c.req.json()) and it was not.
+    if (error instanceof SyntaxError && c.req.raw.bodyUsed) {
       return c.json(new AppError('invalid_json', 'The body is not valid JSON').toBody(), 400);
     }
-    log.error({ event: 'http_error', reqId: c.get('requestId'), err: error }, 'Unexpected error');
+    log.error({ event: 'http_error', reqId: c.get('requestId'), err: withoutInput(error) }, 'Unexpected error');
     return c.json(
       new AppError('internal', 'Something went wrong on our side; the request id is in the logs').toBody(),
       500,
     );
   });
   return app;
+}
+
+/**
+ * The request id is ours alone: one the client sends in X-Request-Id is ignored, so that it cannot
+ * choose the id the audit trail and the logs record for its request. Answered in X-Request-Id.
+ */
+function serverRequestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  };
+}
+
+/** API answers carry patient data: no browser, proxy or shared cache may keep them (errors included). */
+function noStore(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+  };
+}
+
+/**
+ * An error as it may be logged. A JSON.parse SyntaxError quotes the text it could not parse, which may
+ * be a request body with a password in it: its message (and the stack's first line, which repeats it)
+ * is left out.
+ */
+function withoutInput(error: Error): Error | { type: string; message: string; stack: string | undefined } {
+  if (!(error instanceof SyntaxError)) return error;
+  return {
+    type: error.name,
+    message: 'a JSON parse failed (its message quotes the input, so it is not logged)',
+    stack: error.stack?.split('\n').slice(1).join('\n'),
+  };
 }

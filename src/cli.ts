@@ -35,13 +35,15 @@ interface Context {
 
 async function withData<T>(dataDir: string | undefined, work: (context: Context) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const { db, sqlite } = openDatabase({ dataDir: dataDir ?? config.DATA_DIR });
+  const folder = dataDir ?? config.DATA_DIR;
+  const { db, sqlite } = openDatabase({ dataDir: folder });
   const commits = new GroupCommit(db, sqlite);
   try {
     const context = {
       clinicians: new ClinicianStore(db),
       devices: new DeviceStore(db),
-      audit: new AuditLog(db, commits),
+      // The service's own key, from the same data folder: what the CLI appends verifies there, and back.
+      audit: AuditLog.open(db, commits, folder),
       sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
     };
     return await work(context);
@@ -119,14 +121,14 @@ export function buildCli(): Command {
 
   program
     .command('verify-audit')
-    .description('check the audit trail’s hash chain; exits 1 if a row was changed or removed')
+    .description('check the audit trail’s keyed hash chain; exits 1 if a row was changed or removed')
     .action(async () => {
       await withData(dataDir(), async ({ audit }) => {
         const result = audit.verify();
         if (!result.ok)
           throw new AppError(
             'conflict',
-            `The audit trail is broken at row ${result.brokenAt} (after ${result.checked} good rows)`,
+            `The audit trail is broken${result.brokenAt === undefined ? '' : ` at row ${result.brokenAt}`}: ${result.problem} (after ${result.checked} good rows)`,
           );
         console.log(
           `The audit trail is intact: ${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} verified.`,

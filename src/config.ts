@@ -108,6 +108,14 @@ export const configSchema = z
       .positive('expected a whole number of messages per minute, above 0')
       .default(600)
       .describe('HTTP requests plus MQTT messages one device may send per minute (a batch counts once)'),
+    REJECTIONS_PER_DEVICE: z.coerce
+      .number({ error: 'expected a whole number of rejections' })
+      .int('expected a whole number of rejections')
+      .positive('expected a whole number of rejections, above 0')
+      .default(1000)
+      .describe(
+        'Refused payloads kept per device for admins to read (the newest; a payload over 16 KiB is kept as its first 4 KiB and its SHA-256)',
+      ),
     ESCALATION_CRITICAL: duration('15m').describe(
       'How long an open critical alert may stay unacknowledged before the next tier is notified',
     ),

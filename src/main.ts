@@ -105,11 +105,11 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       },
     });
     stops.push(() => commits.close());
-    const rejections = new RejectionLog(db);
+    const rejections = new RejectionLog(db, { perDevice: config.REJECTIONS_PER_DEVICE });
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
-    const audit = new AuditLog(db, commits);
+    const audit = AuditLog.open(db, commits, config.DATA_DIR);
     const policy = defaultEscalationPolicy({
       escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
       acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },

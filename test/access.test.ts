@@ -344,7 +344,15 @@ describe('care-team scoping', () => {
     expect(await expectError(put, 403)).toEqual(await expectError(putGhost, 403));
 
     const fresh = await newEvents(`?actorId=${outsider.id}`, before);
-    const probes = fresh.filter((e) => e.action !== 'care_team.update');
+    // The two refused PUTs are audited as well, naming the patient asked for, whether it exists or not.
+    const refused = fresh.filter((e) => e.action === 'forbidden PUT /v1/patients/:id/care-team');
+    expect(refused.map((e) => [e.patientId, e.outcome]).sort()).toEqual(
+      [
+        [patientId, 'denied'],
+        [ghost, 'denied'],
+      ].sort(),
+    );
+    const probes = fresh.filter((e) => e.action !== 'care_team.update' && !refused.includes(e));
     expect(probes).toHaveLength(PATIENT_READS.length * 2);
     for (const { action } of PATIENT_READS) {
       for (const id of [patientId, ghost]) {
@@ -474,8 +482,9 @@ describe('tokens', () => {
     expect(setCookie).toMatch(/;\s*SameSite=Strict(;|$)/i);
     expect(setCookie).toMatch(/;\s*Path=\/(;|$)/i);
 
+    // As the browser sends it: with the page's Origin on a POST (required with the cookie, see csrfGuard).
     const withCookie = (path: string, method = 'GET') =>
-      fetch(`${svc.url}${path}`, { method, headers: { cookie: `homewatch_session=${token}` } });
+      fetch(`${svc.url}${path}`, { method, headers: { cookie: `homewatch_session=${token}`, origin: svc.url } });
     const list = await withCookie('/v1/patients');
     expect(list.status).toBe(200);
     expect(((await list.json()) as { patients: Array<{ id: string }> }).patients.map((p) => p.id)).toContain(patientId);

@@ -105,12 +105,21 @@ export const rejections = sqliteTable(
     reason: text('reason', {
       enum: ['invalid', 'conflict', 'malformed', 'unassigned', 'rate_limited', 'unknown_device'],
     }).notNull(),
-    /** The raw payload as received: one reading's JSON, or the whole body when it did not parse. */
+    /**
+     * The raw payload as received: one reading's JSON, or the whole body when it did not parse. Of one
+     * over 16 KiB (or a body not read whole), only its first 4 KiB: then `truncated`.
+     */
     payload: text('payload').notNull(),
+    truncated: integer('truncated', { mode: 'boolean' }).notNull().default(false),
+    /** The size of the payload as received, when known (null for rows from before it was kept). */
+    bytes: integer('bytes'),
+    /** SHA-256 (hex) of the whole payload, when it was truncated and was received whole. */
+    sha256: text('sha256'),
     /** JSON array of {path, message}. */
     errors: text('errors').notNull(),
   },
-  (t) => [index('rejections_device_time').on(t.deviceId, t.receivedAt)],
+  // Per device in arrival order (seq is the rowid): the listing, newest first, and the trimming.
+  (t) => [index('rejections_device_seq').on(t.deviceId, t.seq)],
 );
 
 export const clinicians = sqliteTable('clinicians', {
@@ -159,7 +168,8 @@ export const careTeamMembers = sqliteTable(
 
 /**
  * Append-only: nothing in the service updates or deletes a row. Each row carries the hash of the one
- * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`).
+ * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`). From
+ * `audit_checkpoint.since` on, the hash is an HMAC with the key in DATA_DIR (src/audit/audit-log.ts).
  */
 export const auditEvents = sqliteTable(
   'audit_events',
@@ -177,6 +187,21 @@ export const auditEvents = sqliteTable(
   },
   (t) => [index('audit_patient').on(t.patientId, t.seq), index('audit_actor').on(t.actorId, t.seq)],
 );
+
+/**
+ * One row (id 1): where the audit chain ends, and where its keyed part begins, sealed with the key. Moved
+ * with every append, in the same transaction, so rows removed from the end of the chain are missed.
+ */
+export const auditCheckpoint = sqliteTable('audit_checkpoint', {
+  id: integer('id').primaryKey(),
+  /** The first seq whose hash is keyed; the rows before it were written before the key existed. */
+  since: integer('since').notNull(),
+  /** The last row of the chain (0 and the genesis hash while it is empty). */
+  seq: integer('seq').notNull(),
+  hash: text('hash').notNull(),
+  /** HMAC of since, seq and hash. */
+  mac: text('mac').notNull(),
+});
 
 /** Every version of every care plan is kept: who changed it, when, and the rules then in force. */
 export const carePlans = sqliteTable(
