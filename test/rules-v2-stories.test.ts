@@ -106,6 +106,14 @@ describe('late readings and device clocks', () => {
     expect(systolic).toMatchObject({ late: false, observed: { kind: 'reading', value: 212, unit: 'mmHg' } });
   }
 
+  // The story as the issue tells it, the last good reading measured 2 h before it reaches Homewatch (a
+  // cuff that syncs later, through a phone or a hub). It fails: the service counts a device as having
+  // "sent current readings" only for a reading measured at most 1 h before it arrived, so a cuff that
+  // always syncs late never has its reset clock found (see the report of this branch).
+  it('a cuff whose clock reset (132/82 measured 2 h before it arrives, then 210/125 stamped 2025-01-01) also opens a device-clock alert', async () => {
+    await clockResetCuff(Date.now() - 2 * HOUR);
+  });
+
   it('a cuff whose clock reset (its last good reading 132/82 sent as measured, then 210/125 stamped 2025-01-01) opens a late critical alert and a device-clock alert', async () => {
     await clockResetCuff(Date.now() - 2 * MINUTE);
   });
