@@ -134,7 +134,9 @@ beforeAll(async () => {
 }, 120_000);
 
 afterEach(async () => {
-  // Nothing left repeating into the next scenario: every alert is resolved, the rota emptied.
+  // Nothing left repeating into the next scenario: every alert is resolved, the rota emptied, and no
+  // canned answer left queued by a scenario that failed before its push was tried.
+  for (const { phone } of Object.values(staff)) if (phone) receiver.dropResponses(phone);
   for (const status of ['open', 'acknowledged']) {
     const { alerts } = (await (await svc.admin(`/v1/alerts?status=${status}&limit=1000`)).json()) as {
       alerts: AlertBody[];
