@@ -6,13 +6,22 @@ import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import type { PatientStore } from '../patients/store.ts';
 import type { RejectionLog } from '../store/rejection-log.ts';
+import { VENDOR_NAMES } from '../vendors/registry.ts';
 import { DEVICE_KINDS, type Device, type DeviceStore, presentDevice } from './store.ts';
 
-export const createDeviceSchema = z.strictObject({
-  kind: z.enum(DEVICE_KINDS),
-  serial: z.string().min(1).max(128).optional(),
-  patientId: z.string().min(1).nullable().optional(),
-});
+export const createDeviceSchema = z
+  .strictObject({
+    kind: z.enum(DEVICE_KINDS),
+    serial: z.string().min(1).max(128).optional(),
+    patientId: z.string().min(1).nullable().optional(),
+    /** A device that reaches us through its vendor's cloud (docs/vendors.md): the vendor and its id for it. */
+    vendor: z.enum(VENDOR_NAMES).optional(),
+    vendorDeviceId: z.string().trim().min(1).max(128).optional(),
+  })
+  .refine((input) => (input.vendor === undefined) === (input.vendorDeviceId === undefined), {
+    path: ['vendorDeviceId'],
+    message: 'goes with vendor: give both or neither',
+  });
 
 export const assignDeviceSchema = z.strictObject({ patientId: z.string().min(1).nullable() });
 
