@@ -22,6 +22,7 @@ describe('mapBodyTrace', () => {
             value: 83240,
             unit: 'g',
           },
+          source: [sample('valid-weight')],
         },
       ],
       problems: [],
@@ -48,6 +49,7 @@ describe('mapBodyTrace', () => {
           diastolic: 97,
           pulse: 84,
         },
+        source: [sample('valid-blood-pressure')],
       },
     ]);
     expect(normalizeReading(readings[0]!.reading, RECEIVED).ok).toBe(true);

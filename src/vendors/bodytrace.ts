@@ -54,7 +54,7 @@ export function mapBodyTrace(body: unknown): VendorBatch {
         payload: message,
         errors: [...errors, ...('errors' in outcome ? outcome.errors : [])],
       });
-    } else batch.readings.push({ vendorDeviceId: device, reading: outcome });
+    } else batch.readings.push({ vendorDeviceId: device, reading: outcome, source: [message] });
   }
   return batch;
 }

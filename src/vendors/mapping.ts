@@ -11,7 +11,8 @@ export type DeviceReading = z.input<typeof readingInputSchema>;
  * mapping is pure: validation, de-duplication, rules and rejections happen after, in `Ingest`.
  */
 export interface VendorBatch {
-  readings: Array<{ vendorDeviceId: string; reading: DeviceReading }>;
+  /** `source`: the vendor's items the reading was made of, kept as sent if its device is not provisioned. */
+  readings: Array<{ vendorDeviceId: string; reading: DeviceReading; source: unknown[] }>;
   /** Kept among the integration's rejections; `vendorDeviceId` when the item names one. */
   problems: Array<{ vendorDeviceId: string | null; payload: unknown; errors: ErrorDetail[] }>;
   /** Items that are not measurements (a battery level, a heartbeat): acknowledged and not kept. */

@@ -24,6 +24,7 @@ describe('mapTenovi', () => {
             diastolic: 91,
             pulse: 72,
           },
+          source: sample('valid-blood-pressure-array'),
         },
       ],
       problems: [],

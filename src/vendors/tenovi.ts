@@ -22,7 +22,7 @@ import {
 /** Sent with readings but not measurements Homewatch records: acknowledged and dropped. */
 const IGNORED_METRICS = new Set(['battery_percentage', 'perfusion_index']);
 
-type Item = { index: number; raw: Record<string, unknown>; device: string; metric: string; at: number; key: string };
+type Item = { raw: Record<string, unknown>; device: string; metric: string; at: number; key: string };
 
 export const tenovi: PushVendor = {
   name: 'tenovi',
@@ -44,7 +44,8 @@ export function mapTenovi(body: unknown): VendorBatch {
   });
 
   // The readings, in the order they came, so that a pulse can find the reading it belongs to.
-  const readings = new Map<string, DeviceReading & { type: 'blood_pressure' | 'spo2' }>();
+  type Joinable = VendorBatch['readings'][number] & { reading: { type: 'blood_pressure' | 'spo2'; pulse?: number } };
+  const joinable = new Map<string, Joinable>();
   const pulses: Item[] = [];
   for (const item of parsed) {
     const reading = toReading(item);
@@ -52,13 +53,14 @@ export function mapTenovi(body: unknown): VendorBatch {
     else if ('errors' in reading)
       batch.problems.push({ vendorDeviceId: item.device, payload: item.raw, errors: reading.errors });
     else {
-      batch.readings.push({ vendorDeviceId: item.device, reading });
-      if (reading.type === 'blood_pressure' || reading.type === 'spo2') readings.set(item.key, reading);
+      const entry = { vendorDeviceId: item.device, reading, source: [item.raw] };
+      batch.readings.push(entry);
+      if (reading.type === 'blood_pressure' || reading.type === 'spo2') joinable.set(item.key, entry as Joinable);
     }
   }
   for (const item of pulses) {
     const pulse = numberFrom(item.raw.value_1);
-    const target = readings.get(item.key);
+    const target = joinable.get(item.key);
     const problem = (message: string) =>
       batch.problems.push({ vendorDeviceId: item.device, payload: item.raw, errors: [{ path: 'value_1', message }] });
     if (pulse === undefined) problem('must be a number (the pulse, beats per minute)');
@@ -66,8 +68,11 @@ export function mapTenovi(body: unknown): VendorBatch {
       problem(
         'is a pulse with no blood_pressure or spO2 measurement of the same device and timestamp in this request; Homewatch records a pulse with those (set the Tenovi webhook to "Post as Array")',
       );
-    else if (target.pulse !== undefined) problem('is a second pulse for the same reading');
-    else target.pulse = pulse;
+    else if (target.reading.pulse !== undefined) problem('is a second pulse for the same reading');
+    else {
+      target.reading.pulse = pulse;
+      target.source.push(item.raw);
+    }
   }
   return batch;
 }
@@ -85,7 +90,7 @@ function parseItem(raw: unknown, index: number): Item | VendorBatch['problems'][
   if (errors.length) return { vendorDeviceId: device ?? null, payload: raw, errors };
   const filter = isRecord(raw.filter_params) ? raw.filter_params : {};
   const key = `${device}|${at}|${String(filter.measurement_index ?? '')}`;
-  return { index, raw, device: device!, metric: raw.metric as string, at: at!, key };
+  return { raw, device: device!, metric: raw.metric as string, at: at!, key };
 }
 
 /** `2026-11-21T12:58:00Z`, with or without fractions or an offset; without an offset it is UTC, as Tenovi says. */

@@ -56,6 +56,7 @@ describe('mapWithingsMeasures', () => {
           value: 83.24,
           unit: 'kg',
         },
+        source: [expect.objectContaining({ grpid: 5120448731 })],
       },
     ]);
     expect(batch.problems).toEqual([

@@ -80,7 +80,7 @@ export function mapWithingsMeasures(userid: string, measuregrps: unknown): Vendo
     if (outcome === 'ignored') batch.ignored++;
     else if ('errors' in outcome)
       batch.problems.push({ vendorDeviceId: userid, payload: group, errors: outcome.errors });
-    else batch.readings.push({ vendorDeviceId: userid, reading: outcome });
+    else batch.readings.push({ vendorDeviceId: userid, reading: outcome, source: [group] });
   }
   return batch;
 }
