@@ -108,7 +108,7 @@ export function devicesRoute({ devices, patients, directory, rejections, audit }
 }
 
 /** The payload as JSON when it is JSON, so tools can read it; `rawPayload` keeps the exact text. */
-function parsePayload(raw: string): unknown {
+export function parsePayload(raw: string): unknown {
   try {
     return JSON.parse(raw);
   } catch {
