@@ -622,6 +622,23 @@ describe('Withings: notification, then getmeas from the Withings API with the li
     expect((await integrationRejections(integration.id))[0]).toMatchObject({
       errors: [{ message: expect.stringMatching(/refused to refresh.*link the user again/) }],
     });
+
+    // Tokens sealed under another key (DATA_DIR's key replaced): kept, not a crash.
+    const resealed = userId();
+    await link(resealed, other, { access: 'a', refresh: 'r', expiresAt: Date.now() + 3_600_000 });
+    const db = new Database(path.join(svc.dataDir, 'homewatch.db'));
+    try {
+      db.prepare("update withings_users set access_token = 'v1.AAAA.AAAA.AAAA' where withings_user_id = ?").run(
+        resealed,
+      );
+    } finally {
+      db.close();
+    }
+    const unreadable = await notify(notification('notification-weight', resealed));
+    expect(unreadable.status).toBe(503);
+    expect((await integrationRejections(integration.id))[0]).toMatchObject({
+      errors: [{ message: expect.stringMatching(/cannot be opened.*link the user again/) }],
+    });
   });
 
   it('answers the URL check Withings makes, and 401 for a wrong secret', async () => {

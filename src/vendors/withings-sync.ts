@@ -35,7 +35,7 @@ export class WithingsSync {
   constructor(private readonly options: WithingsSyncOptions) {}
 
   async notify(integration: Integration, form: Record<string, string>, raw: string): Promise<VendorReceipt> {
-    const { integrations, receiver, log } = this.options;
+    const { integrations, receiver } = this.options;
     const receipt: VendorReceipt = { accepted: 0, duplicates: 0, rejected: 0, ignored: 0, unknownDevices: [] };
     const notification = parseWithingsNotification(form);
     if ('errors' in notification) {
@@ -46,7 +46,18 @@ export class WithingsSync {
     if (!MEASURE_APPLIS.has(notification.appli)) return { ...receipt, ignored: 1 };
 
     const { userid } = notification;
-    const tokens = integrations.withingsTokens(integration.id, userid);
+    let tokens: WithingsTokens | undefined;
+    try {
+      tokens = integrations.withingsTokens(integration.id, userid);
+    } catch {
+      // Sealed under another key: DATA_DIR's vendor-tokens.key was replaced or lost.
+      return this.#cannotFetch(
+        integration,
+        userid,
+        raw,
+        "the user's tokens cannot be opened with this DATA_DIR's key; link the user again",
+      );
+    }
     if (!tokens) {
       await receiver.keep(integration, raw, 'unknown_device', [
         {
@@ -69,24 +80,24 @@ export class WithingsSync {
       } while (offset !== undefined && ++pages < MAX_PAGES);
     } catch (error) {
       if (!(error instanceof FetchFailed || error instanceof WithingsUnreachable)) throw error;
-      log.warn(
-        {
-          event: 'withings_fetch_failed',
-          integrationId: integration.id,
-          withingsUserId: userid,
-          reason: error.message,
-        },
-        'Withings measures could not be fetched; the notification is kept and Withings asked to send it again',
-      );
-      await receiver.keep(integration, raw, 'invalid', [{ path: '', message: error.message }]);
-      throw new AppError(
-        'unavailable',
-        'The measures could not be fetched from Withings; send the notification again later',
-        [],
-        60,
-      );
+      return this.#cannotFetch(integration, userid, raw, error.message);
     }
     return receiver.receive(integration, mapWithingsMeasures(userid, groups));
+  }
+
+  /** Keeps the notification with the reason, and asks Withings to send it again (503): a retry may succeed. */
+  async #cannotFetch(integration: Integration, userid: string, raw: string, reason: string): Promise<never> {
+    this.options.log.warn(
+      { event: 'withings_fetch_failed', integrationId: integration.id, withingsUserId: userid, reason },
+      'Withings measures could not be fetched; the notification is kept and Withings asked to send it again',
+    );
+    await this.options.receiver.keep(integration, raw, 'invalid', [{ path: '', message: reason }]);
+    throw new AppError(
+      'unavailable',
+      'The measures could not be fetched from Withings; send the notification again later',
+      [],
+      60,
+    );
   }
 
   /** getmeas with the user's access token, refreshed first when it has expired, and once more on status 401. */
