@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { type DeviceKind, startTestService, type TestService } from './helpers/service.ts';
+import { type DeviceKind, spawnService, startTestService, type TestService } from './helpers/service.ts';
 
 /**
  * Vendor integrations through the real service: each vendor's documented payloads (devices/<vendor>/
@@ -639,6 +641,63 @@ describe('Withings: notification, then getmeas from the Withings API with the li
     expect((await integrationRejections(integration.id))[0]).toMatchObject({
       errors: [{ message: expect.stringMatching(/cannot be opened.*link the user again/) }],
     });
+  });
+
+  it('logs ids and counts only: never a secret, a token or what the vendor sent (the service as npm start runs it)', async () => {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'homewatch-vendor-logs-'));
+    onTestFinished(() => rm(dataDir, { recursive: true, force: true }));
+    const proc = await spawnService({
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'debug',
+      WITHINGS_API_URL: withings.url,
+      WITHINGS_CLIENT_ID: CLIENT_ID,
+      WITHINGS_CLIENT_SECRET: CLIENT_SECRET,
+    });
+    onTestFinished(async () => {
+      proc.child.kill('SIGTERM');
+      await proc.exited;
+    });
+    const created = await proc.admin('/v1/integrations', { method: 'POST', body: { vendor: 'withings' } });
+    const own = (await created.json()) as Integration;
+    const patientId = await proc.createPatient();
+    const userid = userId();
+    const stale = { access: `stale-${randomUUID()}`, refresh: `refresh-${randomUUID()}` };
+    withings.refreshTokens.add(stale.refresh);
+    const issuedBefore = withings.issued.length;
+    const linked = await proc.admin(`/v1/integrations/${own.id}/withings-users`, {
+      method: 'POST',
+      body: {
+        withingsUserId: userid,
+        patientId,
+        accessToken: stale.access,
+        refreshToken: stale.refresh,
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+    });
+    expect(linked.status).toBe(201);
+    const body = notification('notification-weight', userid);
+    const response = await fetch(`${proc.url}/v1/vendors/withings?secret=${own.secret}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body,
+    });
+    expect(await response.json()).toMatchObject({ accepted: 1 });
+
+    // The log lines cross a pipe: they may come a moment after the answer.
+    for (let waited = 0; waited < 5000 && !proc.logs.some((l) => l.event === 'vendor_ingest'); waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const logs = JSON.stringify(proc.logs);
+    expect(proc.logs).toContainEqual(
+      expect.objectContaining({ event: 'withings_tokens_refreshed', withingsUserId: userid }),
+    );
+    expect(proc.logs).toContainEqual(
+      expect.objectContaining({ event: 'vendor_ingest', integrationId: own.id, accepted: 1 }),
+    );
+    const issued = withings.issued.slice(issuedBefore).flatMap((pair) => [pair.access, pair.refresh]);
+    for (const secret of [own.secret, stale.access, stale.refresh, CLIENT_SECRET, ...issued, body, '83240', '83.24']) {
+      expect(logs).not.toContain(secret);
+    }
   });
 
   it('answers the URL check Withings makes, and 401 for a wrong secret', async () => {
