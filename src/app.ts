@@ -42,6 +42,11 @@ import { patientsSummaryRoute } from './patients/summary.ts';
 import type { AlertChange } from './rules/engine.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import type { RejectionLog } from './store/rejection-log.ts';
+import { integrationsRoute } from './vendors/routes.ts';
+import type { IntegrationStore } from './vendors/store.ts';
+import type { VendorIngest } from './vendors/vendor-ingest.ts';
+import { vendorRoutes } from './vendors/vendor-routes.ts';
+import type { WithingsSync } from './vendors/withings-sync.ts';
 import { webRoute } from './web/routes.tsx';
 
 /** The feature stores: each feature's SQL, shared by the routes, the CLI and the pipeline. */
@@ -56,6 +61,7 @@ export interface Stores {
   readings: ReadingStore;
   rejections: RejectionLog;
   availability: AvailabilityStore;
+  integrations: IntegrationStore;
 }
 
 export interface AppOptions {
@@ -69,6 +75,8 @@ export interface AppOptions {
   directory: DeviceDirectory;
   ingest: Ingest;
   limiter: RateLimiter;
+  /** Vendor clouds' front door: their readings into the pipeline, and Withings' fetch-on-notification. */
+  vendors: { receiver: VendorIngest; withings: WithingsSync };
   alertActions: AlertActions;
   templates: ReadonlyMap<string, Template>;
   adminToken: string | undefined;
@@ -205,6 +213,17 @@ export function createApp(options: AppOptions) {
       audit,
     }),
   );
+  app.route(
+    '/v1/integrations',
+    integrationsRoute({
+      integrations: stores.integrations,
+      devices: stores.devices,
+      patients: stores.patients,
+      directory: options.directory,
+      audit,
+    }),
+  );
+  app.route('/v1/vendors', vendorRoutes({ integrations: stores.integrations, ...options.vendors }));
   app.route('/', webRoute({ access, sessionIdleMs: options.sessionIdleMs }));
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));

@@ -179,6 +179,26 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...files, MQTT_PORT: '0', MQTT_TLS_PORT: '0' }).MQTT_TLS_PORT).toBe(0);
   });
 
+  it('Withings: the API URL defaults to Withings own, the client id and secret go together, the secret is never echoed', () => {
+    const config = loadConfig({});
+    expect(config.WITHINGS_API_URL).toBe('https://wbsapi.withings.net');
+    expect(config.WITHINGS_CLIENT_ID).toBeUndefined();
+    expect(loadConfig({ WITHINGS_API_URL: 'http://127.0.0.1:8089' }).WITHINGS_API_URL).toBe('http://127.0.0.1:8089');
+    expect(configError({ WITHINGS_API_URL: 'ftp://withings.example' }).message).toMatch(
+      /WITHINGS_API_URL: expected an http\(s\) URL/,
+    );
+    expect(configError({ WITHINGS_CLIENT_ID: 'abc' }).message).toMatch(
+      /WITHINGS_CLIENT_SECRET: is required with the other WITHINGS_CLIENT_ variable/,
+    );
+    const secret = configError({ WITHINGS_CLIENT_SECRET: 'hunter2-withings' });
+    expect(secret.message).toMatch(/WITHINGS_CLIENT_ID: is required/);
+    expect(secret.message).not.toContain('hunter2-withings');
+    expect(loadConfig({ WITHINGS_CLIENT_ID: 'abc', WITHINGS_CLIENT_SECRET: 's' })).toMatchObject({
+      WITHINGS_CLIENT_ID: 'abc',
+      WITHINGS_CLIENT_SECRET: 's',
+    });
+  });
+
   it('INFLUX_URL must be http(s)', () => {
     expect(configError({ INFLUX_URL: 'influx://db:8086' }).message).toMatch(/INFLUX_URL: expected an http\(s\) URL/);
   });

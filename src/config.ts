@@ -177,6 +177,22 @@ export const configSchema = z
           .filter(Boolean),
       )
       .describe('Comma-separated origins allowed to call the API from a browser (CORS is off when unset)'),
+    WITHINGS_API_URL: z
+      .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+      .default('https://wbsapi.withings.net')
+      .describe(
+        'Base URL of the Withings API, where measures (/measure) and token refreshes (/v2/oauth2) are fetched for linked Withings users (operator configuration: no address check applies)',
+      ),
+    WITHINGS_CLIENT_ID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The agency's Withings application client id, to refresh linked users' tokens"),
+    WITHINGS_CLIENT_SECRET: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("That application's client secret; required with WITHINGS_CLIENT_ID"),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -190,6 +206,13 @@ export const configSchema = z
         code: 'custom',
         path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'],
         message: 'is required with the other VAPID key',
+      });
+    }
+    if (Boolean(env.WITHINGS_CLIENT_ID) !== Boolean(env.WITHINGS_CLIENT_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.WITHINGS_CLIENT_ID ? 'WITHINGS_CLIENT_SECRET' : 'WITHINGS_CLIENT_ID'],
+        message: 'is required with the other WITHINGS_CLIENT_ variable',
       });
     }
     if (env.MQTT_TLS_PORT !== undefined) {
@@ -228,7 +251,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'configuration');
     const value =
-      name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})` : '';
+      name in given && !/TOKEN|PASSWORD|SECRET/.test(name)
+        ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})`
+        : '';
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);

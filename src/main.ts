@@ -39,6 +39,11 @@ import { InfluxReadingStore } from './store/influx-reading-store.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import { RejectionLog } from './store/rejection-log.ts';
 import { SqliteReadingStore } from './store/sqlite-reading-store.ts';
+import { IntegrationStore } from './vendors/store.ts';
+import { TokenCipher } from './vendors/token-cipher.ts';
+import { VendorIngest } from './vendors/vendor-ingest.ts';
+import { WithingsApi } from './vendors/withings-api.ts';
+import { WithingsSync } from './vendors/withings-sync.ts';
 
 /** How the first account is made; printed at start while there is none, and shown on the sign-in page. */
 export const FIRST_ADMIN_HINT =
@@ -182,6 +187,19 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       onAlertChanges,
       admission,
     });
+    // Vendor clouds feed the same Ingest, as the devices their vendor ids name.
+    const integrations = new IntegrationStore(db, TokenCipher.load(config.DATA_DIR));
+    const vendorIngest = new VendorIngest({ ingest, directory, log });
+    const withingsSync = new WithingsSync({
+      api: new WithingsApi({
+        baseUrl: config.WITHINGS_API_URL,
+        clientId: config.WITHINGS_CLIENT_ID,
+        clientSecret: config.WITHINGS_CLIENT_SECRET,
+      }),
+      integrations,
+      receiver: vendorIngest,
+      log,
+    });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     engine.onMissingDeadlineMoved = () => clock.kick();
     await clock.start();
@@ -252,6 +270,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       readings: readingStore,
       rejections,
       availability,
+      integrations,
     };
     const app = createApp({
       stores,
@@ -264,6 +283,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       directory,
       ingest,
       limiter,
+      vendors: { receiver: vendorIngest, withings: withingsSync },
       alertActions,
       templates,
       adminToken: config.RPM_ADMIN_TOKEN,

@@ -6,13 +6,22 @@ import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import type { PatientStore } from '../patients/store.ts';
 import type { RejectionLog } from '../store/rejection-log.ts';
+import { VENDOR_NAMES } from '../vendors/registry.ts';
 import { DEVICE_KINDS, type Device, type DeviceStore, presentDevice } from './store.ts';
 
-export const createDeviceSchema = z.strictObject({
-  kind: z.enum(DEVICE_KINDS),
-  serial: z.string().min(1).max(128).optional(),
-  patientId: z.string().min(1).nullable().optional(),
-});
+export const createDeviceSchema = z
+  .strictObject({
+    kind: z.enum(DEVICE_KINDS),
+    serial: z.string().min(1).max(128).optional(),
+    patientId: z.string().min(1).nullable().optional(),
+    /** A device that reaches us through its vendor's cloud (docs/vendors.md): the vendor and its id for it. */
+    vendor: z.enum(VENDOR_NAMES).optional(),
+    vendorDeviceId: z.string().trim().min(1).max(128).optional(),
+  })
+  .refine((input) => (input.vendor === undefined) === (input.vendorDeviceId === undefined), {
+    path: ['vendorDeviceId'],
+    message: 'goes with vendor: give both or neither',
+  });
 
 export const assignDeviceSchema = z.strictObject({ patientId: z.string().min(1).nullable() });
 
@@ -110,7 +119,7 @@ const MAX_PARSED_DEPTH = 32;
  * text, as `rawPayload` always is. A device can send JSON nested thousands deep, which JSON.parse takes
  * but JSON.stringify (answering) cannot write back: the depth is counted first, without recursion.
  */
-function parsePayload(raw: string): unknown {
+export function parsePayload(raw: string): unknown {
   if (nestingDepth(raw) > MAX_PARSED_DEPTH) return raw;
   try {
     return JSON.parse(raw);

@@ -42,17 +42,29 @@ export const patientStatusChanges = sqliteTable(
   (t) => [uniqueIndex('patient_status_changes_version').on(t.patientId, t.version)],
 );
 
-export const devices = sqliteTable('devices', {
-  id: text('id').primaryKey(),
-  kind: text('kind', { enum: ['bp_monitor', 'scale', 'pulse_oximeter'] }).notNull(),
-  serial: text('serial'),
-  patientId: text('patient_id').references(() => patients.id),
-  /** SHA-256 of the device token: the token has 256 random bits, so a fast hash is safe and lookups are cheap. */
-  tokenHash: text('token_hash').notNull().unique(),
-  createdAt: integer('created_at').notNull(),
-  assignedAt: integer('assigned_at'),
-  tokenRotatedAt: integer('token_rotated_at'),
-});
+export const devices = sqliteTable(
+  'devices',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['bp_monitor', 'scale', 'pulse_oximeter'] }).notNull(),
+    serial: text('serial'),
+    patientId: text('patient_id').references(() => patients.id),
+    /** SHA-256 of the device token: the token has 256 random bits, so a fast hash is safe and lookups are cheap. */
+    tokenHash: text('token_hash').notNull().unique(),
+    createdAt: integer('created_at').notNull(),
+    assignedAt: integer('assigned_at'),
+    tokenRotatedAt: integer('token_rotated_at'),
+    /**
+     * A device that reaches us through its vendor's cloud (src/vendors/registry.ts): the vendor, and the
+     * vendor's id for it (Tenovi's hwi_device_id, BodyTrace's deviceId, the Withings user id). Plain text,
+     * not an enum, so that a new vendor needs no migration.
+     */
+    vendor: text('vendor'),
+    vendorDeviceId: text('vendor_device_id'),
+  },
+  // Null for devices that send to us directly; SQLite lets any number of rows share a NULL here.
+  (t) => [uniqueIndex('devices_vendor_device').on(t.vendor, t.vendorDeviceId)],
+);
 
 export const readings = sqliteTable(
   'readings',
@@ -445,3 +457,38 @@ export const deviceClocks = sqliteTable('device_clocks', {
   /** Since when the clock is judged wrong (null: it is fine). */
   offSince: integer('off_since'),
 });
+
+/**
+ * A vendor's cloud that sends us readings (Tenovi, BodyTrace, Withings): one per vendor account of the
+ * agency. The secret is random and shown once; only its SHA-256 is kept, like device tokens.
+ */
+export const integrations = sqliteTable('integrations', {
+  id: text('id').primaryKey(),
+  vendor: text('vendor').notNull(),
+  secretHash: text('secret_hash').notNull().unique(),
+  createdAt: integer('created_at').notNull(),
+  createdBy: text('created_by').notNull(),
+});
+
+/**
+ * A Withings account linked to an integration: Homewatch fetches that user's measures with these tokens
+ * when Withings notifies it. The tokens must be usable, so they cannot be hashed: they are sealed with
+ * AES-256-GCM under a key kept in DATA_DIR (src/vendors/token-cipher.ts), never logged nor shown.
+ */
+export const withingsUsers = sqliteTable(
+  'withings_users',
+  {
+    integrationId: text('integration_id')
+      .notNull()
+      .references(() => integrations.id),
+    withingsUserId: text('withings_user_id').notNull(),
+    accessToken: text('access_token').notNull(),
+    refreshToken: text('refresh_token').notNull(),
+    /** When the access token expires (epoch ms). */
+    expiresAt: integer('expires_at').notNull(),
+    linkedAt: integer('linked_at').notNull(),
+    /** When the tokens were last refreshed or replaced. */
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.integrationId, t.withingsUserId] })],
+);
