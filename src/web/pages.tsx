@@ -81,7 +81,7 @@ export function Layout(props: LayoutProps) {
             <div class="topbar__inner">
               <a class="brand" href="/">
                 <Logo />
-                Homewatch
+                <span class="brand__name">Homewatch</span>
               </a>
               <nav class="nav" aria-label="Main">
                 <a href="/" aria-current={props.nav === 'inbox' ? 'page' : undefined}>
@@ -175,6 +175,7 @@ export function InboxPage(props: { asset: LayoutProps['asset']; user: PageUser; 
           <p class="muted small" id="inbox-updated">
             Loading alerts…
           </p>
+          <p class="small on-call-now" id="on-call-now" hidden></p>
         </div>
         <section class="notify" aria-label="Notifications on this device">
           <span class="notify__state" id="notify-state" data-state="unknown">

@@ -54,7 +54,11 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
   const assets = loadAssets();
   const serviceWorker = loadServiceWorker();
   const asset = (name: string) => assetUrl(assets, name);
-  const bodyData = (extra: Record<string, string> = {}) => ({ 'idle-ms': String(sessionIdleMs), ...extra });
+  /** What every signed-in page's script may read: the idle timeout, and who is signed in (people.ts). */
+  const bodyData = (c: Context<AppEnv>, extra: Record<string, string> = {}) => {
+    const principal = c.get('principal') as User;
+    return { 'idle-ms': String(sessionIdleMs), 'user-id': principal.id, 'user-role': principal.role, ...extra };
+  };
 
   const render = async (c: Context<AppEnv>, page: JSX.Element, status: 200 | 403 | 404 = 200) => {
     c.header('content-security-policy', CONTENT_SECURITY_POLICY);
@@ -134,9 +138,9 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
         if (!principal || principal.kind === 'device') return c.redirect('/login?signedOut=1', 302);
         return render(c, <MessagePage asset={asset} page="logout" title="Signing out" message="Signing you out…" />);
       })
-      .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
       .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
-      .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
       .get('/patients/:id', signedIn, (c) => {
         const principal = c.get('principal') as User;
         const patientId = c.req.param('id');
@@ -161,7 +165,7 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
           <PatientPage
             asset={asset}
             user={userOf(c)}
-            data={bodyData({ 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })}
+            data={bodyData(c, { 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })}
           />,
         );
       })

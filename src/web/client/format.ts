@@ -113,3 +113,6 @@ export function near(iso: string, now = Date.now(), timeZone = ownTimeZone()): s
 export function inSentence(label: string): string {
   return /[A-Z]/.test(label.slice(1)) ? label : label.toLowerCase();
 }
+
+/** "reopened: new episode" → "Reopened: new episode". */
+export const capitalized = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);
