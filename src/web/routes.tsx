@@ -4,7 +4,16 @@ import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { PatientAccess } from '../care-team/access.ts';
 import { SESSION_COOKIE, type AppEnv, type Principal } from '../auth/middleware.ts';
 import { assetUrl, loadAssets, loadServiceWorker } from './assets.ts';
-import { InboxPage, LoginPage, MessagePage, PatientPage, PatientsPage, type PageUser } from './pages.tsx';
+import {
+  InboxPage,
+  LoginPage,
+  MessagePage,
+  OnCallPage,
+  PatientPage,
+  PatientsPage,
+  SettingsPage,
+  type PageUser,
+} from './pages.tsx';
 
 /**
  * Pages: no inline script or style, everything from this origin. uPlot sets styles through the CSSOM
@@ -48,6 +57,8 @@ type User = Exclude<Principal, { kind: 'device' }>;
  *   /patients         the patient list with adherence
  *   /patients/:id     trends, readings, care plan, alerts, care team
  *   /alerts/:id       where a push notification leads: the inbox, with that alert highlighted
+ *   /settings         the signed-in clinician's away periods
+ *   /on-call          the on-call rota (administrators)
  *   /logout           signs out (the script calls POST /v1/auth/logout)
  */
 export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: WebRouteOptions) {
@@ -141,6 +152,37 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
       .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
       .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
       .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
+      .get('/settings', signedIn, (c) => {
+        const principal = c.get('principal') as User;
+        // Away periods belong to a clinician account; the admin token is not one.
+        const page =
+          principal.kind === 'clinician' ? (
+            <SettingsPage asset={asset} user={userOf(c)} data={bodyData(c)} />
+          ) : (
+            <MessagePage
+              asset={asset}
+              user={userOf(c)}
+              title="No settings for the admin token"
+              message="Away periods belong to clinician accounts. Sign in with your own account to set yours."
+            />
+          );
+        return render(c, page);
+      })
+      .get('/on-call', signedIn, (c) => {
+        if ((c.get('principal') as User).role !== 'admin') {
+          return render(
+            c,
+            <MessagePage
+              asset={asset}
+              user={userOf(c)}
+              title="For administrators"
+              message="The on-call rota is set by an administrator. The inbox says who is on call now."
+            />,
+            403,
+          );
+        }
+        return render(c, <OnCallPage asset={asset} user={userOf(c)} data={bodyData(c)} />);
+      })
       .get('/patients/:id', signedIn, (c) => {
         const principal = c.get('principal') as User;
         const patientId = c.req.param('id');

@@ -1,5 +1,6 @@
 import type { presentAlert } from '../../alerts/lifecycle.ts';
 import type { CareTeamRole } from '../../domain/care-team.ts';
+import type { ClinicianRoleLabelled } from '../../domain/clinician-role.ts';
 import type { DeviceKind } from '../../domain/device.ts';
 import type { presentReading } from '../../domain/reading.ts';
 import type { Rule } from '../../domain/rule.ts';
@@ -120,7 +121,7 @@ export interface OnCall {
 
 /** `GET /v1/clinicians` (admin; presentClinician in src/clinicians/store.ts). */
 export interface Clinicians {
-  clinicians: Array<{ id: string; name: string; email: string; role: 'admin' | 'nurse' | 'physician' }>;
+  clinicians: Array<{ id: string; name: string; email: string; role: ClinicianRoleLabelled }>;
 }
 
 /** `GET /v1/patients-summary` (src/patients/summary.ts). */
