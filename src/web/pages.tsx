@@ -267,6 +267,10 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
           <input type="checkbox" id="patients-low" />
           Only patients below {ADHERENCE_MINIMUM_DAYS} days
         </label>
+        <label class="check">
+          <input type="checkbox" id="patients-discharged" />
+          Show discharged patients
+        </label>
         <span class="muted small" id="patients-count" aria-live="polite"></span>
       </div>
       <div class="card patients-card">
@@ -317,9 +321,15 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
           </p>
           <h1 id="patient-name">Patient</h1>
           <p class="muted small" id="patient-meta"></p>
+          <p class="patient-status" id="patient-status" hidden></p>
         </div>
         <dl class="stats" id="patient-stats"></dl>
       </div>
+
+      <section class="card card--warning" id="device-clock" aria-labelledby="device-clock-title" hidden>
+        <h2 id="device-clock-title">A device's clock is wrong</h2>
+        <div id="device-clock-body"></div>
+      </section>
 
       <section class="card" aria-labelledby="trends-title">
         <div class="card__head">
@@ -383,10 +393,13 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
             </table>
           </div>
         </section>
-        <section class="card" aria-labelledby="team-title">
-          <h2 id="team-title">Care team</h2>
-          <ul class="team" id="team-list"></ul>
-        </section>
+        <div>
+          <section class="card" aria-labelledby="team-title">
+            <h2 id="team-title">Care team</h2>
+            <ul class="team" id="team-list"></ul>
+          </section>
+          <MonitoringCard />
+        </div>
       </div>
 
       <section class="card" aria-labelledby="plan-title">
@@ -442,6 +455,65 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
         </p>
       </section>
     </Layout>
+  );
+}
+
+/** The patient's monitoring status: pause, resume, discharge (with a confirmation), and its history. */
+function MonitoringCard() {
+  return (
+    <section class="card" aria-labelledby="status-title">
+      <h2 id="status-title">Monitoring</h2>
+      <p id="status-now" class="status-now">
+        Loading…
+      </p>
+      <div class="status-actions" id="status-actions"></div>
+      <form class="stack-form" id="pause-form" hidden>
+        <div class="form-field">
+          <label for="pause-until">Resume on (optional)</label>
+          <input type="date" id="pause-until" aria-describedby="pause-until-help" />
+          <span class="muted small" id="pause-until-help">
+            Monitoring starts again at the beginning of that day, in the patient's time zone. Leave empty to resume by
+            hand.
+          </span>
+        </div>
+        <div class="form-field">
+          <label for="pause-reason">Reason (optional)</label>
+          <input type="text" id="pause-reason" maxlength={500} placeholder="e.g. In hospital" />
+        </div>
+        <p class="muted small">
+          While paused, readings are stored but open no alerts, and missing-data rules stop. Open alerts stay open.
+        </p>
+        <div class="form-buttons">
+          <button type="submit" class="button button--primary">
+            Pause monitoring
+          </button>
+          <button type="button" class="button button--quiet" data-cancel>
+            Cancel
+          </button>
+        </div>
+      </form>
+      <form class="stack-form confirm" id="discharge-form" hidden>
+        <p id="discharge-warning">
+          <strong>Discharge this patient?</strong> Monitoring ends: no alerts, missing-data rules stop, every open alert
+          is resolved with the note “discharged”, and the patient leaves the patient list. Readings are still stored.
+        </p>
+        <div class="form-field">
+          <label for="discharge-reason">Reason (optional)</label>
+          <input type="text" id="discharge-reason" maxlength={500} placeholder="e.g. Program completed" />
+        </div>
+        <div class="form-buttons">
+          <button type="submit" class="button button--danger" aria-describedby="discharge-warning">
+            Discharge patient
+          </button>
+          <button type="button" class="button button--quiet" data-cancel>
+            Cancel
+          </button>
+        </div>
+      </form>
+      <p class="status-line" id="status-message" role="status"></p>
+      <h3 class="subhead">History</h3>
+      <ol class="history" id="status-history"></ol>
+    </section>
   );
 }
 

@@ -198,16 +198,21 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
             404,
           );
         }
-        // The same rule as PUT /v1/patients/:id/care-plan: an administrator, or a physician on the care team.
-        const canEditPlan =
-          principal.role === 'admin' ||
-          (principal.role === 'physician' && access.teamRole(principal, patientId) !== undefined);
+        // The same rules as PUT /v1/patients/:id/care-plan (an administrator, or a physician on the care team)
+        // and PATCH /v1/patients/:id (an administrator, or anyone on the care team).
+        const teamRole = access.teamRole(principal, patientId);
+        const canEditPlan = principal.role === 'admin' || (principal.role === 'physician' && teamRole !== undefined);
+        const canChangeStatus = principal.role === 'admin' || teamRole !== undefined;
         return render(
           c,
           <PatientPage
             asset={asset}
             user={userOf(c)}
-            data={bodyData(c, { 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })}
+            data={bodyData(c, {
+              'patient-id': patientId,
+              'can-edit-plan': String(canEditPlan),
+              'can-change-status': String(canChangeStatus),
+            })}
           />,
         );
       })
