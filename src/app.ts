@@ -224,7 +224,14 @@ export function createApp(options: AppOptions) {
     }),
   );
   app.route('/v1/vendors', vendorRoutes({ integrations: stores.integrations, ...options.vendors }));
-  app.route('/', webRoute({ access, sessionIdleMs: options.sessionIdleMs }));
+  app.route(
+    '/',
+    webRoute({
+      access,
+      sessionIdleMs: options.sessionIdleMs,
+      needsFirstAdmin: () => stores.clinicians.count() === 0,
+    }),
+  );
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));
   app.onError((error, c) => {

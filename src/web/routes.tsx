@@ -44,6 +44,8 @@ export interface WebRouteOptions {
    * logoff still happens on a screen left open.
    */
   sessionIdleMs?: number;
+  /** True while no clinician account exists: the sign-in page says how to create the first admin. */
+  needsFirstAdmin?: () => boolean;
 }
 
 type User = Exclude<Principal, { kind: 'device' }>;
@@ -61,7 +63,8 @@ type User = Exclude<Principal, { kind: 'device' }>;
  *   /on-call          the on-call rota (administrators)
  *   /logout           signs out (the script calls POST /v1/auth/logout)
  */
-export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: WebRouteOptions) {
+export function webRoute(options: WebRouteOptions) {
+  const { access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS } = options;
   const assets = loadAssets();
   const serviceWorker = loadServiceWorker();
   const asset = (name: string) => assetUrl(assets, name);
@@ -140,7 +143,10 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
               : c.req.query('error') === 'script'
                 ? 'Signing in needs JavaScript: turn it on for this site and try again.'
                 : undefined;
-        return render(c, <LoginPage asset={asset} notice={notice} next={next} />);
+        const firstRun = options.needsFirstAdmin?.()
+          ? 'No account exists yet. Whoever runs the service creates the first admin where it runs: npm run admin -- create-admin --email you@agency.example --name "Your Name" (it prints the password).'
+          : undefined;
+        return render(c, <LoginPage asset={asset} notice={notice ?? firstRun} next={next} />);
       })
       // The sign-in form is sent by its script; this answers only a browser that submitted it without one.
       .post('/login', (c) => c.redirect('/login?error=script', 303))

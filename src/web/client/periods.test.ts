@@ -37,6 +37,7 @@ describe('away periods and on-call shifts', () => {
     expect(onCallText({ shifts, now: 'a' }, names, NOW, TZ)).toBe('On call now: Dana Reyes, until 8:00 AM tomorrow');
     expect(onCallText({ shifts, now: null }, names, NOW, TZ)).toBe('Nobody is on call now');
     expect(onCallText({ shifts: [], now: 'c' }, names, NOW, TZ)).toBe('On call now: a colleague');
+    expect(onCallText({ shifts: [], now: 'c', nowName: 'Olga Ortiz' }, names, NOW, TZ)).toBe('On call now: Olga Ortiz');
   });
 });
 

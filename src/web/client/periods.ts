@@ -69,7 +69,10 @@ export function onCallText(
     if (!next) break;
     until = next.until;
   }
-  return `On call now: ${nameOf(onCall.now)}${until ? `, until ${near(until, now, timeZone)}` : ''}`;
+  // The API names the on-call clinician; a nurse cannot list the clinicians to find the name herself.
+  const who = nameOf(onCall.now);
+  const name = who === 'a colleague' && onCall.nowName ? onCall.nowName : who;
+  return `On call now: ${name}${until ? `, until ${near(until, now, timeZone)}` : ''}`;
 }
 
 /**

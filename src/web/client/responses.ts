@@ -114,9 +114,10 @@ export interface AwayPeriods {
 
 /** `GET` and `PUT /v1/on-call`. */
 export interface OnCall {
-  shifts: Array<{ clinicianId: string; from: string; until: string }>;
+  shifts: Array<{ clinicianId: string; name?: string | null; from: string; until: string }>;
   /** Who is on shift now. */
   now: string | null;
+  nowName?: string | null;
 }
 
 /** `GET /v1/clinicians` (admin; presentClinician in src/clinicians/store.ts). */
