@@ -138,7 +138,8 @@ showDischarged.addEventListener('change', remember);
 
 every(60_000, async () => {
   try {
-    data = await api<PatientsSummary>('/v1/patients-summary');
+    // Discharged patients too: the page hides them unless "show discharged" is ticked, without a reload.
+    data = await api<PatientsSummary>('/v1/patients-summary?status=all');
     render();
     hideBanner();
   } catch (e) {
