@@ -13,7 +13,8 @@ describe('bodyLimitFor', () => {
     ['PUT', '/v1/patients/p1/care-plan/x', BODY_LIMITS.default],
     ['POST', '/fhir/R4', BODY_LIMITS.ingest],
     ['POST', '/fhir/R4/Observation', BODY_LIMITS.ingest],
-    ['POST', '/v1/vendors/tenovi', BODY_LIMITS.ingest],
+    ['POST', '/v1/vendors/tenovi', undefined],
+    ['GET', '/v1/vendors/withings', BODY_LIMITS.ingest],
     ['PUT', '/v1/readings', BODY_LIMITS.default],
     ['POST', '/v1/readings', undefined],
   ])('%s %s → %s', (method, path, limit) => {

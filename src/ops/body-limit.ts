@@ -19,11 +19,11 @@ const CARE_PLAN = /^\/v1\/patients\/[^/]+\/care-plan$/;
 
 /**
  * The largest body a request may carry, or undefined where the route limits its body itself:
- * `POST /v1/readings` reads its body as it arrives (src/ingest/http.ts), to keep the head of an
- * oversized one among the device's rejections.
+ * `POST /v1/readings` and the vendor webhooks (`POST /v1/vendors/...`) read their bodies as they arrive,
+ * with the same 1 MiB, to keep the head of an oversized one among the rejections.
  */
 export function bodyLimitFor(method: string, path: string): number | undefined {
-  if (method === 'POST' && path === '/v1/readings') return undefined;
+  if (method === 'POST' && (path === '/v1/readings' || path.startsWith('/v1/vendors/'))) return undefined;
   if (path.startsWith('/fhir/') || path.startsWith('/v1/vendors/')) return BODY_LIMITS.ingest;
   if (method === 'PUT' && CARE_PLAN.test(path)) return BODY_LIMITS.carePlan;
   return BODY_LIMITS.default;
