@@ -65,7 +65,7 @@ export function readingsRoute({ ingest, limiter }: ReadingsRouteOptions) {
  * no further than that when Content-Length already says so. Read from Node's own request when served by
  * @hono/node-server: the web-streams Request that c.req.text() builds cost about a twentieth of HTTP ingest.
  */
-async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLarge: string }> {
+export async function readBody(c: Context<AppEnv>): Promise<{ text: string } | { tooLarge: string }> {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (!incoming) {
     const text = await c.req.text();
