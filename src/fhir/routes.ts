@@ -4,25 +4,16 @@ import { isAdmin, requireDevice, requireUser, type AppEnv } from '../auth/middle
 import { recordAccess, requireVisible, type PatientAccess } from '../care-team/access.ts';
 import type { DeviceIdentity } from '../devices/directory.ts';
 import type { DeviceStore } from '../devices/store.ts';
-import { AppError, type ErrorDetail } from '../domain/errors.ts';
-import { MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
+import { AppError } from '../domain/errors.ts';
 import { readBody } from '../ingest/http.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import type { RateLimiter } from '../ingest/rate-limit.ts';
-import { normalizeReading } from '../normalize/reading.ts';
 import { statusAt } from '../patients/status.ts';
 import type { PatientStore } from '../patients/store.ts';
 import { capabilityStatement } from './capability.ts';
-import {
-  parseIfNoneExist,
-  readObservations,
-  type InboundReading,
-  type Issue,
-  type ObservationInput,
-} from './inbound.ts';
+import { ObservationIntake } from './intake.ts';
 import {
   FHIR_JSON,
-  heartRateId,
   observationKinds,
   PATIENT_IDENTIFIER_SYSTEM,
   toDevice,
@@ -30,7 +21,7 @@ import {
   toPatient,
   type VitalKind,
 } from './mapping.ts';
-import { errorOutcome, operationOutcome, type OperationOutcome } from './outcome.ts';
+import { errorOutcome, operationOutcome } from './outcome.ts';
 import { pageObservations, parseObservationSearch, readingsPerPage, readingTypesFor } from './search.ts';
 import type { FhirStore } from './store.ts';
 
@@ -46,10 +37,6 @@ export interface FhirRouteOptions {
   audit: AuditLog;
 }
 
-/** How each created or found entry is answered, as a FHIR status line. */
-const CREATED = '201 Created';
-const FOUND = '200 OK';
-
 /**
  * `/fhir/R4`: the FHIR R4 face of Homewatch (docs/fhir.md). Clinicians read and search patients, devices
  * and vital-sign Observations, scoped and audited as the JSON API is; devices and their gateways create
@@ -57,7 +44,8 @@ const FOUND = '200 OK';
  * included (OperationOutcome).
  */
 export function fhirRoute(options: FhirRouteOptions) {
-  const { fhir, patients, devices, ingest, limiter, access, audit } = options;
+  const { fhir, patients, devices, limiter, access, audit } = options;
+  const intake = new ObservationIntake({ ingest: options.ingest, fhir });
 
   /** Refuses (404) and audits as denied anyone who may not see the patient; audits the answer otherwise. */
   const scoped = async (
@@ -94,7 +82,7 @@ export function fhirRoute(options: FhirRouteOptions) {
     const body = await readBody(c);
     if ('tooLarge' in body) {
       const error = new AppError('payload_too_large', 'The body is over 1 MiB');
-      await ingest.refuse(device.id, body.tooLarge, 'http', error, undefined, receivedAt);
+      await intake.refuse(device, body.tooLarge, error, receivedAt);
       throw error;
     }
     const contentType = c.req.header('content-type') ?? '';
@@ -104,44 +92,16 @@ export function fhirRoute(options: FhirRouteOptions) {
         'Send FHIR resources as Content-Type: application/fhir+json',
         [{ path: '', message: `content type ${JSON.stringify(contentType)} is not application/fhir+json` }],
       );
-      await ingest.refuse(device.id, body.text, 'http', error, undefined, receivedAt);
+      await intake.refuse(device, body.text, error, receivedAt);
       throw error;
     }
     try {
       return { raw: body.text, resource: JSON.parse(body.text) as unknown };
     } catch (cause) {
       const error = new AppError('invalid_json', `The body is not valid JSON: ${(cause as Error).message}`);
-      await ingest.refuse(device.id, body.text, 'http', error, undefined, receivedAt);
+      await intake.refuse(device, body.text, error, receivedAt);
       throw error;
     }
-  };
-
-  /** Keeps what was refused before reaching the pipeline among the device's rejections, with its reasons. */
-  const refuseInput = (device: DeviceIdentity, payload: string, issues: Issue[], receivedAt: number) =>
-    ingest.refuse(
-      device.id,
-      payload,
-      'http',
-      refusal('The Observation cannot be stored', issues),
-      'invalid',
-      receivedAt,
-    );
-
-  /**
-   * Sends the readings through the ingest pipeline as one message: its validation, de-duplication,
-   * rules, alerts and rejections. The outcome of each reading, with the pipeline's reasons named by the
-   * FHIR elements they came from.
-   */
-  const store = async (device: DeviceIdentity, inbound: InboundReading[], receivedAt: number) => {
-    if (!inbound.length) return [];
-    const raw = JSON.stringify({ readings: inbound.map((item) => item.reading) });
-    const { body } = await ingest.handleMessage(device, raw, 'http', receivedAt);
-    if (!('results' in body)) throw new AppError('internal', body.error.message);
-    return body.results.map((result, index) =>
-      result.status === 'rejected'
-        ? { status: 'rejected' as const, issues: namedIssues(result.errors, inbound[index]!) }
-        : { status: result.status, readingId: result.readingId },
-    );
   };
 
   const app = new Hono<AppEnv>();
@@ -240,100 +200,17 @@ export function fhirRoute(options: FhirRouteOptions) {
     .post('/Observation', deviceWithinLimit, async (c) => {
       const device = requireDevice(c);
       const receivedAt = Date.now();
-      const { raw, resource } = await readResource(c, device, receivedAt);
-      const header = c.req.header('if-none-exist');
-      const identifier = header === undefined ? undefined : parseIfNoneExist(header);
-      if (header !== undefined && identifier === undefined) {
-        const error = new AppError('bad_request', 'If-None-Exist must be identifier=system|value', [
-          { path: 'If-None-Exist', message: `${JSON.stringify(header)} is not identifier=system|value` },
-        ]);
-        await ingest.refuse(device.id, raw, 'http', error, 'invalid', receivedAt);
-        throw error;
-      }
-      const input: ObservationInput = { resource, base: 'Observation', identifier, identifierPath: 'If-None-Exist' };
-      const { readings, refused } = readObservations([input], device.patientId);
-      const issues = refused.get(0);
-      if (issues) {
-        await refuseInput(device, raw, issues, receivedAt);
-        throw refusal('The Observation cannot be stored as a reading', issues);
-      }
-      const [result] = await store(device, readings, receivedAt);
-      if (result!.status === 'rejected') throw refusal('The reading was refused', result!.issues);
-      const kind = readings[0]!.kinds[0]!;
-      const id = observationId(result!.readingId, kind);
-      const reading = fhir.readingById(result!.readingId);
-      c.header('Location', `${baseUrl(c)}/Observation/${id}/_history/1`);
+      const body = await readResource(c, device, receivedAt);
+      const created = await intake.create(device, body, c.req.header('if-none-exist'), receivedAt);
+      c.header('Location', `${baseUrl(c)}/Observation/${created.id}/_history/1`);
       c.header('ETag', 'W/"1"');
-      const status = result!.status === 'accepted' ? 201 : 200;
-      return representation(c, reading && toObservation(reading, kind), status);
+      return representation(c, created.observation, created.status);
     })
     .post('/', deviceWithinLimit, async (c) => {
       const device = requireDevice(c);
       const receivedAt = Date.now();
-      const { raw, resource } = await readResource(c, device, receivedAt);
-      const bundle = readBundle(resource);
-      if ('issues' in bundle) {
-        await refuseInput(device, raw, bundle.issues, receivedAt);
-        throw refusal('The body is not a transaction or batch Bundle', bundle.issues);
-      }
-      const { type, entries } = bundle;
-      const requestIssues = new Map<number, Issue[]>();
-      const inputs: ObservationInput[] = [];
-      const inputEntry: number[] = [];
-      entries.forEach((entry, index) => {
-        const read = readEntry(entry, index);
-        if ('issues' in read) requestIssues.set(index, read.issues);
-        else {
-          inputs.push(read.input);
-          inputEntry.push(index);
-        }
-      });
-      const { readings, refused: refusedInputs } = readObservations(inputs, device.patientId);
-      const refused = new Map(requestIssues);
-      for (const [input, issues] of refusedInputs) refused.set(inputEntry[input]!, issues);
-      for (const reading of readings) reading.inputs = reading.inputs.map((input) => inputEntry[input]!);
-
-      if (type === 'transaction') {
-        // All or nothing: every entry is checked, as the pipeline will check it, before anything is stored.
-        const issues = [...refused.values()].flat();
-        for (const reading of readings) {
-          const outcome = normalizeReading(reading.reading, receivedAt);
-          if (!outcome.ok) issues.push(...namedIssues(outcome.errors, reading));
-        }
-        if (device.patientId === null) {
-          issues.push({ expression: 'Bundle', message: 'the device is not assigned to a patient' });
-        }
-        if (issues.length) {
-          await refuseInput(device, raw, issues, receivedAt);
-          throw refusal('The transaction was refused: nothing of it was stored', issues);
-        }
-      } else {
-        await Promise.all(
-          [...refused].map(([index, issues]) =>
-            refuseInput(device, JSON.stringify(entries[index]), issues, receivedAt),
-          ),
-        );
-      }
-
-      const responses: Array<{ response: Record<string, unknown> }> = entries.map(() => ({ response: {} }));
-      const results = await store(device, readings, receivedAt);
-      results.forEach((result, index) => {
-        const reading = readings[index]!;
-        reading.inputs.forEach((entry, part) => {
-          responses[entry] =
-            result.status === 'rejected'
-              ? failed(result.issues)
-              : {
-                  response: {
-                    status: result.status === 'accepted' ? CREATED : FOUND,
-                    location: `Observation/${observationId(result.readingId, reading.kinds[part]!)}/_history/1`,
-                    etag: 'W/"1"',
-                  },
-                };
-        });
-      });
-      for (const [index, issues] of refused) responses[index] = failed(issues);
-      return fhirJson(c, { resourceType: 'Bundle', type: `${type}-response`, entry: responses });
+      const body = await readResource(c, device, receivedAt);
+      return fhirJson(c, await intake.bundle(device, body, receivedAt));
     })
     .all('*', (c) => {
       throw new AppError('not_found', `${c.req.method} ${c.req.path} is not an interaction this FHIR server supports`);
@@ -351,10 +228,6 @@ export function fhirRoute(options: FhirRouteOptions) {
     );
   }
 }
-
-/** The Observation id of a reading's own Observation or of its pulse. */
-const observationId = (readingId: string, kind: VitalKind) =>
-  kind === 'heart-rate' ? heartRateId(readingId) : readingId;
 
 function fhirJson(c: Context<AppEnv>, resource: unknown, status = 200) {
   return c.body(JSON.stringify(resource), status as 200, { 'Content-Type': `${FHIR_JSON}; charset=utf-8` });
@@ -402,86 +275,5 @@ function searchset(
       resource,
       search: { mode: 'match' },
     })),
-  };
-}
-
-/** A 422 naming each element: the OperationOutcome's issues. */
-function refusal(message: string, issues: Issue[]) {
-  return new AppError(
-    'validation_failed',
-    message,
-    issues.map(({ expression, message }) => ({ path: expression, message })),
-  );
-}
-
-/** A batch entry that was not stored. */
-function failed(issues: Issue[]): { response: { status: string; outcome: OperationOutcome } } {
-  const { issue } = errorOutcome(refusal('This entry was not stored', issues));
-  return { response: { status: '422 Unprocessable Entity', outcome: operationOutcome(issue) } };
-}
-
-/** The device protocol's reasons (`systolic: must be at most 300`) as the FHIR elements they came from. */
-function namedIssues(errors: ErrorDetail[], reading: InboundReading): Issue[] {
-  return errors.map(({ path, message }) => ({
-    expression: reading.paths[path.split('.')[0]!] ?? reading.paths['']!,
-    message,
-  }));
-}
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
-
-/** A transaction or batch Bundle's type and entries, or why it is not one. */
-function readBundle(resource: unknown): { type: 'transaction' | 'batch'; entries: unknown[] } | { issues: Issue[] } {
-  if (!isObject(resource) || resource.resourceType !== 'Bundle') {
-    return { issues: [{ expression: 'Bundle.resourceType', message: 'must be "Bundle"' }] };
-  }
-  if (resource.type !== 'transaction' && resource.type !== 'batch') {
-    return { issues: [{ expression: 'Bundle.type', message: 'must be "transaction" or "batch"' }] };
-  }
-  const entries = resource.entry ?? [];
-  if (!Array.isArray(entries)) return { issues: [{ expression: 'Bundle.entry', message: 'must be an array' }] };
-  if (entries.length > MAX_READINGS_PER_BATCH) {
-    throw new AppError('payload_too_large', `A Bundle holds at most ${MAX_READINGS_PER_BATCH} entries`, [
-      { path: 'Bundle.entry', message: `must have at most ${MAX_READINGS_PER_BATCH} entries, got ${entries.length}` },
-    ]);
-  }
-  return { type: resource.type, entries };
-}
-
-/** An entry: a `POST Observation` (with its conditional-create identifier, if any), or why it cannot be. */
-function readEntry(entry: unknown, index: number): { input: ObservationInput } | { issues: Issue[] } {
-  const at = `Bundle.entry[${index}]`;
-  if (!isObject(entry)) return { issues: [{ expression: at, message: 'must be an object' }] };
-  const request = entry.request;
-  if (
-    !isObject(request) ||
-    request.method !== 'POST' ||
-    typeof request.url !== 'string' ||
-    !/^Observation\/?$/.test(request.url)
-  ) {
-    return {
-      issues: [
-        {
-          expression: `${at}.request`,
-          message: 'must be {"method": "POST", "url": "Observation"}: entries create Observations',
-        },
-      ],
-    };
-  }
-  let identifier: string | undefined;
-  if (request.ifNoneExist !== undefined) {
-    identifier = typeof request.ifNoneExist === 'string' ? parseIfNoneExist(request.ifNoneExist) : undefined;
-    if (identifier === undefined) {
-      return { issues: [{ expression: `${at}.request.ifNoneExist`, message: 'must be identifier=system|value' }] };
-    }
-  }
-  return {
-    input: {
-      resource: entry.resource,
-      base: `${at}.resource`,
-      identifier,
-      identifierPath: `${at}.request.ifNoneExist`,
-    },
   };
 }
