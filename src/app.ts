@@ -1,13 +1,14 @@
-import { Hono } from 'hono';
-import { requestId } from 'hono/request-id';
+import { randomUUID } from 'node:crypto';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { secureHeaders } from 'hono/secure-headers';
 import { cors } from 'hono/cors';
 import type { AlertActions, AlertStore } from './alerts/store.ts';
 import { alertsRoute } from './alerts/routes.ts';
 import { inboxRoute } from './alerts/inbox.ts';
 import type { AuditLog } from './audit/audit-log.ts';
+import { auditRefusals } from './audit/refusals.ts';
 import { auditRoute } from './audit/routes.ts';
-import { authenticate, type AppEnv } from './auth/middleware.ts';
+import { authenticate, csrfGuard, type AppEnv } from './auth/middleware.ts';
 import { authRoute } from './auth/routes.ts';
 import type { SessionStore } from './auth/sessions.ts';
 import type { PatientAccess } from './care-team/access.ts';
@@ -32,6 +33,7 @@ import type { Template } from './domain/rule.ts';
 import { readingsRoute } from './ingest/http.ts';
 import type { Ingest } from './ingest/ingest.ts';
 import type { RateLimiter } from './ingest/rate-limit.ts';
+import { bodyLimits } from './ops/body-limit.ts';
 import type { Logger } from './ops/log.ts';
 import type { Metrics } from './ops/metrics.ts';
 import { opsRoute, type ReadinessCheck } from './ops/routes.ts';
@@ -42,6 +44,11 @@ import { patientsSummaryRoute } from './patients/summary.ts';
 import type { AlertChange } from './rules/engine.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import type { RejectionLog } from './store/rejection-log.ts';
+import { integrationsRoute } from './vendors/routes.ts';
+import type { IntegrationStore } from './vendors/store.ts';
+import type { VendorIngest } from './vendors/vendor-ingest.ts';
+import { vendorRoutes } from './vendors/vendor-routes.ts';
+import type { WithingsSync } from './vendors/withings-sync.ts';
 import { webRoute } from './web/routes.tsx';
 
 /** The feature stores: each feature's SQL, shared by the routes, the CLI and the pipeline. */
@@ -57,6 +64,7 @@ export interface Stores {
   rejections: RejectionLog;
   availability: AvailabilityStore;
   fhir: FhirStore;
+  integrations: IntegrationStore;
 }
 
 export interface AppOptions {
@@ -70,6 +78,8 @@ export interface AppOptions {
   directory: DeviceDirectory;
   ingest: Ingest;
   limiter: RateLimiter;
+  /** Vendor clouds' front door: their readings into the pipeline, and Withings' fetch-on-notification. */
+  vendors: { receiver: VendorIngest; withings: WithingsSync };
   alertActions: AlertActions;
   templates: ReadonlyMap<string, Template>;
   adminToken: string | undefined;
@@ -77,6 +87,10 @@ export interface AppOptions {
   sessionIdleMs: number;
   vapidPublicKey: string;
   pushEndpointHosts: string[];
+  /** WEBHOOK_ALLOWED_HOSTS: hosts a webhook may reach although they are not public. */
+  webhookAllowedHosts: string[];
+  /** TRUST_PROXY: sign-in throttling counts by the X-Forwarded-For client, not the proxy. */
+  trustProxy: boolean;
   onAlertChanges: (changes: AlertChange[]) => void;
   /** Called after a care plan changed, so the next reading is evaluated against it. */
   onCarePlanChanged: (patientId: string) => void;
@@ -89,8 +103,10 @@ export function createApp(options: AppOptions) {
   const { log } = options;
   const app = new Hono<AppEnv>();
 
-  app.use(requestId());
+  app.use(serverRequestId());
   app.use(secureHeaders());
+  app.use('/v1/*', noStore());
+  app.use('/fhir/*', noStore());
   if (options.corsOrigins?.length) app.use('/v1/*', cors({ origin: options.corsOrigins, credentials: true }));
   app.use(async (c, next) => {
     const started = performance.now();
@@ -111,10 +127,17 @@ export function createApp(options: AppOptions) {
   });
   const { stores, audit, access } = options;
   app.use(authenticate({ adminToken: options.adminToken, devices: options.directory, sessions: options.sessions }));
+  // Before the checks that refuse, so that it sees their refusals.
+  app.use(auditRefusals(audit));
+  app.use(csrfGuard({ trustedOrigins: options.corsOrigins }));
+  app.use(bodyLimits());
 
   app.route('/', opsRoute({ metrics: options.metrics, checks: options.checks }));
   app.route('/v1/readings', readingsRoute({ ingest: options.ingest, limiter: options.limiter }));
-  app.route('/v1/auth', authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit }));
+  app.route(
+    '/v1/auth',
+    authRoute({ clinicians: stores.clinicians, sessions: options.sessions, audit, trustProxy: options.trustProxy }),
+  );
   const availability = { availability: stores.availability, clinicians: stores.clinicians, audit };
   // Before the admin-only /v1/clinicians routes: a clinician sets their own away periods.
   app.route('/v1/clinicians', awayRoute(availability));
@@ -167,7 +190,10 @@ export function createApp(options: AppOptions) {
       pushEndpointHosts: options.pushEndpointHosts,
     }),
   );
-  app.route('/v1/webhooks', webhooksRoute({ targets: stores.deliveryTargets, audit }));
+  app.route(
+    '/v1/webhooks',
+    webhooksRoute({ targets: stores.deliveryTargets, audit, allowedHosts: options.webhookAllowedHosts }),
+  );
   app.route(
     '/v1/inbox',
     inboxRoute({
@@ -202,7 +228,25 @@ export function createApp(options: AppOptions) {
       audit,
     }),
   );
-  app.route('/', webRoute({ access, sessionIdleMs: options.sessionIdleMs }));
+  app.route(
+    '/v1/integrations',
+    integrationsRoute({
+      integrations: stores.integrations,
+      devices: stores.devices,
+      patients: stores.patients,
+      directory: options.directory,
+      audit,
+    }),
+  );
+  app.route('/v1/vendors', vendorRoutes({ integrations: stores.integrations, ...options.vendors }));
+  app.route(
+    '/',
+    webRoute({
+      access,
+      sessionIdleMs: options.sessionIdleMs,
+      needsFirstAdmin: () => stores.clinicians.count() === 0,
+    }),
+  );
 
   app.notFound((c) => c.json(new AppError('not_found', `No route for ${c.req.method} ${c.req.path}`).toBody(), 404));
   app.onError((error, c) => {
@@ -211,14 +255,50 @@ export function createApp(options: AppOptions) {
       if (error.code === 'unauthorized') c.header('WWW-Authenticate', 'Bearer');
       return c.json(error.toBody(), error.status as 400);
     }
-    if (error instanceof SyntaxError && c.req.header('content-type')?.includes('json')) {
+    // Whatever the content type said: a route read the body as JSON (c.req.json()) and it was not.
+    if (error instanceof SyntaxError && c.req.raw.bodyUsed) {
       return c.json(new AppError('invalid_json', 'The body is not valid JSON').toBody(), 400);
     }
-    log.error({ event: 'http_error', reqId: c.get('requestId'), err: error }, 'Unexpected error');
+    log.error({ event: 'http_error', reqId: c.get('requestId'), err: withoutInput(error) }, 'Unexpected error');
     return c.json(
       new AppError('internal', 'Something went wrong on our side; the request id is in the logs').toBody(),
       500,
     );
   });
   return app;
+}
+
+/**
+ * The request id is ours alone: one the client sends in X-Request-Id is ignored, so that it cannot
+ * choose the id the audit trail and the logs record for its request. Answered in X-Request-Id.
+ */
+function serverRequestId(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const id = randomUUID();
+    c.set('requestId', id);
+    c.header('X-Request-Id', id);
+    await next();
+  };
+}
+
+/** API answers carry patient data: no browser, proxy or shared cache may keep them (errors included). */
+function noStore(): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    await next();
+    c.header('Cache-Control', 'no-store');
+  };
+}
+
+/**
+ * An error as it may be logged. A JSON.parse SyntaxError quotes the text it could not parse, which may
+ * be a request body with a password in it: its message (and the stack's first line, which repeats it)
+ * is left out.
+ */
+function withoutInput(error: Error): Error | { type: string; message: string; stack: string | undefined } {
+  if (!(error instanceof SyntaxError)) return error;
+  return {
+    type: error.name,
+    message: 'a JSON parse failed (its message quotes the input, so it is not logged)',
+    stack: error.stack?.split('\n').slice(1).join('\n'),
+  };
 }

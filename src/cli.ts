@@ -12,7 +12,7 @@ import { Command, Option } from 'commander';
 import { ClinicianStore, createClinicianSchema } from './clinicians/store.ts';
 import { DeviceStore } from './devices/store.ts';
 import { AuditLog } from './audit/audit-log.ts';
-import { PASSWORD_MIN_LENGTH } from './auth/passwords.ts';
+import { PASSWORD_MIN_LENGTH, passwordProblem } from './auth/passwords.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { loadConfig } from './config.ts';
 import { AppError, parseOrThrow } from './domain/errors.ts';
@@ -20,7 +20,10 @@ import { GroupCommit, openDatabase } from './store/db.ts';
 
 const ACTOR = 'cli';
 
-/** A password for the person to change: 18 random bytes, about 144 bits. */
+/** What --password must be; the same rules as POST /v1/clinicians. */
+const PASSWORD_HELP = `at least ${PASSWORD_MIN_LENGTH} characters, not a common password (default: a generated one, printed once)`;
+
+/** A password for the person to change: 18 random bytes, about 144 bits (it passes passwordProblem). */
 const generatePassword = () => randomBytes(18).toString('base64url');
 
 interface Context {
@@ -32,13 +35,15 @@ interface Context {
 
 async function withData<T>(dataDir: string | undefined, work: (context: Context) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const { db, sqlite } = openDatabase({ dataDir: dataDir ?? config.DATA_DIR });
+  const folder = dataDir ?? config.DATA_DIR;
+  const { db, sqlite } = openDatabase({ dataDir: folder });
   const commits = new GroupCommit(db, sqlite);
   try {
     const context = {
       clinicians: new ClinicianStore(db),
       devices: new DeviceStore(db),
-      audit: new AuditLog(db, commits),
+      // The service's own key, from the same data folder: what the CLI appends verifies there, and back.
+      audit: AuditLog.open(db, commits, folder),
       sessions: new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE }),
     };
     return await work(context);
@@ -64,10 +69,7 @@ export function buildCli(): Command {
     .description('create an admin clinician account (the first sign-in)')
     .requiredOption('--email <email>', 'sign-in email')
     .requiredOption('--name <name>', 'full name')
-    .option(
-      '--password <password>',
-      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
-    )
+    .option('--password <password>', PASSWORD_HELP)
     .action(async (options: { email: string; name: string; password?: string }) => {
       const password = options.password ?? generatePassword();
       await withData(dataDir(), async ({ clinicians, audit }) => {
@@ -87,14 +89,11 @@ export function buildCli(): Command {
     .command('reset-password')
     .description('set a new password for a clinician and sign them out everywhere')
     .requiredOption('--email <email>', 'the clinician’s sign-in email')
-    .option(
-      '--password <password>',
-      `at least ${PASSWORD_MIN_LENGTH} characters (default: a generated one, printed once)`,
-    )
+    .option('--password <password>', PASSWORD_HELP)
     .action(async (options: { email: string; password?: string }) => {
       const password = options.password ?? generatePassword();
-      if (password.length < PASSWORD_MIN_LENGTH)
-        throw new AppError('validation_failed', `--password must have at least ${PASSWORD_MIN_LENGTH} characters`);
+      const problem = passwordProblem(password);
+      if (problem) throw new AppError('validation_failed', `--password ${problem}`);
       await withData(dataDir(), async ({ clinicians, audit, sessions }) => {
         const email = options.email.trim().toLowerCase();
         const clinician = clinicians.findByEmail(email);
@@ -122,14 +121,14 @@ export function buildCli(): Command {
 
   program
     .command('verify-audit')
-    .description('check the audit trail’s hash chain; exits 1 if a row was changed or removed')
+    .description('check the audit trail’s keyed hash chain; exits 1 if a row was changed or removed')
     .action(async () => {
       await withData(dataDir(), async ({ audit }) => {
         const result = audit.verify();
         if (!result.ok)
           throw new AppError(
             'conflict',
-            `The audit trail is broken at row ${result.brokenAt} (after ${result.checked} good rows)`,
+            `The audit trail is broken${result.brokenAt === undefined ? '' : ` at row ${result.brokenAt}`}: ${result.problem} (after ${result.checked} good rows)`,
           );
         console.log(
           `The audit trail is intact: ${result.checked} ${result.checked === 1 ? 'entry' : 'entries'} verified.`,

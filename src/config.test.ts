@@ -22,6 +22,7 @@ describe('loadConfig', () => {
       MQTT_PORT: 1883,
       READINGS_STORE: 'sqlite',
       DEVICE_RATE_LIMIT: 600,
+      REJECTIONS_PER_DEVICE: 1000,
       ESCALATION_CRITICAL: 15 * 60_000,
       ESCALATION_WARNING: 4 * 3_600_000,
       LOG_LEVEL: 'info',
@@ -69,6 +70,7 @@ describe('loadConfig', () => {
       MQTT_URL: 'mqtts://broker.example.org:8883',
       RPM_ADMIN_TOKEN: 'a'.repeat(16),
       DEVICE_RATE_LIMIT: '60',
+      REJECTIONS_PER_DEVICE: '50',
       ESCALATION_CRITICAL: '30s',
       ESCALATION_WARNING: '2d',
       PUSH_ENDPOINT_HOSTS: ' Push.Example.org, localhost:8443 ,,',
@@ -80,6 +82,7 @@ describe('loadConfig', () => {
       MQTT_URL: 'mqtts://broker.example.org:8883',
       RPM_ADMIN_TOKEN: 'a'.repeat(16),
       DEVICE_RATE_LIMIT: 60,
+      REJECTIONS_PER_DEVICE: 50,
       ESCALATION_CRITICAL: 30_000,
       ESCALATION_WARNING: 2 * 86_400_000,
       PUSH_ENDPOINT_HOSTS: ['push.example.org', 'localhost:8443'],
@@ -97,6 +100,8 @@ describe('loadConfig', () => {
     ['DEVICE_RATE_LIMIT', '-1', /DEVICE_RATE_LIMIT: expected a whole number of messages per minute/],
     ['DEVICE_RATE_LIMIT', '0', /DEVICE_RATE_LIMIT: expected a whole number of messages per minute, above 0/],
     ['DEVICE_RATE_LIMIT', 'lots', /DEVICE_RATE_LIMIT: expected a whole number/],
+    ['REJECTIONS_PER_DEVICE', '0', /REJECTIONS_PER_DEVICE: expected a whole number of rejections, above 0/],
+    ['REJECTIONS_PER_DEVICE', '2.5', /REJECTIONS_PER_DEVICE: expected a whole number of rejections/],
     ['ESCALATION_CRITICAL', 'soon', /ESCALATION_CRITICAL: expected a duration such as 30s, 15m, 4h or 7d/],
     ['ESCALATION_WARNING', '4 hours', /ESCALATION_WARNING: expected a duration/],
     ['ESCALATION_WARNING', '0h', /ESCALATION_WARNING: expected a duration/],
@@ -174,7 +179,42 @@ describe('loadConfig', () => {
     expect(loadConfig({ ...files, MQTT_PORT: '0', MQTT_TLS_PORT: '0' }).MQTT_TLS_PORT).toBe(0);
   });
 
+  it('Withings: the API URL defaults to Withings own, the client id and secret go together, the secret is never echoed', () => {
+    const config = loadConfig({});
+    expect(config.WITHINGS_API_URL).toBe('https://wbsapi.withings.net');
+    expect(config.WITHINGS_CLIENT_ID).toBeUndefined();
+    expect(loadConfig({ WITHINGS_API_URL: 'http://127.0.0.1:8089' }).WITHINGS_API_URL).toBe('http://127.0.0.1:8089');
+    expect(configError({ WITHINGS_API_URL: 'ftp://withings.example' }).message).toMatch(
+      /WITHINGS_API_URL: expected an http\(s\) URL/,
+    );
+    expect(configError({ WITHINGS_CLIENT_ID: 'abc' }).message).toMatch(
+      /WITHINGS_CLIENT_SECRET: is required with the other WITHINGS_CLIENT_ variable/,
+    );
+    const secret = configError({ WITHINGS_CLIENT_SECRET: 'hunter2-withings' });
+    expect(secret.message).toMatch(/WITHINGS_CLIENT_ID: is required/);
+    expect(secret.message).not.toContain('hunter2-withings');
+    expect(loadConfig({ WITHINGS_CLIENT_ID: 'abc', WITHINGS_CLIENT_SECRET: 's' })).toMatchObject({
+      WITHINGS_CLIENT_ID: 'abc',
+      WITHINGS_CLIENT_SECRET: 's',
+    });
+  });
+
   it('INFLUX_URL must be http(s)', () => {
     expect(configError({ INFLUX_URL: 'influx://db:8086' }).message).toMatch(/INFLUX_URL: expected an http\(s\) URL/);
+  });
+
+  it('WEBHOOK_ALLOWED_HOSTS is empty by default: webhooks reach public addresses only', () => {
+    expect(loadConfig({}).WEBHOOK_ALLOWED_HOSTS).toEqual([]);
+    expect(
+      loadConfig({ WEBHOOK_ALLOWED_HOSTS: ' Hooks.Ward.internal, 10.0.0.5:8443 ,[::1]:9443,' }).WEBHOOK_ALLOWED_HOSTS,
+    ).toEqual(['hooks.ward.internal', '10.0.0.5:8443', '[::1]:9443']);
+  });
+
+  it('TRUST_PROXY is off unless set to true; anything but true or false stops the start', () => {
+    expect(loadConfig({}).TRUST_PROXY).toBe(false);
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+    expect(configError({ TRUST_PROXY: 'yes' }).message).toMatch(/TRUST_PROXY: expected true or false/);
+    expect(loadConfig({ TRUST_PROXY: 'false' }).TRUST_PROXY).toBe(false);
+    expect(configError({ TRUST_PROXY: 'nginx' }).message).toMatch(/TRUST_PROXY: expected true or false/);
   });
 });

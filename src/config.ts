@@ -24,6 +24,15 @@ const duration = (fallback: string) =>
     .refine((text) => parseDuration(text) !== undefined, 'expected a duration such as 30s, 15m, 4h or 7d')
     .transform((text) => parseDuration(text)!);
 
+/** A comma-separated list of hosts (optionally host:port), lower-cased, blanks dropped; empty when unset without a default. */
+const hostList = (fallback?: string) =>
+  (fallback === undefined ? z.string().optional() : z.string().default(fallback)).transform((text = '') =>
+    text
+      .split(',')
+      .map((host) => host.trim().toLowerCase())
+      .filter(Boolean),
+  );
+
 /** The browser vendors' push services (Chrome/FCM, Firefox/Mozilla, Safari/Apple, Edge/WNS). */
 export const DEFAULT_PUSH_ENDPOINT_HOSTS = [
   'fcm.googleapis.com',
@@ -99,6 +108,14 @@ export const configSchema = z
       .positive('expected a whole number of messages per minute, above 0')
       .default(600)
       .describe('HTTP requests plus MQTT messages one device may send per minute (a batch counts once)'),
+    REJECTIONS_PER_DEVICE: z.coerce
+      .number({ error: 'expected a whole number of rejections' })
+      .int('expected a whole number of rejections')
+      .positive('expected a whole number of rejections, above 0')
+      .default(1000)
+      .describe(
+        'Refused payloads kept per device for admins to read (the newest; a payload over 16 KiB is kept as its first 4 KiB and its SHA-256)',
+      ),
     ESCALATION_CRITICAL: duration('15m').describe(
       'How long an open critical alert may stay unacknowledged before the next tier is notified',
     ),
@@ -111,16 +128,12 @@ export const configSchema = z
     ACK_TIMEOUT_WARNING: duration('24h').describe(
       'How long an acknowledgement of a warning alert holds while the alert stays active; then it is reopened and routed again',
     ),
-    PUSH_ENDPOINT_HOSTS: z
-      .string()
-      .default(DEFAULT_PUSH_ENDPOINT_HOSTS.join(','))
-      .transform((text) =>
-        text
-          .split(',')
-          .map((host) => host.trim().toLowerCase())
-          .filter(Boolean),
-      )
-      .describe('Comma-separated host names (optionally host:port) a push subscription endpoint may point at'),
+    PUSH_ENDPOINT_HOSTS: hostList(DEFAULT_PUSH_ENDPOINT_HOSTS.join(',')).describe(
+      'Comma-separated host names (optionally host:port) a push subscription endpoint may point at',
+    ),
+    WEBHOOK_ALLOWED_HOSTS: hostList().describe(
+      'Comma-separated host names or addresses (IPv6 in brackets; host:port for that port only) that webhooks may reach although they are not public (loopback, private, link-local, shared); anything else must resolve to public addresses only',
+    ),
     VAPID_PUBLIC_KEY: z
       .string()
       .min(1)
@@ -147,6 +160,13 @@ export const configSchema = z
       'A clinician is signed out after this long without a request (automatic logoff, HIPAA 164.312(a)(2)(iii))',
     ),
     SESSION_MAX_AGE: duration('12h').describe('A clinician is signed out this long after signing in, however active'),
+    TRUST_PROXY: z
+      .enum(['true', 'false'], { error: 'expected true or false' })
+      .default('false')
+      .transform((text) => text === 'true')
+      .describe(
+        'Set to true behind one reverse proxy that appends the client to X-Forwarded-For: sign-in throttling then takes its right-most entry as the client, not the proxy',
+      ),
     CORS_ORIGINS: z
       .string()
       .optional()
@@ -157,6 +177,22 @@ export const configSchema = z
           .filter(Boolean),
       )
       .describe('Comma-separated origins allowed to call the API from a browser (CORS is off when unset)'),
+    WITHINGS_API_URL: z
+      .url({ protocol: /^https?$/, error: 'expected an http(s) URL' })
+      .default('https://wbsapi.withings.net')
+      .describe(
+        'Base URL of the Withings API, where measures (/measure) and token refreshes (/v2/oauth2) are fetched for linked Withings users (operator configuration: no address check applies)',
+      ),
+    WITHINGS_CLIENT_ID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("The agency's Withings application client id, to refresh linked users' tokens"),
+    WITHINGS_CLIENT_SECRET: z
+      .string()
+      .min(1)
+      .optional()
+      .describe("That application's client secret; required with WITHINGS_CLIENT_ID"),
     LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
         error: 'expected one of fatal, error, warn, info, debug, trace, silent',
@@ -170,6 +206,13 @@ export const configSchema = z
         code: 'custom',
         path: [env.VAPID_PUBLIC_KEY ? 'VAPID_PRIVATE_KEY' : 'VAPID_PUBLIC_KEY'],
         message: 'is required with the other VAPID key',
+      });
+    }
+    if (Boolean(env.WITHINGS_CLIENT_ID) !== Boolean(env.WITHINGS_CLIENT_SECRET)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.WITHINGS_CLIENT_ID ? 'WITHINGS_CLIENT_SECRET' : 'WITHINGS_CLIENT_ID'],
+        message: 'is required with the other WITHINGS_CLIENT_ variable',
       });
     }
     if (env.MQTT_TLS_PORT !== undefined) {
@@ -208,7 +251,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const lines = result.error.issues.map((issue) => {
     const name = String(issue.path[0] ?? 'configuration');
     const value =
-      name in given && !/TOKEN|PASSWORD/.test(name) ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})` : '';
+      name in given && !/TOKEN|PASSWORD|SECRET/.test(name)
+        ? ` (got ${JSON.stringify(withoutCredentials(given[name]!))})`
+        : '';
     return `${name}: ${issue.message}${value}`;
   });
   throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`);

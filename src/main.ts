@@ -20,6 +20,7 @@ import { RuleEngine, type AlertChange } from './rules/engine.ts';
 import { MissingDataClock } from './rules/missing-clock.ts';
 import { loadVapidKeys, WebPushSender } from './delivery/web-push.ts';
 import { defaultEscalationPolicy, onCallTier } from './delivery/escalation-policy.ts';
+import { WebhookAgent } from './delivery/webhook.ts';
 import { AlertDelivery } from './delivery/alert-delivery.ts';
 import { SessionStore } from './auth/sessions.ts';
 import { DeviceDirectory } from './devices/directory.ts';
@@ -39,6 +40,11 @@ import { InfluxReadingStore } from './store/influx-reading-store.ts';
 import type { ReadingStore } from './store/reading-store.ts';
 import { RejectionLog } from './store/rejection-log.ts';
 import { SqliteReadingStore } from './store/sqlite-reading-store.ts';
+import { IntegrationStore } from './vendors/store.ts';
+import { TokenCipher } from './vendors/token-cipher.ts';
+import { VendorIngest } from './vendors/vendor-ingest.ts';
+import { WithingsApi } from './vendors/withings-api.ts';
+import { WithingsSync } from './vendors/withings-sync.ts';
 
 /** How the first account is made; printed at start while there is none, and shown on the sign-in page. */
 export const FIRST_ADMIN_HINT =
@@ -105,11 +111,11 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       },
     });
     stops.push(() => commits.close());
-    const rejections = new RejectionLog(db);
+    const rejections = new RejectionLog(db, { perDevice: config.REJECTIONS_PER_DEVICE });
     const directory = new DeviceDirectory(db);
     const limiter = new RateLimiter(config.DEVICE_RATE_LIMIT);
     const sessions = new SessionStore(db, { idleMs: config.SESSION_IDLE_TIMEOUT, maxAgeMs: config.SESSION_MAX_AGE });
-    const audit = new AuditLog(db, commits);
+    const audit = AuditLog.open(db, commits, config.DATA_DIR);
     const policy = defaultEscalationPolicy({
       escalation: { critical: config.ESCALATION_CRITICAL, warning: config.ESCALATION_WARNING },
       acknowledgement: { critical: config.ACK_TIMEOUT_CRITICAL, warning: config.ACK_TIMEOUT_WARNING },
@@ -128,14 +134,19 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
     });
     // One TLS context for every outbound connection: given only `ca`, each new connection would parse
     // all the root certificates again, blocking the event loop (and so ingest) while it does.
-    const outboundAgent = config.OUTBOUND_CA_FILE
-      ? new HttpsAgent({
-          secureContext: createSecureContext({
-            ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')],
-          }),
-          keepAlive: true,
-        })
+    const outboundContext = config.OUTBOUND_CA_FILE
+      ? createSecureContext({ ca: [...rootCertificates, readFileSync(config.OUTBOUND_CA_FILE, 'utf8')] })
       : undefined;
+    const outboundAgent = outboundContext
+      ? new HttpsAgent({ secureContext: outboundContext, keepAlive: true })
+      : undefined;
+    // Webhooks reach only public addresses or WEBHOOK_ALLOWED_HOSTS, checked at every connection.
+    const webhookAgent = new WebhookAgent({
+      allowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+      keepAlive: true,
+      ...(outboundContext ? { secureContext: outboundContext } : {}),
+    });
+    stops.push(() => webhookAgent.destroy());
     const availability = new AvailabilityStore(db);
     const delivery = new AlertDelivery({
       db,
@@ -144,7 +155,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       policy,
       availability,
       push: new WebPushSender(vapid, outboundAgent),
-      agent: outboundAgent,
+      agent: webhookAgent,
       metrics,
       log,
     });
@@ -176,6 +187,19 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       rules: engine,
       onAlertChanges,
       admission,
+    });
+    // Vendor clouds feed the same Ingest, as the devices their vendor ids name.
+    const integrations = new IntegrationStore(db, TokenCipher.load(config.DATA_DIR));
+    const vendorIngest = new VendorIngest({ ingest, directory, log });
+    const withingsSync = new WithingsSync({
+      api: new WithingsApi({
+        baseUrl: config.WITHINGS_API_URL,
+        clientId: config.WITHINGS_CLIENT_ID,
+        clientSecret: config.WITHINGS_CLIENT_SECRET,
+      }),
+      integrations,
+      receiver: vendorIngest,
+      log,
     });
     const clock = new MissingDataClock({ engine, commits, log, onAlertChanges });
     engine.onMissingDeadlineMoved = () => clock.kick();
@@ -248,6 +272,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       rejections,
       availability,
       fhir: new FhirStore(db),
+      integrations,
     };
     const app = createApp({
       stores,
@@ -260,6 +285,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       directory,
       ingest,
       limiter,
+      vendors: { receiver: vendorIngest, withings: withingsSync },
       alertActions,
       templates,
       adminToken: config.RPM_ADMIN_TOKEN,
@@ -267,6 +293,8 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       sessionIdleMs: config.SESSION_IDLE_TIMEOUT,
       vapidPublicKey: vapid.publicKey,
       pushEndpointHosts: config.PUSH_ENDPOINT_HOSTS,
+      webhookAllowedHosts: config.WEBHOOK_ALLOWED_HOSTS,
+      trustProxy: config.TRUST_PROXY,
       onAlertChanges,
       onPatientStatusChanged: async (patientId, status, by) => {
         engine.forgetPatient(patientId);

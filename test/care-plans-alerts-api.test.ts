@@ -534,7 +534,8 @@ describe('alerts API', () => {
       resolvedBy: null,
     });
 
-    expect((await listAlerts(`?patientId=${ours.patientId}`, tokens.otherNurse)).alerts).toEqual([]);
+    // Filtering by a patient they may not see is a 404, as every patient-scoped request.
+    await expectError(await svc.request(`/v1/alerts?patientId=${ours.patientId}`, tokens.otherNurse), 404, 'not_found');
     const visible = (await listAlerts('?limit=1000', tokens.otherNurse)).alerts;
     expect(visible.length).toBeGreaterThan(0);
     expect(new Set(visible.map((a) => a.patientId))).toEqual(new Set([theirs.patientId]));

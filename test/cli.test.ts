@@ -93,6 +93,26 @@ describe('homewatch-admin (npm run admin)', () => {
       code: 1,
       stderr: expect.stringContaining('password must have at least 12 characters'),
     });
+    const common = await admin(
+      dataDir,
+      'create-admin',
+      '--email',
+      'x@agency.example',
+      '--name',
+      'X',
+      '--password',
+      'password1234',
+    );
+    expect(common).toMatchObject({ code: 1, stderr: expect.stringContaining('password is too common') });
+    const commonReset = await admin(
+      dataDir,
+      'reset-password',
+      '--email',
+      'ann@agency.example',
+      '--password',
+      'Password1234!',
+    );
+    expect(commonReset).toMatchObject({ code: 1, stderr: expect.stringContaining('--password is too common') });
 
     svc = await startTestService({}, dataDir);
     try {

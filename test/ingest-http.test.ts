@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { sample, samples } from './helpers/fixtures.ts';
@@ -285,11 +286,25 @@ describe('whole-message errors', () => {
     expect(chunked.status).toBe(413);
     expect((await chunked.json()).error.code).toBe('payload_too_large');
     expect((await svc.readings(device.patientId)).readings).toEqual([]);
-    const rejections = (await svc.rejections(device.deviceId)) as Array<{ reason: string; rawPayload: string }>;
+    const rejections = await svc.rejections(device.deviceId);
     expect(rejections.map((r) => r.reason)).toEqual(['malformed', 'malformed', 'malformed']);
-    const heads = rejections.filter((r) => r.rawPayload.length === 4096);
-    expect(heads).toHaveLength(2);
-    for (const { rawPayload } of heads) expect(rawPayload).toMatch(/^\{"readings":\[\{"type":"blood_pressure"/);
+    // Each is over 16 KiB, so only its first 4 KiB is kept, with its size (when known) and, when it was
+    // read whole, its SHA-256. Newest first: chunked, over 1 MiB, 1001 readings.
+    for (const { rawPayload } of rejections) {
+      expect(rawPayload).toHaveLength(4096);
+      expect(rawPayload).toMatch(/^\{"readings":\[\{"type":"blood_pressure"/);
+    }
+    const tooManyBody = JSON.stringify({ readings: Array.from({ length: 1001 }, () => reading) });
+    expect(rejections.map(({ truncated, bytes, sha256 }) => ({ truncated, bytes, sha256 }))).toEqual([
+      { truncated: true, bytes: null, sha256: null },
+      { truncated: true, bytes: expect.any(Number), sha256: null },
+      {
+        truncated: true,
+        bytes: Buffer.byteLength(tooManyBody),
+        sha256: createHash('sha256').update(tooManyBody).digest('hex'),
+      },
+    ]);
+    expect(rejections[1]!.bytes).toBeGreaterThan(1024 * 1024);
   });
 
   it('after a 413 for a body over 1 MiB, the same keep-alive connection takes the next request', async () => {

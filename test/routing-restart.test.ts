@@ -110,7 +110,8 @@ it('a webhook delivery that failed survives a restart and is made after it', asy
   const dir = await mkdtemp(path.join(tmpdir(), 'homewatch-webhook-restart-'));
   const caFile = path.join(dir, 'ca.pem');
   await writeFile(caFile, webhook.caPem);
-  const env = { OUTBOUND_CA_FILE: caFile };
+  // The receiver is on 127.0.0.1, which webhooks may reach only when listed.
+  const env = { OUTBOUND_CA_FILE: caFile, WEBHOOK_ALLOWED_HOSTS: new URL(webhook.url).host };
   let svc = await startTestService(env, dir);
   try {
     await svc.admin('/v1/webhooks', {

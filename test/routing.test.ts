@@ -27,6 +27,8 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
       OUTBOUND_CA_FILE: caFile,
       ESCALATION_CRITICAL: `${ESCALATION_MS / 1000}s`,
       ESCALATION_WARNING: '1h',
+      // The webhook receiver is on 127.0.0.1, which webhooks may reach only when listed.
+      WEBHOOK_ALLOWED_HOSTS: new URL(webhook.url).host,
     });
     for (const [name, role] of [
       ['primary', 'nurse'],
@@ -114,7 +116,8 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     expect(message.payload).toMatchObject({
       alertId: alert.id,
       severity: 'critical',
-      message: 'SpO2 below 88 %: call the patient',
+      // What was measured first, then the rule's message.
+      message: 'SpO2 85 %: SpO2 below 88 %: call the patient',
       patientInitials: 'A. L.',
       url: `/alerts/${alert.id}`,
     });
@@ -144,7 +147,8 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     expect(pcp.receivedAt - backup.receivedAt).toBeGreaterThanOrEqual(ESCALATION_MS - 100);
 
     const { escalation, deliveries } = await (await svc.admin(`/v1/alerts/${alert.id}/deliveries`)).json();
-    expect(escalation).toMatchObject({ state: 'done', reachedAnyone: true, unreachable: false });
+    // Not over: the on-call tier comes next, then repeats until someone acknowledges.
+    expect(escalation).toMatchObject({ state: 'pending', nextTier: 3, reachedAnyone: true, unreachable: false });
     expect(
       deliveries
         .filter((d: { status: string }) => d.status === 'delivered')
@@ -189,7 +193,9 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
     await new Promise((r) => setTimeout(r, ESCALATION_MS * 1.5));
     expect(pushesFor(alert.id, 'backup')).toHaveLength(0);
     const { escalation } = await (await svc.admin(`/v1/alerts/${alert.id}/deliveries`)).json();
-    expect(escalation.state).toBe('cancelled');
+    // Acknowledged: nothing more is sent, and the acknowledgement's own timer runs (ACK_TIMEOUT_CRITICAL).
+    expect(escalation.state).toBe('acknowledged');
+    expect(Date.parse(escalation.acknowledgementExpiresAt)).toBeGreaterThan(Date.now());
   });
 
   it('removes a subscription the push service says is gone (410) and reaches the next tier at once', async () => {
@@ -315,7 +321,7 @@ describe('alert routing: Web Push to the care team, escalation, webhooks', () =>
       2_000,
     );
     expect(pushed.receivedAt - sent).toBeLessThan(1_000);
-    expect(pushed.payload).toMatchObject({ severity: 'critical', message: 'SpO2 below 88 %: call now' });
+    expect(pushed.payload).toMatchObject({ severity: 'critical', message: 'SpO2 85 %: SpO2 below 88 %: call now' });
     expect(await (await svc.admin(`/v1/alerts/${alert.id}`)).json()).toMatchObject({
       severity: 'critical',
       count: 2,

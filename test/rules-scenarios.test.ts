@@ -381,13 +381,23 @@ describe('reading-driven rules', () => {
     // Not a breach: inactive, but nothing else changes (still open, same count, same triggering reading).
     expect(alerts[0]).toEqual({ ...afterThird, active: false });
 
-    // Acknowledged alerts are still the one alert of the rule.
+    // Acknowledged after it cleared, it is still the one alert of the rule; but a new breach is a new
+    // episode, and it reopens the alert (v1 kept it acknowledged and told nobody).
     const ack = await svc.admin(`/v1/alerts/${first!.id}/acknowledge`, { method: 'POST' });
     expect(ack.status).toBe(200);
     const [fourth] = await post(svc, p.token, spo2(96, 86));
     alerts = await alertsOf(svc, p.patientId);
     expect(alerts).toMatchObject([
-      { id: first!.id, status: 'acknowledged', count: 4, active: true, reading: { id: fourth, value: 86 } },
+      {
+        id: first!.id,
+        status: 'open',
+        episode: 2,
+        reopenReason: 'new_episode',
+        count: 4,
+        active: true,
+        reading: { id: fourth, value: 86 },
+        observed: { kind: 'reading', value: 86, unit: '%' },
+      },
     ]);
   });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestService, type TestClinician, type TestService } from './helpers/service.ts';
+import { ADMIN_TOKEN, startTestService, type TestClinician, type TestService } from './helpers/service.ts';
 
 /**
  * What the web app reads besides the contract's endpoints (GET /v1/inbox, GET /v1/patients-summary) and
@@ -24,6 +24,8 @@ interface InboxAlert {
 interface Summary {
   id: string;
   name: string;
+  status: string;
+  statusUntil: string | null;
   lastReadingAt: string | null;
   openAlerts: Record<string, number>;
   acknowledgedAlerts: Record<string, number>;
@@ -160,6 +162,25 @@ describe('GET /v1/patients-summary', () => {
     expect(patient!.acknowledgedAlerts).toEqual({ critical: 0, warning: 1, info: 0 });
   });
 
+  it('says whether each patient is monitored, paused (until when) or discharged', async () => {
+    const summary = async () =>
+      ((await (await svc.admin('/v1/patients-summary')).json()) as { patients: Summary[] }).patients.find(
+        (p) => p.id === theirs,
+      )!;
+    expect(await summary()).toMatchObject({ status: 'active', statusUntil: null });
+    const until = new Date(Date.now() + 3 * DAY).toISOString();
+    const pause = await svc.admin(`/v1/patients/${theirs}`, {
+      method: 'PATCH',
+      body: { status: 'paused', until, reason: 'In hospital' },
+    });
+    expect(pause.status).toBe(200);
+    expect(await summary()).toMatchObject({ status: 'paused', statusUntil: until });
+    // Discharged patients stay in the summary (the patient list hides them unless asked).
+    await svc.admin(`/v1/patients/${theirs}`, { method: 'PATCH', body: { status: 'discharged' } });
+    expect(await summary()).toMatchObject({ status: 'discharged', statusUntil: null });
+    await svc.admin(`/v1/patients/${theirs}`, { method: 'PATCH', body: { status: 'active' } });
+  });
+
   it('is scoped and audited like other patient reads', async () => {
     expect((await svc.request(`/v1/patients-summary?patientId=${ours}`, otherToken)).status).toBe(404);
     const admin = (await (await svc.admin('/v1/patients-summary')).json()) as { patients: Summary[] };
@@ -220,6 +241,44 @@ describe('web pages', () => {
       }),
     ).toHaveProperty('status', 200);
     expect(await editable(token)).toBe('true');
+  });
+
+  it('tells each page who is signed in, and who may change a patient’s monitoring status', async () => {
+    const html = await (
+      await fetch(`${svc.url}/patients/${ours}`, { headers: { cookie: `homewatch_session=${nurseToken}` } })
+    ).text();
+    expect(html).toContain(`data-user-id="${nurse.id}"`);
+    expect(html).toContain('data-user-role="nurse"');
+    // Anyone on the care team may pause or discharge (PATCH /v1/patients/:id), as may an admin.
+    expect(html).toContain('data-can-change-status="true"');
+    const admin = await (
+      await fetch(`${svc.url}/patients/${ours}`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })
+    ).text();
+    expect(admin).toContain('data-can-change-status="true"');
+    expect(admin).toContain('data-user-id="admin-token"');
+  });
+
+  it('serves the settings page to clinicians and the on-call rota to administrators only', async () => {
+    const asNurse = { headers: { cookie: `homewatch_session=${nurseToken}` } };
+    const asAdmin = { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } };
+    const settings = await fetch(`${svc.url}/settings`, asNurse);
+    expect(settings.status).toBe(200);
+    const settingsHtml = await settings.text();
+    expect(settingsHtml).toContain('Away periods');
+    expect(settingsHtml).toMatch(/src="\/assets\/settings\.js\?v=[0-9a-f]+"/);
+    // The admin token is no clinician: it has no away periods of its own.
+    expect(await (await fetch(`${svc.url}/settings`, asAdmin)).text()).toContain('No settings for the admin token');
+
+    const refused = await fetch(`${svc.url}/on-call`, asNurse);
+    expect(refused.status).toBe(403);
+    expect(refused.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const rota = await fetch(`${svc.url}/on-call`, asAdmin);
+    expect(rota.status).toBe(200);
+    expect(await rota.text()).toMatch(/src="\/assets\/on-call\.js\?v=[0-9a-f]+"/);
+    // Only administrators see the rota in the header.
+    expect(settingsHtml).not.toContain('href="/on-call"');
+    expect(await (await fetch(`${svc.url}/`, asAdmin)).text()).toContain('href="/on-call"');
+    expect((await fetch(`${svc.url}/settings`, { redirect: 'manual' })).status).toBe(302);
   });
 
   it('never lets sign-in send the browser to another site', async () => {

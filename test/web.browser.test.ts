@@ -3,9 +3,10 @@ import path from 'node:path';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../scripts/simulate-data.ts';
+import { startOfLocal } from '../src/domain/calendar.ts';
 import { findBinary, requireBinary } from './helpers/mosquitto.ts';
 import { startPushReceiver, type PushReceiver } from './helpers/push-receiver.ts';
-import { startTestService, type TestClinician, type TestService } from './helpers/service.ts';
+import { startTestService, type DeviceKind, type TestClinician, type TestService } from './helpers/service.ts';
 
 /**
  * The clinician web app in a real browser: Debian's Chromium driven by playwright-core (no browser
@@ -13,9 +14,12 @@ import { startTestService, type TestClinician, type TestService } from './helper
  * inbox (a fresh alert arriving while it is open, who was notified, acknowledge and resolve in place),
  * the patient list's adherence, the patient page's charts, a physician changing a threshold, phone
  * width, session expiry and sign-out, and fails on any console error or CSP violation on any page.
+ * Version 2 runs against a second service whose critical alerts escalate every 2 s: repeated, reopened
+ * and late alerts in the inbox, resolving with quiet-for, away periods, the on-call rota, pausing and
+ * discharging a patient, and a device whose clock is wrong.
  *
- * Screenshots go to test-artifacts/web/. With UPDATE_SCREENSHOTS=1 the README's two screenshots
- * (docs/screenshots/inbox.png, patient.png) are written too.
+ * Screenshots go to test-artifacts/web/. With UPDATE_SCREENSHOTS=1 the docs' three screenshots
+ * (docs/screenshots/inbox.png, patient.png, inbox-episodes.png) are written too.
  */
 
 /** Set CHROMIUM_BIN to use another binary; CI installs Debian's chromium (.ci/run). */
@@ -43,8 +47,30 @@ const PHONE = { width: 390, height: 844 };
 /** The inbox polls every 10 s; give it one interval and slack for a busy CI machine. */
 const POLL_WAIT_MS = 25_000;
 
-const HOUR = 3_600_000;
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
+
+/** The browser contexts' time zone: what `datetime-local` inputs mean. */
+const BROWSER_ZONE = 'America/Chicago';
+/** What a `datetime-local` input shows for an instant in a time zone ("2026-03-04T15:00"). */
+function wallClock(ms: number, timeZone = BROWSER_ZONE): string {
+  const parts = Object.fromEntries(
+    new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+    })
+      .formatToParts(ms)
+      .map((part) => [part.type, part.value]),
+  );
+  return `${parts.year}-${parts.month}-${parts.day}T${parts.hour}:${parts.minute}`;
+}
+const toMinute = (ms: number) => Math.floor(ms / MINUTE) * MINUTE;
 
 /** A console error a test expects: the browser logs every 401 answer, e.g. for a wrong password or a revoked session. */
 const EXPECTED_401 = /status of 401/;
@@ -68,7 +94,7 @@ describe.skipIf(!requireBinary('chromium', chromiumAvailable()))(
     let inbox: Page;
 
     async function newContext(name: string, viewport = DESKTOP, allowed: RegExp[] = []): Promise<BrowserContext> {
-      const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: 'America/Chicago' });
+      const context = await browser.newContext({ viewport, locale: 'en-US', timezoneId: BROWSER_ZONE });
       // A CSP violation also logs a console error; this names the directive, whatever the browser's wording.
       await context.addInitScript(() =>
         document.addEventListener('securitypolicyviolation', (e) =>
@@ -86,14 +112,19 @@ describe.skipIf(!requireBinary('chromium', chromiumAvailable()))(
     }
 
     /** Opens `target`, is sent to the sign-in page, signs in with the labelled fields and comes back to `target`. */
-    async function signIn(context: BrowserContext, who: TestClinician, target = '/'): Promise<Page> {
+    async function signIn(
+      context: BrowserContext,
+      who: TestClinician,
+      target = '/',
+      service: TestService = svc,
+    ): Promise<Page> {
       const page = await context.newPage();
-      await page.goto(svc.url + target);
+      await page.goto(service.url + target);
       expect(new URL(page.url()).pathname).toBe('/login');
       await page.getByLabel('Email').fill(who.email);
       await page.getByLabel('Password').fill(who.password);
       await page.getByRole('button', { name: 'Sign in' }).click();
-      await page.waitForURL(svc.url + target);
+      await page.waitForURL(service.url + target);
       return page;
     }
 
@@ -665,6 +696,418 @@ describe.skipIf(!requireBinary('chromium', chromiumAvailable()))(
       await page.goto(`${svc.url}/patients`);
       expect(new URL(page.url()).pathname).toBe('/login');
       await context.close();
+    });
+
+    describe('version 2: alerts that never go silent, availability and patient status', () => {
+      /** Critical alerts escalate, then repeat, every 2 s here, so a repeat shows within a poll or two. */
+      let svc2: TestService;
+      let rosa: TestClinician;
+      let ines: TestClinician;
+      let osei: TestClinician;
+      let lee: TestClinician;
+      let rosaToken: string;
+      let rosaContext: BrowserContext;
+      let rosaInbox: Page;
+      const people = { ada: '', ben: '' };
+      const tokens: Record<string, Partial<Record<DeviceKind, string>>> = { ada: {}, ben: {} };
+      const benDevices: Record<string, string> = {};
+
+      const api2 = async <T>(pathname: string, token?: string, init: { method?: string; body?: unknown } = {}) => {
+        const response = token ? await svc2.request(pathname, token, init) : await svc2.admin(pathname, init);
+        if (!response.ok)
+          throw new Error(`${init.method ?? 'GET'} ${pathname}: ${response.status} ${await response.text()}`);
+        return (await response.json()) as T;
+      };
+      const send = async (who: keyof typeof people, kind: DeviceKind, readings: Array<Record<string, unknown>>) => {
+        const response = await svc2.postReadings(tokens[who]![kind]!, { readings });
+        expect(response.status, await response.clone().text()).toBe(200);
+      };
+      type Alert2 = AlertBody & { reopenReason: string | null; episode: number; late: boolean };
+      const alerts2 = async (patientId: string) =>
+        (await api2<{ alerts: Alert2[] }>(`/v1/alerts?patientId=${patientId}`)).alerts;
+      const rule = (id: string, metric: string, when: Record<string, unknown>, severity: string, message: string) => ({
+        id,
+        metric,
+        when,
+        severity,
+        message,
+      });
+
+      beforeAll(async () => {
+        svc2 = await startTestService({
+          ESCALATION_CRITICAL: '2s',
+          PUSH_ENDPOINT_HOSTS: receiver.host,
+          OUTBOUND_CA_FILE: receiver.caFile,
+        });
+        [rosa, ines, osei, lee] = await Promise.all([
+          svc2.createClinician('nurse', { name: 'Rosa Delgado' }),
+          svc2.createClinician('nurse', { name: 'Ines Park' }),
+          svc2.createClinician('physician', { name: 'Dr. Amara Osei' }),
+          svc2.createClinician('admin', { name: 'Lee Adeyemi' }),
+        ]);
+        rosaToken = await svc2.login(rosa.email, rosa.password);
+        // Rosa's phone: her pushes are delivered, so a critical alert nobody acknowledges is re-sent to her.
+        const key = (await api2<{ publicKey: string }>('/v1/push/public-key', rosaToken)).publicKey;
+        await api2('/v1/push/subscriptions', rosaToken, {
+          method: 'POST',
+          body: receiver.subscribe('rosa-phone', { applicationServerKey: key }),
+        });
+        const patients2 = [
+          { key: 'ada', name: 'Ada Moreno', timezone: 'America/Chicago' },
+          { key: 'ben', name: 'Ben Okoro', timezone: 'America/New_York' },
+        ] as const;
+        for (const { key: who, ...body } of patients2) {
+          const { id } = await api2<{ id: string }>('/v1/patients', undefined, { method: 'POST', body });
+          people[who] = id;
+          for (const kind of ['bp_monitor', 'scale', 'pulse_oximeter'] as const) {
+            const device = await api2<{ id: string; token: string }>('/v1/devices', undefined, {
+              method: 'POST',
+              body: { kind, patientId: id, serial: `${who.toUpperCase()}-${kind}` },
+            });
+            tokens[who]![kind] = device.token;
+            if (who === 'ben') benDevices[kind] = device.id;
+          }
+          await api2(`/v1/patients/${id}/care-team`, undefined, {
+            method: 'PUT',
+            body: {
+              members: [
+                { clinicianId: rosa.id, role: 'primary_nurse' },
+                { clinicianId: osei.id, role: 'pcp' },
+              ],
+            },
+          });
+          await api2(`/v1/patients/${id}/care-plan`, undefined, {
+            method: 'PUT',
+            body: {
+              rules: [
+                rule('spo2-critical', 'spo2', { kind: 'threshold', op: '<', value: 88 }, 'critical', 'SpO2 below 88%.'),
+                rule('spo2-low', 'spo2', { kind: 'threshold', op: '<', value: 92 }, 'warning', 'SpO2 below 92%.'),
+                rule(
+                  'weight-gain',
+                  'weight',
+                  { kind: 'change', op: '>=', value: 2, unit: 'lb', within: '24h' },
+                  'warning',
+                  'Weight up 2 lb or more in 24 h.',
+                ),
+                rule(
+                  'systolic-high',
+                  'systolic',
+                  { kind: 'threshold', op: '>=', value: 180 },
+                  'critical',
+                  'Systolic 180 or higher.',
+                ),
+                rule(
+                  'spo2-low-run',
+                  'spo2',
+                  { kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' },
+                  'warning',
+                  'SpO2 below 90% three times in a row.',
+                ),
+              ],
+            },
+          });
+        }
+
+        const now = Date.now();
+        // A new episode: the low SpO2 is acknowledged, clears, and comes back.
+        await send('ada', 'pulse_oximeter', [{ type: 'spo2', measuredAt: now - 40 * MINUTE, value: 91 }]);
+        const low = (await alerts2(people.ada)).find((a) => a.ruleId === 'spo2-low')!;
+        await api2(`/v1/alerts/${low.id}/acknowledge`, rosaToken, { method: 'POST' });
+        await send('ada', 'pulse_oximeter', [{ type: 'spo2', measuredAt: now - 30 * MINUTE, value: 96 }]);
+        await send('ada', 'pulse_oximeter', [{ type: 'spo2', measuredAt: now - 20 * MINUTE, value: 90 }]);
+        // A late critical: measured 3 h ago, received after a newer reading.
+        await send('ada', 'pulse_oximeter', [{ type: 'spo2', measuredAt: now - 5 * MINUTE, value: 95 }]);
+        await send('ada', 'pulse_oximeter', [{ type: 'spo2', measuredAt: now - 3 * HOUR - 5 * MINUTE, value: 85 }]);
+        // A weight gain over a day, acknowledged: its acknowledgement expires.
+        await send('ada', 'scale', [
+          { type: 'weight', measuredAt: now - 20 * HOUR, value: 180, unit: 'lb' },
+          { type: 'weight', measuredAt: now - HOUR, value: 182.4, unit: 'lb' },
+        ]);
+        const gain = (await alerts2(people.ada)).find((a) => a.ruleId === 'weight-gain')!;
+        await api2(`/v1/alerts/${gain.id}/acknowledge`, rosaToken, { method: 'POST' });
+        // A critical nobody acknowledges: re-sent to Rosa every 2 s once the care team is exhausted.
+        await send('ada', 'bp_monitor', [
+          { type: 'blood_pressure', measuredAt: now - 2 * MINUTE, systolic: 186, diastolic: 96 },
+        ]);
+        // Ben's blood pressure monitor lost its clock: current, then three messages stamped hours ago.
+        await send('ben', 'bp_monitor', [
+          { type: 'blood_pressure', measuredAt: now - MINUTE, systolic: 128, diastolic: 80 },
+        ]);
+        for (const back of [5 * HOUR, 5 * HOUR - 10 * MINUTE, 5 * HOUR - 20 * MINUTE]) {
+          await send('ben', 'bp_monitor', [
+            { type: 'blood_pressure', measuredAt: now - back, systolic: 130, diastolic: 82 },
+          ]);
+        }
+        expect((await alerts2(people.ben)).map((a) => a.ruleId)).toContain('device-clock');
+
+        rosaContext = await newContext('rosa', DESKTOP, [EXPECTED_401]);
+        rosaInbox = await signIn(rosaContext, rosa, '/', svc2);
+      }, 60_000);
+
+      afterAll(async () => {
+        await rosaContext?.close();
+        await svc2?.stop();
+      });
+
+      it('shows a reopened, a repeated and a late alert in plain words, with what was observed', async () => {
+        const alerts = await alerts2(people.ada);
+        const byRule = (id: string) => alerts.find((a) => a.ruleId === id && a.status !== 'resolved')!;
+        const reopened = rosaInbox.locator(`#alert-${byRule('spo2-low').id}`);
+        await reopened.waitFor();
+        expect(await reopened.locator('.tag--reopened').textContent()).toBe('Reopened: new episode');
+        expect(await reopened.locator('[data-field="count"]').textContent()).toContain('episode 2');
+        expect(await reopened.locator('[data-field="status"]').textContent()).toMatch(/reopened: new episode/);
+
+        const late = rosaInbox.locator(`#alert-${byRule('spo2-critical').id}`);
+        expect(await late.getAttribute('data-severity')).toBe('critical');
+        expect(await late.locator('[data-field="reading"]').textContent()).toContain('measured 3 h ago, arrived late');
+        expect(await late.locator('[data-field="observed"]').textContent()).toBe('SpO2 85%');
+
+        const gain = rosaInbox.locator(`#ack-list #alert-${byRule('weight-gain').id}`);
+        expect(await gain.locator('[data-field="observed"]').textContent()).toMatch(/^Weight \+2\.4 lb since /);
+        expect(await gain.locator('[data-field="status"]').textContent()).toMatch(
+          /Acknowledged by Rosa Delgado .* · acknowledgement expires /,
+        );
+
+        // Nobody acknowledges the systolic 186: after the care team, it is re-sent every 2 s.
+        const repeated = rosaInbox.locator(`#alert-${byRule('systolic-high').id}`);
+        await rosaInbox.waitForFunction(
+          (id) =>
+            /re-sent \d+ times/.test(document.querySelector(`#alert-${id} [data-field="notified"]`)?.textContent ?? ''),
+          byRule('systolic-high').id,
+          { timeout: POLL_WAIT_MS },
+        );
+        expect(await repeated.locator('[data-field="notified"]').textContent()).toContain('Rosa Delgado (push');
+        expect(await repeated.locator('[data-field="observed"]').textContent()).toBe('Systolic 186 mmHg');
+        await screenshot(rosaInbox, 'inbox-v2', 'inbox-episodes');
+      });
+
+      it('opens a reopened alert from its push link with the same words', async () => {
+        const low = (await alerts2(people.ada)).find((a) => a.ruleId === 'spo2-low')!;
+        const page = await rosaContext.newPage();
+        await page.goto(`${svc2.url}/alerts/${low.id}`);
+        const card = page.locator(`#alert-${low.id}.alert-card--highlighted`);
+        await card.waitFor();
+        expect(await card.locator('.tag--reopened').textContent()).toBe('Reopened: new episode');
+        await page.close();
+      });
+
+      it('resolves with quiet-for, and the care plan says until when and who quieted the rule', async () => {
+        const repeated = (await alerts2(people.ada)).find((a) => a.ruleId === 'systolic-high')!;
+        const card = rosaInbox.locator(`#alert-${repeated.id}`);
+        await card.getByRole('button', { name: 'Resolve…' }).click();
+        await card.getByLabel('Note (optional)').fill('Called: took her evening pill late; recheck 142/88.');
+        await card.getByLabel('Quiet this rule for this patient').selectOption({ label: '7 days' });
+        await card.getByRole('button', { name: 'Resolve alert' }).click();
+        await rosaInbox.locator(`#resolved-list #alert-${repeated.id}`).waitFor({ state: 'attached' });
+        await rosaInbox.waitForFunction(() =>
+          /quiet for this patient for 7 days/.test(document.getElementById('inbox-live')?.textContent ?? ''),
+        );
+
+        const plan = await api2<{ rules: Array<{ id: string; quietUntil?: string; quietSetBy?: string }> }>(
+          `/v1/patients/${people.ada}/care-plan`,
+        );
+        const quiet = plan.rules.find((r) => r.id === 'systolic-high')!;
+        expect(quiet.quietSetBy).toBe(rosa.id);
+        expect(Date.parse(quiet.quietUntil!) - Date.now()).toBeGreaterThan(7 * DAY - 5 * MINUTE);
+        expect(plan.rules.find((r) => r.id === 'spo2-low')!.quietUntil).toBeUndefined();
+        // The quieted rule opens nothing new for this patient.
+        await send('ada', 'bp_monitor', [
+          { type: 'blood_pressure', measuredAt: Date.now() - MINUTE, systolic: 190, diastolic: 98 },
+        ]);
+        const after = (await alerts2(people.ada)).filter((a) => a.ruleId === 'systolic-high');
+        expect(after.map((a) => a.status)).toEqual(['resolved']);
+
+        const page = await rosaContext.newPage();
+        await page.goto(`${svc2.url}/patients/${people.ada}`);
+        await page.locator('body[data-loaded="true"]').waitFor();
+        const row = page.locator('#plan-body tr[data-rule-id="systolic-high"]');
+        expect(await row.getAttribute('data-quiet')).toBe('true');
+        expect(await row.locator('[data-field="quiet"]').textContent()).toMatch(/Quiet until .+, set by you:/);
+        expect(await page.locator('#plan-body tr[data-rule-id="spo2-low-run"]').textContent()).toContain(
+          'SpO2 < 90% on 3 readings in a row, all within 48h',
+        );
+        await screenshot(page, 'patient-quiet');
+        await page.close();
+        // The late critical repeats too: resolve it, so the rest runs without a push every 2 s.
+        const late = (await alerts2(people.ada)).find((a) => a.ruleId === 'spo2-critical' && a.status !== 'resolved')!;
+        await api2(`/v1/alerts/${late.id}/resolve`, rosaToken, { method: 'POST', body: { note: 'Old reading.' } });
+      });
+
+      it('lets a nurse set and remove her own away periods, in her time zone', async () => {
+        await rosaInbox.getByRole('link', { name: 'Settings' }).click();
+        await rosaInbox.waitForURL(`${svc2.url}/settings`);
+        await rosaInbox.locator('body[data-loaded="true"]').waitFor();
+        expect(await rosaInbox.locator('#away-body').textContent()).toContain('No away periods');
+        const from = toMinute(Date.now() + 2 * DAY);
+        const until = from + 7 * DAY;
+        const addPeriod = async (start: number, end: number, note: string) => {
+          await rosaInbox.getByLabel('From').fill(wallClock(start));
+          await rosaInbox.getByLabel('Until').fill(wallClock(end));
+          await rosaInbox.getByLabel('Note (optional)').fill(note);
+          await rosaInbox.getByRole('button', { name: 'Add away period' }).click();
+          await rosaInbox.locator('#away-status.status-line--ok').waitFor();
+        };
+        await addPeriod(from, until, 'Holiday');
+        await addPeriod(from + 20 * DAY, from + 21 * DAY, 'Training day');
+        expect(await rosaInbox.locator('#away-body tr').count()).toBe(2);
+        // Wrong way round: refused in the page, nothing sent.
+        await rosaInbox.getByLabel('From').fill(wallClock(until));
+        await rosaInbox.getByLabel('Until').fill(wallClock(from));
+        await rosaInbox.getByRole('button', { name: 'Add away period' }).click();
+        expect(await rosaInbox.locator('#away-status').textContent()).toBe('The end must come after the start.');
+        await screenshot(rosaInbox, 'settings');
+
+        await rosaInbox
+          .getByRole('button', { name: /^Remove away period .* – / })
+          .nth(1)
+          .click();
+        await rosaInbox.getByText('Away period removed.').waitFor();
+        const { periods } = await api2<{ periods: Array<{ from: string; until: string; note?: string }> }>(
+          `/v1/clinicians/${rosa.id}/away`,
+          rosaToken,
+        );
+        expect(periods).toEqual([
+          { from: new Date(from).toISOString(), until: new Date(until).toISOString(), note: 'Holiday' },
+        ]);
+      });
+
+      it('lets an admin edit the on-call rota, and the inbox says who is on call now', async () => {
+        const context = await newContext('admin', DESKTOP);
+        const page = await signIn(context, lee, '/', svc2);
+        await page.getByRole('link', { name: 'On call' }).click();
+        await page.waitForURL(`${svc2.url}/on-call`);
+        await page.locator('body[data-loaded="true"]').waitFor();
+        expect(await page.locator('#rota-now').textContent()).toBe('Nobody is on call now');
+        // Admins cannot be on call: only nurses and physicians are offered.
+        const offered = await page.locator('#shift-clinician option').allTextContents();
+        expect(offered).toEqual(['Choose…', 'Dr. Amara Osei (Physician)', 'Ines Park (Nurse)', 'Rosa Delgado (Nurse)']);
+
+        const start = toMinute(Date.now() - HOUR);
+        const end = start + 12 * HOUR;
+        const addShift = async (name: string, from: number, until: number) => {
+          await page.getByLabel('Clinician').selectOption({ label: name });
+          await page.getByLabel('From').fill(wallClock(from));
+          await page.getByLabel('Until').fill(wallClock(until));
+          await page.getByRole('button', { name: 'Add shift' }).click();
+          await page.locator('#rota-status.status-line--ok').waitFor();
+        };
+        await addShift('Ines Park (Nurse)', start, end);
+        await addShift('Dr. Amara Osei (Physician)', end, end + 12 * HOUR);
+        await addShift('Rosa Delgado (Nurse)', end + 12 * HOUR, end + 24 * HOUR);
+        expect(await page.locator('#rota-now').textContent()).toMatch(/^On call now: Ines Park, until /);
+        expect(await page.locator('#shifts-body tr[data-state="now"]').textContent()).toContain('Ines Park');
+        await screenshot(page, 'on-call');
+        await page.getByRole('button', { name: /^Remove Rosa Delgado's shift/ }).click();
+        await page.getByText('Shift removed.').waitFor();
+
+        const rota = await api2<{ shifts: Array<{ clinicianId: string; from: string; until: string }>; now: string }>(
+          '/v1/on-call',
+          rosaToken,
+        );
+        expect(rota.now).toBe(ines.id);
+        expect(rota.shifts).toEqual([
+          { clinicianId: ines.id, from: new Date(start).toISOString(), until: new Date(end).toISOString() },
+          { clinicianId: osei.id, from: new Date(end).toISOString(), until: new Date(end + 12 * HOUR).toISOString() },
+        ]);
+        // The admin's inbox names her; a nurse, who may not list clinicians, reads "a colleague".
+        await page.getByRole('link', { name: 'Inbox' }).click();
+        await page.locator('#on-call-now:not([hidden])').waitFor();
+        expect(await page.locator('#on-call-now').textContent()).toMatch(/^On call now: Ines Park, until /);
+        await rosaInbox.goto(`${svc2.url}/`);
+        await rosaInbox.locator('#on-call-now:not([hidden])').waitFor();
+        expect(await rosaInbox.locator('#on-call-now').textContent()).toMatch(/^On call now: a colleague, until /);
+        await context.close();
+      });
+
+      it("shows a device's wrong clock on the patient page", async () => {
+        await rosaInbox.goto(`${svc2.url}/patients/${people.ben}`);
+        await rosaInbox.locator('body[data-loaded="true"]').waitFor();
+        const clock = rosaInbox.locator('#device-clock');
+        expect(await clock.isVisible()).toBe(true);
+        expect(await clock.locator(`[data-device-id="${benDevices.bp_monitor}"]`).textContent()).toContain(
+          'Blood pressure monitor (serial BEN-bp_monitor)',
+        );
+        expect(await clock.textContent()).toContain('its readings count as measured when they arrive');
+        expect(await rosaInbox.locator('#alerts-body').textContent()).toContain('Device clock wrong');
+      });
+
+      it('pauses, resumes and discharges a patient; the list marks and hides them', async () => {
+        const page = rosaInbox;
+        const resumeOn = new Intl.DateTimeFormat('en-CA', { timeZone: 'America/New_York' }).format(
+          Date.now() + 5 * DAY,
+        );
+        await page.getByRole('button', { name: 'Pause…' }).click();
+        await page.getByLabel('Resume on (optional)').fill(resumeOn);
+        await page.getByLabel('Reason (optional)').first().fill('In hospital');
+        await page.getByRole('button', { name: 'Pause monitoring' }).click();
+        await page.locator('#status-now[data-status="paused"]').waitFor();
+        expect(await page.locator('#patient-status').textContent()).toMatch(/^Paused until .+, 12:00 AM$/);
+        await page.locator('#status-history li[data-status="paused"]').waitFor();
+        expect(await page.locator('#status-history li').first().textContent()).toContain('by you: In hospital');
+        const paused = await api2<{ status: string; statusUntil: string }>(`/v1/patients/${people.ben}`, rosaToken);
+        expect(paused.status).toBe('paused');
+        expect(paused.statusUntil).toBe(
+          new Date(startOfLocal(Date.parse(`${resumeOn}T12:00:00Z`), 'day', 'America/New_York')).toISOString(),
+        );
+        await screenshot(page, 'patient-paused');
+
+        await page.goto(`${svc2.url}/patients`);
+        const ben = page.locator(`tr[data-patient-id="${people.ben}"]`);
+        await ben.waitFor();
+        expect(await ben.locator('.tag--paused').textContent()).toMatch(/^Paused until /);
+
+        await page.goto(`${svc2.url}/patients/${people.ben}`);
+        await page.locator('body[data-loaded="true"]').waitFor();
+        await page.getByRole('button', { name: 'Resume monitoring' }).click();
+        await page.locator('#status-now[data-status="active"]').waitFor();
+        // Discharging asks first; Cancel changes nothing.
+        await page.getByRole('button', { name: 'Discharge…' }).click();
+        expect(await page.locator('#discharge-form').textContent()).toContain('every open alert is resolved');
+        await page.locator('#discharge-form').getByRole('button', { name: 'Cancel' }).click();
+        expect(await page.locator('#discharge-form').isHidden()).toBe(true);
+        await page.getByRole('button', { name: 'Discharge…' }).click();
+        await page.locator('#discharge-form').getByLabel('Reason (optional)').fill('Program completed');
+        await page.getByRole('button', { name: 'Discharge patient' }).click();
+        await page.locator('#status-now[data-status="discharged"]').waitFor();
+        await page.locator('#status-history li[data-status="discharged"]').waitFor();
+        expect(await page.locator('#status-history li').count()).toBe(3);
+        // Its open alerts (the device clock) are resolved with the note "discharged".
+        await page.locator('#device-clock').waitFor({ state: 'hidden' });
+        expect((await alerts2(people.ben)).map((a) => [a.status, a.note])).toEqual([['resolved', 'discharged']]);
+
+        await page.goto(`${svc2.url}/patients`);
+        await page.locator(`tr[data-patient-id="${people.ada}"]`).waitFor();
+        expect(await page.locator(`tr[data-patient-id="${people.ben}"]`).count()).toBe(0);
+        await page.getByLabel('Show discharged patients').check();
+        expect(new URL(page.url()).searchParams.get('status')).toBe('all');
+        expect(await ben.locator('.tag--discharged').textContent()).toBe('Discharged');
+        await screenshot(page, 'patients-discharged');
+      });
+
+      it('fits the new pages on a 390-px phone', async () => {
+        const context = await newContext('phone-v2', PHONE);
+        const page = await signIn(context, rosa, '/settings', svc2);
+        for (const [name, target] of [
+          ['phone-settings', '/settings'],
+          ['phone-inbox-v2', '/'],
+          ['phone-patient-status', `/patients/${people.ada}`],
+        ] as const) {
+          await page.goto(svc2.url + target);
+          await page.locator('body[data-loaded="true"], #open-list .alert-card').first().waitFor();
+          expect(await page.evaluate(() => document.documentElement.scrollWidth), name).toBeLessThanOrEqual(
+            PHONE.width,
+          );
+          await screenshot(page, name);
+        }
+        await context.close();
+        const admin = await newContext('phone-admin', PHONE);
+        const rota = await signIn(admin, lee, '/on-call', svc2);
+        await rota.locator('body[data-loaded="true"]').waitFor();
+        expect(await rota.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(PHONE.width);
+        await screenshot(rota, 'phone-on-call');
+        await admin.close();
+      });
     });
 
     it('logged no console error, page error or CSP violation on any page', () => {

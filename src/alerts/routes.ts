@@ -77,6 +77,8 @@ export function alertsRoute({ alerts, actions, access, audit, onAlertChanges, on
     .get('/', async (c) => {
       const principal = requireUser(c);
       const query = parseOrThrow(alertsQuerySchema, c.req.query(), 'query');
+      // One patient's alerts: 404 (audited) for a patient the caller may not see, as everywhere else.
+      if (query.patientId) await requireVisible({ access, audit }, c, 'alerts.list', query.patientId);
       const before = query.cursor ? cursorParam(query.cursor) : undefined;
       const page = alerts.list({
         ...query,

@@ -15,7 +15,15 @@ export type Principal =
   | { kind: 'device'; id: string; device: DeviceIdentity };
 
 export type AppEnv = {
-  Variables: { principal: Principal | undefined; requestId: string; sessionToken: string | undefined };
+  Variables: {
+    principal: Principal | undefined;
+    /** How the principal was signed in: the session cookie is sent by the browser on its own (CSRF). */
+    credential: 'bearer' | 'cookie' | undefined;
+    requestId: string;
+    sessionToken: string | undefined;
+    /** Set once this request's refusal is in the audit trail (src/audit/refusals.ts). */
+    refusalAudited: boolean | undefined;
+  };
 };
 
 /** The web app's session cookie: HttpOnly, SameSite=Strict, so scripts cannot read it and other sites cannot send it. */
@@ -50,6 +58,7 @@ export function authenticate({ adminToken, devices, sessions }: AuthenticateOpti
     } else if (bearer && adminToken && secretsEqual(bearer, adminToken)) {
       c.set('principal', { kind: 'admin-token', id: 'admin-token', role: 'admin' });
     }
+    c.set('credential', c.get('principal') ? (bearer ? 'bearer' : 'cookie') : undefined);
     await next();
   };
 }
@@ -89,4 +98,53 @@ export function requireDevice(c: Context<AppEnv>): DeviceIdentity {
   if (principal?.kind === 'device') return principal.device;
   if (principal) throw new AppError('forbidden', 'Only a device token may post readings');
   throw new AppError('unauthorized', 'A valid device token is required (Authorization: Bearer <device token>)');
+}
+
+const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+/** The content types a cross-site HTML form cannot send: JSON needs a CORS preflight, which we never grant. */
+const JSON_CONTENT_TYPE = /^application\/([\w.-]+\+)?json\s*(;|$)/i;
+
+export interface CsrfGuardOptions {
+  /** Other origins trusted to send the cookie (CORS_ORIGINS), besides the service's own. */
+  trustedOrigins?: string[];
+}
+
+/**
+ * Cross-site request forgery: the session cookie is SameSite=Strict, but "site" ignores ports and
+ * sub-domains, so a page elsewhere on the same host can still make the browser send it. A state-changing
+ * request signed in by the cookie must therefore come from our own origin (its `Origin`, or
+ * `Sec-Fetch-Site: same-origin`; neither can be set by a page), and carry its body as JSON, which no
+ * HTML form can send. Otherwise 403 `csrf`. Bearer tokens are never sent by the browser on its own.
+ */
+export function csrfGuard({ trustedOrigins = [] }: CsrfGuardOptions = {}): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (STATE_CHANGING.has(c.req.method) && c.get('credential') === 'cookie') {
+      const origin = c.req.header('origin');
+      const sameOrigin =
+        c.req.header('sec-fetch-site') === 'same-origin' ||
+        (origin !== undefined && (origin === ownOrigin(c) || trustedOrigins.includes(origin)));
+      if (!sameOrigin) {
+        throw new AppError(
+          'csrf',
+          "A change made with the session cookie must come from Homewatch's own pages (Origin or Sec-Fetch-Site)",
+        );
+      }
+      const hasBody =
+        (c.req.header('content-length') ?? '0') !== '0' || c.req.header('transfer-encoding') !== undefined;
+      if (hasBody && !JSON_CONTENT_TYPE.test(c.req.header('content-type') ?? '')) {
+        throw new AppError('csrf', 'A change made with the session cookie must send its body as application/json');
+      }
+    }
+    await next();
+  };
+}
+
+/**
+ * The origin the browser sees us at: the Host it asked for, with the scheme a TLS-terminating proxy
+ * reports in X-Forwarded-Proto (a page cannot set that header on a cross-site request), else our own.
+ */
+function ownOrigin(c: Context<AppEnv>): string {
+  const forwarded = c.req.header('x-forwarded-proto')?.split(',')[0]?.trim().toLowerCase();
+  const scheme = forwarded === 'https' || forwarded === 'http' ? forwarded : new URL(c.req.url).protocol.slice(0, -1);
+  return `${scheme}://${c.req.header('host')}`;
 }

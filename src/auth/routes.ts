@@ -6,14 +6,9 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { requireUser, SESSION_COOKIE, type AppEnv } from './middleware.ts';
 import { verifyPassword } from './passwords.ts';
 import type { SessionStore } from './sessions.ts';
+import { clientAddress, SignInThrottle } from './sign-in-throttle.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
-import { RateLimiter } from '../ingest/rate-limit.ts';
 import { type ClinicianStore, presentClinician } from '../clinicians/store.ts';
-
-/** Failed sign-ins allowed per account and per address in a 15-minute window, before 429. */
-const FAILURES_PER_ACCOUNT = 5;
-const FAILURES_PER_ADDRESS = 20;
-const FAILURE_WINDOW_MS = 15 * 60_000;
 
 export const loginSchema = z.strictObject({
   email: z.string().trim().toLowerCase().min(1).max(254),
@@ -24,37 +19,36 @@ export interface AuthRouteOptions {
   clinicians: ClinicianStore;
   sessions: SessionStore;
   audit: AuditLog;
+  /** TRUST_PROXY: the client's address is the right-most X-Forwarded-For entry, not the connection's. */
+  trustProxy?: boolean;
 }
 
 /** `/v1/auth`: sign-in (bearer token and session cookie), sign-out, and who am I. */
-export function authRoute({ clinicians, sessions, audit }: AuthRouteOptions) {
-  const accountFailures = new RateLimiter(FAILURES_PER_ACCOUNT, FAILURE_WINDOW_MS);
-  const addressFailures = new RateLimiter(FAILURES_PER_ADDRESS, FAILURE_WINDOW_MS);
+export function authRoute({ clinicians, sessions, audit, trustProxy = false }: AuthRouteOptions) {
+  const throttle = new SignInThrottle();
 
   return new Hono<AppEnv>()
     .post('/login', async (c) => {
       const { email, password } = parseOrThrow(loginSchema, await c.req.json());
-      const address = getConnInfo(c).remote.address ?? 'unknown';
+      const address = clientAddress(getConnInfo(c).remote.address, c.req.header('x-forwarded-for'), trustProxy);
       const requestId = c.get('requestId');
       const clinician = clinicians.findByEmail(email);
       const entry = { actorId: clinician?.id ?? null, action: 'login', patientId: null, requestId };
 
-      // Each attempt is counted before the (slow) password check and given back if it succeeds, so that
-      // guesses sent all at once cannot all get past the limit while the first ones are still checked.
-      const wait = Math.max(accountFailures.check(email), addressFailures.check(address));
+      // Failed passwords slow that account from that address down (and, gently, the address), never the
+      // account everywhere: the right password from another address always gets in at once.
+      const wait = throttle.attempt(email, address);
       if (wait > 0) {
         await audit.record({ ...entry, at: Date.now(), outcome: 'denied' });
-        throw new AppError('rate_limited', 'Too many failed sign-ins; wait before trying again', [], wait);
+        throw new AppError('rate_limited', 'Too many failed sign-ins from here; wait before trying again', [], wait);
       }
-      accountFailures.take(email);
-      addressFailures.take(address);
       const valid = await verifyPassword(password, clinician?.passwordHash);
       if (!valid || !clinician || clinician.disabledAt !== null) {
+        throttle.failed(email, address);
         await audit.record({ ...entry, at: Date.now(), outcome: 'failure' });
         throw new AppError('unauthorized', 'The email or the password is wrong');
       }
-      addressFailures.give(address);
-      accountFailures.reset(email);
+      throttle.succeeded(email, address);
       const session = sessions.create(clinician.id);
       setCookie(c, SESSION_COOKIE, session.token, {
         httpOnly: true,

@@ -79,10 +79,22 @@ export function awayRoute({ availability, clinicians, audit }: AvailabilityRoute
 
 /** `/v1/on-call`: the agency's rota, read by every clinician and set by admins. */
 export function onCallRoute({ availability, clinicians, audit }: AvailabilityRouteOptions) {
-  const present = () => ({
-    shifts: availability.shifts().map((s) => ({ clinicianId: s.clinicianId, from: iso(s.from), until: iso(s.until) })),
-    now: availability.onCallAt(Date.now()),
-  });
+  // Names too: a nurse cannot list the clinicians, but must know whom she can call.
+  const present = () => {
+    const shifts = availability.shifts();
+    const now = availability.onCallAt(Date.now());
+    const names = clinicians.names([...shifts.map((s) => s.clinicianId), now]);
+    return {
+      shifts: shifts.map((s) => ({
+        clinicianId: s.clinicianId,
+        name: names.get(s.clinicianId) ?? null,
+        from: iso(s.from),
+        until: iso(s.until),
+      })),
+      now,
+      nowName: now === null ? null : (names.get(now) ?? null),
+    };
+  };
   return new Hono<AppEnv>()
     .get('/', (c) => {
       requireUser(c);

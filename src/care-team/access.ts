@@ -95,7 +95,8 @@ export function patientScope(options: PatientScopeOptions, action: string): Midd
     try {
       await next();
     } finally {
-      await recordAccess(options.audit, c, action, patientId, c.res.status < 400 && !c.error ? 'success' : 'failure');
+      const outcome = c.res.status < 400 && !c.error ? 'success' : c.res.status === 403 ? 'denied' : 'failure';
+      await recordAccess(options.audit, c, action, patientId, outcome);
     }
   };
 }
@@ -108,6 +109,8 @@ export function recordAccess(
   patientId: string | null,
   outcome: AuditOutcome,
 ): Promise<void> {
+  // This request's refusal is in the trail now: auditRefusals need not add another row for it.
+  if (outcome !== 'success') c.set('refusalAudited', true);
   return audit.record({
     at: Date.now(),
     actorId: requireUser(c).id,

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { asc, count, eq, inArray } from 'drizzle-orm';
 import { z } from 'zod';
-import { hashPassword, PASSWORD_MIN_LENGTH } from '../auth/passwords.ts';
+import { hashPassword, newPasswordSchema } from '../auth/passwords.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
-import { clinicians } from '../store/schema.ts';
+import { clinicians, sessions } from '../store/schema.ts';
 
 export const CLINICIAN_ROLES = ['admin', 'nurse', 'physician'] as const;
 
@@ -15,7 +15,13 @@ export const createClinicianSchema = z.strictObject({
     .max(254)
     .transform((email) => email.toLowerCase()),
   role: z.enum(CLINICIAN_ROLES),
-  password: z.string().min(PASSWORD_MIN_LENGTH).max(1024),
+  password: newPasswordSchema,
+});
+
+/** `PATCH /v1/clinicians/{id}`: what an admin may change about an account. */
+export const updateClinicianSchema = z.strictObject({
+  /** true ends the clinician's sessions, refuses their sign-in and takes them out of routing; false undoes it. */
+  disabled: z.boolean(),
 });
 
 export type Clinician = typeof clinicians.$inferSelect;
@@ -92,6 +98,26 @@ export class ClinicianStore {
         .all()
         .map((row) => [row.id, row.name]),
     );
+  }
+
+  /**
+   * Disables or re-enables an account; undefined for an unknown id. Disabling also ends every session of
+   * the clinician, in the same transaction (sign-in and session checks refuse a disabled account too, so
+   * nothing can slip in between); re-enabling brings none of them back.
+   */
+  setDisabled(id: string, disabled: boolean, now = Date.now()): Clinician | undefined {
+    return this.db.transaction((tx) => {
+      const current = tx.select().from(clinicians).where(eq(clinicians.id, id)).get();
+      if (!current) return undefined;
+      if (disabled) tx.delete(sessions).where(eq(sessions.clinicianId, id)).run();
+      if (disabled === (current.disabledAt !== null)) return current;
+      return tx
+        .update(clinicians)
+        .set({ disabledAt: disabled ? now : null })
+        .where(eq(clinicians.id, id))
+        .returning()
+        .get();
+    });
   }
 
   async setPassword(id: string, password: string): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Agent } from 'node:https';
-import { and, asc, eq, gt, inArray, lte, sql } from 'drizzle-orm';
+import { and, asc, eq, gt, inArray, isNull, lte, sql } from 'drizzle-orm';
 import type { AlertStore } from '../alerts/store.ts';
 import { expireAcknowledgement, presentAlert, type Alert } from '../alerts/lifecycle.ts';
 import type { AvailabilityStore } from '../availability/store.ts';
@@ -7,12 +7,13 @@ import { METRIC_LABELS, type Metric } from '../domain/measurements.ts';
 import { isMonitored } from '../patients/status.ts';
 import type { Logger } from '../ops/log.ts';
 import type { WebPushSender } from './web-push.ts';
-import { postWebhook } from './webhook.ts';
+import { DELIVERY_FAILED, postWebhook } from './webhook.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import { compileWrite, type Db, type GroupCommit } from '../store/db.ts';
 import {
   alertOutbox,
   careTeamMembers,
+  clinicians,
   deliveries,
   escalations,
   outboxCursors,
@@ -32,10 +33,7 @@ import {
   groupNotifications,
   hasten,
   isPushed,
-  moreSevere,
   type Notification,
-  onCallTier,
-  startEscalation,
   type Step,
 } from './escalation-policy.ts';
 
@@ -185,10 +183,12 @@ function prepareQueries(db: Db) {
       .orderBy(asc(webhookJobs.nextAt))
       .limit(placeholder('limit'))
       .prepare(),
+    // A disabled clinician is no longer on anyone's team for routing: their tier is passed over at once.
     team: db
       .select({ clinicianId: careTeamMembers.clinicianId, role: careTeamMembers.role })
       .from(careTeamMembers)
-      .where(eq(careTeamMembers.patientId, placeholder('patientId')))
+      .innerJoin(clinicians, eq(clinicians.id, careTeamMembers.clinicianId))
+      .where(and(eq(careTeamMembers.patientId, placeholder('patientId')), isNull(clinicians.disabledAt)))
       .prepare(),
     subscriptions: db
       .select()
@@ -641,7 +641,23 @@ export class AlertDelivery {
         return false;
       }
       const last = result.outcome === 'failed' || attempt === PUSH_ATTEMPTS;
-      await log({ status: last ? 'failed' : 'retrying', httpStatus: result.httpStatus, error: result.error, attempt });
+      // The API shows the status only; what went wrong (a network error, the service's answer) is logged.
+      await log({
+        status: last ? 'failed' : 'retrying',
+        httpStatus: result.httpStatus,
+        error: result.httpStatus === null ? DELIVERY_FAILED : `push service answered ${result.httpStatus}`,
+        attempt,
+      });
+      this.options.log.warn(
+        {
+          event: 'push_attempt_failed',
+          alertId: notification.lead,
+          subscriptionId: sub.id,
+          attempt,
+          reason: result.error,
+        },
+        'A push attempt failed',
+      );
       if (last) return false;
       const wait =
         result.outcome === 'retry' && result.retryAfterMs !== undefined
@@ -693,6 +709,12 @@ export class AlertDelivery {
         })
         .run();
     });
+    if (!result.ok) {
+      this.options.log.warn(
+        { event: 'webhook_attempt_failed', alertId: alert.id, webhookId: hook.id, attempt, reason: result.reason },
+        'A webhook attempt failed',
+      );
+    }
   }
 
   /** Logs a delivery attempt; call inside a transaction. */

@@ -148,7 +148,8 @@ export function dueStep(escalation: Escalation, availability: Availability, poli
  *
  * - A tier reached: the next tier after the escalation delay.
  * - A tier nobody could be reached in (empty, away, no subscription, pushes failed): the next tier at once.
- * - Past the on-call tier, having reached someone: repeats, every escalation delay.
+ * - Past the on-call tier, having reached someone: repeats, every escalation delay (the first at once when
+ *   the on-call tier itself reached nobody, so the last tier told waits one delay, not two).
  * - Past the on-call tier, having reached nobody: flagged unreachable, and the whole chain again after the
  *   delay (someone may subscribe or come back meanwhile).
  * - A repeat: the next repeat after the delay, whether or not it reached anyone.
@@ -168,7 +169,10 @@ export function afterStep(
   if (next < repeatTier(policy)) {
     return { ...escalation, nextTier: next, dueAt: reached ? now + delay : now, reachedAnyone };
   }
-  if (reachedAnyone) return { ...escalation, nextTier: repeatTier(policy), dueAt: now + delay, reachedAnyone };
+  // An on-call tier that reached nobody (no rota, or the on-call clinician away) is skipped at once like any
+  // other tier: its slot, one delay after the last tier that was told, is the first repeat.
+  if (reachedAnyone)
+    return { ...escalation, nextTier: repeatTier(policy), dueAt: reached ? now + delay : now, reachedAnyone };
   return { ...escalation, nextTier: 0, dueAt: now + delay, reachedAnyone, unreachable: true };
 }
 

@@ -2,6 +2,7 @@ import { Hono } from 'hono';
 import { z } from 'zod';
 import { requireUser, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
+import { hostListed } from './allowed-hosts.ts';
 import type { DeliveryTargetStore } from './store.ts';
 
 const base64url = (bytes: number, what: string) =>
@@ -27,14 +28,7 @@ export const pushUnsubscribeSchema = z.strictObject({ endpoint: z.string().min(1
  * internal address (SSRF).
  */
 export function endpointAllowed(endpoint: string, allowed: readonly string[]): boolean {
-  const url = new URL(endpoint);
-  const host = url.hostname.toLowerCase();
-  const port = url.port || '443';
-  return allowed.some((entry) => {
-    const [name, entryPort] = entry.split(/:(?=\d+$)/) as [string, string | undefined];
-    if ((entryPort ?? '443') !== port) return false;
-    return name.startsWith('*.') ? host.endsWith(name.slice(1)) && host.length > name.length - 1 : host === name;
-  });
+  return hostListed(new URL(endpoint), allowed, 'https port only');
 }
 
 export interface PushRouteOptions {
@@ -65,13 +59,18 @@ export function pushRoute({ targets, vapidPublicKey, pushEndpointHosts }: PushRo
           },
         ]);
       }
-      const row = targets.savePushSubscription({
+      const saved = targets.savePushSubscription({
         clinicianId,
         endpoint: input.endpoint,
         p256dh: input.keys.p256dh,
         auth: input.keys.auth,
       });
-      return c.json({ id: row.id, endpoint: row.endpoint }, 201);
+      if (saved.outcome === 'taken') {
+        throw new AppError('conflict', 'This push subscription belongs to another clinician', [
+          { path: 'endpoint', message: 'is registered to another clinician' },
+        ]);
+      }
+      return c.json({ id: saved.id, endpoint: saved.endpoint }, 201);
     })
     .delete('/subscriptions', async (c) => {
       const clinicianId = clinicianOf(c);

@@ -5,6 +5,7 @@ import type { AuditLog } from '../audit/audit-log.ts';
 import { requireAdmin, type AppEnv } from '../auth/middleware.ts';
 import { AppError, parseOrThrow } from '../domain/errors.ts';
 import type { DeliveryTargetStore, Webhook } from './store.ts';
+import { type Resolve, resolveAll, webhookUrlProblem } from './webhook.ts';
 
 export const createWebhookSchema = z.strictObject({
   url: z.url({ protocol: /^https$/, error: 'must be an https URL' }).max(2048),
@@ -12,8 +13,16 @@ export const createWebhookSchema = z.strictObject({
   secret: z.string().min(16).max(256).optional(),
 });
 
+export interface WebhooksRouteOptions {
+  targets: DeliveryTargetStore;
+  audit: AuditLog;
+  /** WEBHOOK_ALLOWED_HOSTS: hosts a webhook may reach although they are not public. */
+  allowedHosts: readonly string[];
+  resolve?: Resolve;
+}
+
 /** `/v1/webhooks` (admin): agency endpoints that receive every alert event, signed with HMAC-SHA256. */
-export function webhooksRoute({ targets, audit }: { targets: DeliveryTargetStore; audit: AuditLog }) {
+export function webhooksRoute({ targets, audit, allowedHosts, resolve = resolveAll }: WebhooksRouteOptions) {
   const present = (hook: Webhook) => ({
     id: hook.id,
     url: hook.url,
@@ -23,6 +32,10 @@ export function webhooksRoute({ targets, audit }: { targets: DeliveryTargetStore
     .use(requireAdmin())
     .post('/', async (c) => {
       const input = parseOrThrow(createWebhookSchema, await c.req.json(), 'webhook');
+      // Checked again at every connection (WebhookAgent): the name may resolve elsewhere by then.
+      const problem = await webhookUrlProblem(input.url, allowedHosts, resolve);
+      if (problem)
+        throw new AppError('validation_failed', 'The webhook is not valid', [{ path: 'url', message: problem }]);
       const secret = input.secret ?? randomBytes(32).toString('base64url');
       const hook = targets.createWebhook(input.url, secret);
       await audit.record({

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { asc, eq } from 'drizzle-orm';
+import { and, asc, eq } from 'drizzle-orm';
 import { generateDeviceToken, hashToken } from '../auth/tokens.ts';
+import { AppError } from '../domain/errors.ts';
 import type { Db } from '../store/db.ts';
 import { devices } from '../store/schema.ts';
 
@@ -17,6 +18,8 @@ export function presentDevice(device: Device) {
     patientId: device.patientId,
     createdAt: new Date(device.createdAt).toISOString(),
     assignedAt: device.assignedAt === null ? null : new Date(device.assignedAt).toISOString(),
+    vendor: device.vendor,
+    vendorDeviceId: device.vendorDeviceId,
   };
 }
 
@@ -24,6 +27,9 @@ export interface NewDevice {
   kind: Device['kind'];
   serial?: string | undefined;
   patientId?: string | null | undefined;
+  /** A device that reaches us through its vendor's cloud: the vendor and its id for the device, together. */
+  vendor?: string | undefined;
+  vendorDeviceId?: string | undefined;
 }
 
 /** Provisioned devices: their rows, their tokens (hashed) and their assignment to a patient. */
@@ -32,6 +38,11 @@ export class DeviceStore {
 
   /** A new device and its token, which exists only in this answer: the database keeps its hash. */
   create(input: NewDevice): { device: Device; token: string } {
+    if (input.vendor && input.vendorDeviceId && this.findByVendorId(input.vendor, input.vendorDeviceId)) {
+      throw new AppError('conflict', `A ${input.vendor} device with this vendorDeviceId exists`, [
+        { path: 'vendorDeviceId', message: 'is already in use' },
+      ]);
+    }
     const token = generateDeviceToken();
     const now = Date.now();
     const device = this.db
@@ -44,6 +55,8 @@ export class DeviceStore {
         tokenHash: hashToken(token),
         createdAt: now,
         assignedAt: input.patientId ? now : null,
+        vendor: input.vendor ?? null,
+        vendorDeviceId: input.vendorDeviceId ?? null,
       })
       .returning()
       .get();
@@ -52,6 +65,14 @@ export class DeviceStore {
 
   get(id: string): Device | undefined {
     return this.db.select().from(devices).where(eq(devices.id, id)).get();
+  }
+
+  findByVendorId(vendor: string, vendorDeviceId: string): Device | undefined {
+    return this.db
+      .select()
+      .from(devices)
+      .where(and(eq(devices.vendor, vendor), eq(devices.vendorDeviceId, vendorDeviceId)))
+      .get();
   }
 
   list(): Device[] {

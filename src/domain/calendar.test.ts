@@ -45,6 +45,26 @@ describe('local days and weeks', () => {
     );
   });
 
+  it('lists the same starts as walking day by day with nextLocal, for any range and zone', () => {
+    const zones = fc.constantFrom('UTC', CHICAGO, 'Europe/Berlin', 'Australia/Lord_Howe', 'America/Santiago');
+    fc.assert(
+      fc.property(
+        fc.integer({ min: Date.parse('2020-01-01'), max: Date.parse('2030-01-01') }),
+        fc.integer({ min: 1, max: 400 }),
+        zones,
+        fc.constantFrom('day' as const, 'week' as const),
+        (from, days, zone, unit) => {
+          const to = from + days * 86_400_000;
+          const walked: number[] = [];
+          for (let start = startOfLocal(from, unit, zone); start < to; start = nextLocal(start, unit, zone))
+            walked.push(start);
+          expect(localStarts(from, to, unit, zone)).toEqual(walked);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
   it('lists the starts that meet a range', () => {
     const from = Date.parse('2026-03-07T12:00:00-06:00');
     expect(localStarts(from, from + 2 * 86_400_000, 'day', CHICAGO).map((t) => new Date(t).toISOString())).toEqual([

@@ -73,10 +73,21 @@ export function nextLocal(start: number, unit: 'day' | 'week', timeZone: string)
   return startOfLocal(start + (unit === 'week' ? 7 * DAY_MS : DAY_MS) + 2 * 3_600_000, unit, timeZone);
 }
 
-/** The starts of the local days or weeks that meet [from, to). */
+/**
+ * The starts of the local days or weeks that meet [from, to). One zone lookup per bucket: the next start
+ * is a day (or week) later, moved by the change of offset when daylight saving began or ended in between.
+ */
 export function localStarts(from: number, to: number, unit: 'day' | 'week', timeZone: string): number[] {
+  const step = unit === 'week' ? 7 * DAY_MS : DAY_MS;
   const starts: number[] = [];
-  for (let start = startOfLocal(from, unit, timeZone); start < to; start = nextLocal(start, unit, timeZone))
+  let start = startOfLocal(from, unit, timeZone);
+  let offset = offsetAt(start, timeZone);
+  while (start < to) {
     starts.push(start);
+    const next = start + step;
+    const nextOffset = timeZone === 'UTC' ? offset : offsetAt(next, timeZone);
+    start = next - (nextOffset - offset);
+    offset = nextOffset;
+  }
   return starts;
 }

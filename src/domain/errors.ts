@@ -12,6 +12,8 @@ export const ERROR_STATUS = {
   invalid_json: 400,
   unauthorized: 401,
   forbidden: 403,
+  /** A state-changing request signed in by the session cookie that did not come from our own pages. */
+  csrf: 403,
   not_found: 404,
   conflict: 409,
   payload_too_large: 413,

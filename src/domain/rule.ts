@@ -78,7 +78,8 @@ export type Rule = z.infer<typeof ruleSchema> & { template?: string; templates?:
 export type When = Rule['when'];
 
 /** Fields the service adds to rules in force: accepted and dropped on input, so a plan read can be sent back. */
-const OUTPUT_ONLY = ['template', 'templates', 'mergedFrom'];
+/** Fields the API adds to a rule on output; a plan sent back as it was read drops them. */
+const OUTPUT_ONLY = ['template', 'templates', 'mergedFrom', 'quietUntil', 'quietSetBy'];
 
 export const carePlanInputSchema = z.strictObject({
   templates: z.array(z.string().min(1)).max(20).optional(),

@@ -2,6 +2,7 @@ import type { DeviceIdentity } from '../devices/directory.ts';
 import { AppError, type ErrorDetail } from '../domain/errors.ts';
 import { MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 import type { Ingest } from '../ingest/ingest.ts';
+import type { PartialPayload } from '../store/rejection-log.ts';
 import { normalizeReading } from '../normalize/reading.ts';
 import {
   parseIfNoneExist,
@@ -50,7 +51,7 @@ export class ObservationIntake {
   constructor(private readonly options: ObservationIntakeOptions) {}
 
   /** Keeps a body refused before it could be read (too large, not JSON, not FHIR JSON) among the rejections. */
-  refuse(device: DeviceIdentity, payload: string, error: AppError, receivedAt: number): Promise<void> {
+  refuse(device: DeviceIdentity, payload: string | PartialPayload, error: AppError, receivedAt: number): Promise<void> {
     return this.options.ingest.refuse(device.id, payload, 'http', error, undefined, receivedAt);
   }
 

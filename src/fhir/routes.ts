@@ -5,11 +5,13 @@ import { recordAccess, requireVisible, type PatientAccess } from '../care-team/a
 import type { DeviceIdentity } from '../devices/directory.ts';
 import type { DeviceStore } from '../devices/store.ts';
 import { AppError } from '../domain/errors.ts';
-import { readBody } from '../ingest/http.ts';
+import { MAX_BODY_BYTES } from '../ingest/http.ts';
 import type { Ingest } from '../ingest/ingest.ts';
 import type { RateLimiter } from '../ingest/rate-limit.ts';
+import { readBody } from '../ops/body-limit.ts';
 import { statusAt } from '../patients/status.ts';
 import type { PatientStore } from '../patients/store.ts';
+import { KEPT_HEAD_BYTES } from '../store/rejection-log.ts';
 import { capabilityStatement } from './capability.ts';
 import { ObservationIntake } from './intake.ts';
 import {
@@ -75,16 +77,20 @@ export function fhirRoute(options: FhirRouteOptions) {
   };
 
   /**
-   * The body of a create, as the device protocol reads one (readBody: at most 1 MiB, read no further
-   * than that), as JSON. A refused body is kept among the device's rejections, as `POST /v1/readings` does.
+   * The body of a create, as `POST /v1/readings` reads one: at most 1 MiB, and past that only its head,
+   * read no further, to keep among the device's rejections (so the global body limit leaves these two
+   * routes to limit themselves: src/ops/body-limit.ts). Refused bodies are kept there as that route keeps them.
    */
   const readResource = async (c: Context<AppEnv>, device: DeviceIdentity, receivedAt: number) => {
-    const body = await readBody(c);
+    const body = await readBody(c, MAX_BODY_BYTES, KEPT_HEAD_BYTES);
     if ('tooLarge' in body) {
       const error = new AppError('payload_too_large', 'The body is over 1 MiB');
-      await intake.refuse(device, body.tooLarge, error, receivedAt);
+      const declared = Number(c.req.header('content-length'));
+      const bytes = Number.isSafeInteger(declared) ? declared : null;
+      await intake.refuse(device, { head: body.tooLarge, bytes }, error, receivedAt);
       throw error;
     }
+    const raw = body.body.toString('utf8');
     const contentType = c.req.header('content-type') ?? '';
     if (!/^application\/(fhir\+)?json\s*(;|$)/i.test(contentType)) {
       const error = new AppError(
@@ -92,14 +98,14 @@ export function fhirRoute(options: FhirRouteOptions) {
         'Send FHIR resources as Content-Type: application/fhir+json',
         [{ path: '', message: `content type ${JSON.stringify(contentType)} is not application/fhir+json` }],
       );
-      await intake.refuse(device, body.text, error, receivedAt);
+      await intake.refuse(device, raw, error, receivedAt);
       throw error;
     }
     try {
-      return { raw: body.text, resource: JSON.parse(body.text) as unknown };
+      return { raw, resource: JSON.parse(raw) as unknown };
     } catch (cause) {
       const error = new AppError('invalid_json', `The body is not valid JSON: ${(cause as Error).message}`);
-      await intake.refuse(device, body.text, error, receivedAt);
+      await intake.refuse(device, raw, error, receivedAt);
       throw error;
     }
   };

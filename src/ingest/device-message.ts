@@ -1,13 +1,8 @@
 import type { DeviceIdentity } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Ingest } from './ingest.ts';
-import { MAX_BODY_BYTES, oversizedHead } from './http.ts';
+import { MAX_BODY_BYTES } from './http.ts';
 import type { RateLimiter } from './rate-limit.ts';
-
-/** The text kept among the rejections: all of it, or the head of a payload over the size limit. */
-export function payloadToKeep(payload: Buffer): string {
-  return payload.length > MAX_BODY_BYTES ? oversizedHead(payload) : payload.toString('utf8');
-}
 
 export interface DeviceMessageOptions {
   ingest: Ingest;
@@ -31,7 +26,7 @@ export async function handleDeviceMessage(
       'payload_too_large',
       `The payload is ${payload.length} bytes; at most 1 MiB is accepted`,
     );
-    await ingest.refuse(device.id, payloadToKeep(payload), 'mqtt', error);
+    await ingest.refuse(device.id, payload, 'mqtt', error);
     return error.toBody();
   }
   // An MQTT 3.1.1 PUBACK cannot refuse, and a PUBACK must mean stored: so a device over its limit is

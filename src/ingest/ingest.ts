@@ -5,7 +5,7 @@ import { dedupeKey, sameMeasurement, toStored, type StoredReading } from '../dom
 import { normalizeReading, splitBody, type ItemOutcome } from '../normalize/reading.ts';
 import type { Metrics } from '../ops/metrics.ts';
 import type { GroupCommit } from '../store/db.ts';
-import type { RejectionLog, RejectionReason } from '../store/rejection-log.ts';
+import type { PartialPayload, RejectionLog, RejectionReason } from '../store/rejection-log.ts';
 import type { SqliteReadingStore } from '../store/sqlite-reading-store.ts';
 import type { AlertChange, RuleEngine } from '../rules/engine.ts';
 
@@ -83,7 +83,7 @@ export class Ingest {
     const outcomes = items.map((item) => normalizeReading(item, receivedAt));
     // A rollback drops the rules' caches (GroupCommit's onRollback), so a failure here needs nothing more.
     const { response, changes } = await this.options.commits.run(() =>
-      this.#store(device, items, outcomes, transport, receivedAt),
+      this.#store(device, raw, items, outcomes, transport, receivedAt),
     );
 
     const { metrics } = this.options;
@@ -100,10 +100,13 @@ export class Ingest {
     this.options.metrics.messagesRefused.inc({ transport, reason: 'rate_limited' });
   }
 
-  /** Keeps a whole refused message (bad JSON, wrong shape, over the rate limit) among the rejections. */
+  /**
+   * Keeps a whole refused message (bad JSON, wrong shape, over the rate limit) among the rejections: as
+   * received, or the head of one that was not read whole.
+   */
   async refuse(
     deviceId: string,
-    raw: string,
+    raw: string | Buffer | PartialPayload,
     transport: Transport,
     error: AppError,
     reason: RejectionReason = error.code === 'rate_limited' ? 'rate_limited' : 'malformed',
@@ -117,7 +120,14 @@ export class Ingest {
   }
 
   /** Runs inside a GroupCommit job: synchronous, all or nothing for this message. */
-  #store(device: DeviceIdentity, items: unknown[], outcomes: ItemOutcome[], transport: Transport, receivedAt: number) {
+  #store(
+    device: DeviceIdentity,
+    raw: string,
+    items: unknown[],
+    outcomes: ItemOutcome[],
+    transport: Transport,
+    receivedAt: number,
+  ) {
     const { readings, rejections } = this.options;
     const response: IngestResponse = { accepted: 0, duplicates: 0, rejected: 0, results: [] };
     const stored: StoredReading[] = [];
@@ -127,7 +137,7 @@ export class Ingest {
         receivedAt,
         transport,
         reason,
-        payload: JSON.stringify(items[index]),
+        payload: itemText(items[index], raw),
         errors,
       });
     };
@@ -173,5 +183,19 @@ export class Ingest {
     });
     const changes = stored.length && this.options.rules ? this.options.rules.evaluateReadings(stored, receivedAt) : [];
     return { response, stored, changes };
+  }
+}
+
+/**
+ * One item of a message as JSON text, to keep among the rejections. JSON.parse takes nesting that
+ * JSON.stringify cannot write back (it recurses: thousands of levels overflow the stack); such an item
+ * is kept as the whole message instead.
+ */
+function itemText(item: unknown, raw: string): string {
+  try {
+    return JSON.stringify(item);
+  } catch (error) {
+    if (error instanceof RangeError) return raw;
+    throw error;
   }
 }

@@ -3,7 +3,7 @@ import mqtt, { type MqttClient } from 'mqtt';
 import type { DeviceDirectory } from '../devices/directory.ts';
 import { AppError } from '../domain/errors.ts';
 import type { Logger } from '../ops/log.ts';
-import { handleDeviceMessage, payloadToKeep, type DeviceMessageOptions } from './device-message.ts';
+import { handleDeviceMessage, type DeviceMessageOptions } from './device-message.ts';
 import { READINGS_TOPIC, resultsTopic, SHARED_READINGS_SUBSCRIPTION } from './topics.ts';
 
 export interface MqttSubscriberOptions extends DeviceMessageOptions {
@@ -68,7 +68,7 @@ export function startMqttSubscriber(options: MqttSubscriberOptions): MqttSubscri
     if (!device) {
       // The broker authenticates devices in this mode; an unknown id is still kept, for the admin to see.
       const error = new AppError('unauthorized', `No device ${deviceId} is provisioned`);
-      await options.ingest.refuse(deviceId, payloadToKeep(payload), 'mqtt', error, 'unknown_device');
+      await options.ingest.refuse(deviceId, payload, 'mqtt', error, 'unknown_device');
       log.warn({ event: 'mqtt_unknown_device', deviceId }, 'Message for an unknown device kept among the rejections');
       return;
     }

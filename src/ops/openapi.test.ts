@@ -17,6 +17,8 @@ const WEB_APP = new Set([
   '/patients',
   '/patients/{id}',
   '/alerts/{id}',
+  '/settings',
+  '/on-call',
   '/assets/{name}',
   '/sw.js',
 ]);

@@ -5,7 +5,7 @@ import { SESSION_COOKIE } from '../auth/middleware.ts';
 import { pushSubscriptionSchema, pushUnsubscribeSchema } from '../delivery/push-routes.ts';
 import { createWebhookSchema } from '../delivery/webhook-routes.ts';
 import { awayPeriodsSchema, onCallShiftsSchema } from '../availability/routes.ts';
-import { createClinicianSchema } from '../clinicians/store.ts';
+import { createClinicianSchema, updateClinicianSchema } from '../clinicians/store.ts';
 import { alertsQuerySchema, resolveSchema } from '../alerts/routes.ts';
 import { inboxQuerySchema } from '../alerts/inbox.ts';
 import { auditQuerySchema } from '../audit/routes.ts';
@@ -22,6 +22,8 @@ import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts
 import { ERROR_STATUS } from '../domain/errors.ts';
 import { FHIR_JSON } from '../fhir/mapping.ts';
 import { observationSearchParams, patientSearchParams } from '../fhir/search.ts';
+import { PUSH_VENDORS, WITHINGS } from '../vendors/registry.ts';
+import { createIntegrationSchema, linkWithingsUserSchema } from '../vendors/routes.ts';
 
 /** JSON Schema as OpenAPI 3.0 reads it, from the zod schema that validates the same input. */
 const jsonSchema = (schema: z.ZodType) =>
@@ -110,6 +112,7 @@ const schemas = {
   PushUnsubscribe: jsonSchema(pushUnsubscribeSchema),
   CreateWebhook: jsonSchema(createWebhookSchema),
   AwayPeriods: jsonSchema(awayPeriodsSchema),
+  UpdateClinician: jsonSchema(updateClinicianSchema),
   PatientStatus: jsonSchema(patientStatusSchema),
   OnCallShifts: jsonSchema(onCallShiftsSchema),
   OperationOutcome: {
@@ -139,6 +142,36 @@ const schemas = {
     required: ['resourceType'],
     properties: { resourceType: { type: 'string' } },
   },
+  CreateIntegration: jsonSchema(createIntegrationSchema),
+  LinkWithingsUser: jsonSchema(linkWithingsUserSchema),
+  VendorPayload: {
+    description:
+      "The vendor's own JSON, as its documentation gives it (devices/<vendor>/README.md in the repository): one item or an array",
+  },
+  WithingsNotification: {
+    type: 'object',
+    description: "Withings' notification, form-encoded",
+    properties: {
+      userid: { type: 'string', description: 'The Withings user' },
+      appli: { type: 'string', description: 'The category: 1 weight, 4 blood pressure, SpO2, heart rate' },
+      startdate: { type: 'string', description: 'Unix seconds' },
+      enddate: { type: 'string', description: 'Unix seconds' },
+    },
+  },
+  VendorReceipt: {
+    type: 'object',
+    properties: {
+      accepted: { type: 'integer' },
+      duplicates: { type: 'integer' },
+      rejected: { type: 'integer', description: 'Kept among the rejections' },
+      ignored: { type: 'integer', description: 'Not measurements (battery levels, heartbeats): not kept' },
+      unknownDevices: {
+        type: 'array',
+        items: { type: 'string' },
+        description: "The vendor's ids that name no provisioned device",
+      },
+    },
+  },
 } satisfies Record<string, JsonSchema>;
 
 type SchemaName = keyof typeof schemas;
@@ -147,7 +180,7 @@ type SchemaName = keyof typeof schemas;
  * Who may call: nobody in particular; a device (its token); any signed-in clinician or the admin token
  * (a bearer token or the web app's session cookie); an admin only.
  */
-type Access = 'public' | 'device' | 'signedIn' | 'admin';
+type Access = 'public' | 'device' | 'signedIn' | 'admin' | 'vendor';
 
 const TAGS = {
   readings: 'The device protocol over HTTP (over MQTT: publish the same JSON to rpm/devices/{deviceId}/readings)',
@@ -158,6 +191,8 @@ const TAGS = {
   'care-plans': 'Care plans and the rule templates they draw on',
   alerts: 'Alerts: the inbox, acknowledge and resolve, and who was notified',
   devices: 'Device provisioning',
+  integrations: "Vendor integrations: a vendor's cloud, its secret, its rejections, the Withings users linked to it",
+  vendors: "Where vendors' clouds post readings, each authenticated by its integration's secret",
   push: 'Web push subscriptions of the signed-in clinician',
   webhooks: 'Webhooks that receive every alert event',
   audit: 'The audit trail',
@@ -195,6 +230,10 @@ interface OperationSpec {
   bodyOptional?: boolean;
   /** A FHIR interaction: bodies are application/fhir+json, and every error is an OperationOutcome. */
   fhir?: boolean;
+  /** The body's media type, when not JSON. */
+  bodyContentType?: string;
+  /** Replaces the security requirement its access implies (vendors authenticate in their own ways). */
+  security?: Record<string, string[]>[];
   ok: { status?: 200 | 201 | 204; description: string; schema?: SchemaName | JsonSchema; contentType?: string };
   answers?: Partial<Record<200 | 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503, Answer>>;
 }
@@ -204,6 +243,7 @@ const SECURITY: Record<Access, Record<string, string[]>[]> = {
   device: [{ deviceToken: [] }],
   signedIn: [{ clinicianToken: [] }, { sessionCookie: [] }],
   admin: [{ clinicianToken: [] }, { sessionCookie: [] }],
+  vendor: [{ integrationSecret: [] }],
 };
 
 const IMPLIED_BY_ACCESS: Record<Access, Record<number, string>> = {
@@ -219,6 +259,9 @@ const IMPLIED_BY_ACCESS: Record<Access, Record<number, string>> = {
   admin: {
     401: 'Not signed in: no valid bearer token or session cookie',
     403: 'Not an administrator (a clinician or a device token)',
+  },
+  vendor: {
+    401: "Not the secret of one of this vendor's integrations",
   },
 };
 
@@ -261,7 +304,8 @@ function response(status: number, answer: Answer) {
 /** The OpenAPI operation object for a spec. */
 function operation(spec: OperationSpec) {
   const implied: Record<number, Answer> = { ...IMPLIED_BY_ACCESS[spec.access] };
-  if (spec.body) {
+  // A vendor's payload that cannot be read is kept among the integration's rejections and answered 200.
+  if (spec.body && spec.access !== 'vendor') {
     implied[400] = 'The body is not JSON';
     implied[422] = 'The body is not valid: `details` names each problem';
   }
@@ -294,13 +338,13 @@ function operation(spec: OperationSpec) {
     operationId: spec.operationId,
     tags: [spec.tag],
     summary: spec.summary,
-    security: SECURITY[spec.access],
+    security: spec.security ?? SECURITY[spec.access],
     ...(parameters.length ? { parameters } : {}),
     ...(spec.body
       ? {
           requestBody: {
             required: !spec.bodyOptional,
-            content: content(spec.body, spec.fhir ? FHIR_JSON : undefined),
+            content: content(spec.body, spec.bodyContentType ?? (spec.fhir ? FHIR_JSON : undefined)),
           },
         }
       : {}),
@@ -402,6 +446,18 @@ const OPERATIONS: OperationSpec[] = [
     body: 'CreateClinician',
     ok: { status: 201, description: '{id, name, email, role}' },
     answers: { 409: 'Email in use' },
+  },
+  {
+    method: 'patch',
+    path: '/v1/clinicians/{id}',
+    operationId: 'updateClinician',
+    tag: 'clinicians',
+    summary:
+      'Disable or re-enable a clinician account (admin): ends their sessions, refuses sign-in, removes them from routing',
+    access: 'admin',
+    body: 'UpdateClinician',
+    ok: { description: '{id, name, email, role, disabled}' },
+    answers: { 404: 'No such clinician', 409: 'An admin cannot disable their own account' },
   },
   {
     method: 'get',
@@ -675,7 +731,11 @@ const OPERATIONS: OperationSpec[] = [
     summary: 'Provision a device (admin); the token is returned once',
     access: 'admin',
     body: 'CreateDevice',
-    ok: { status: 201, description: '{id, token, kind, serial, patientId, createdAt, assignedAt}' },
+    ok: {
+      status: 201,
+      description: '{id, token, kind, serial, patientId, createdAt, assignedAt, vendor, vendorDeviceId}',
+    },
+    answers: { 409: 'vendorDeviceId in use for that vendor' },
   },
   {
     method: 'get',
@@ -718,6 +778,100 @@ const OPERATIONS: OperationSpec[] = [
     access: 'admin',
     query: rejectionsQuerySchema,
     ok: { description: '{rejections: [{receivedAt, transport, reason, payload, rawPayload, errors}]}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/integrations',
+    operationId: 'listIntegrations',
+    tag: 'integrations',
+    summary: 'Vendor integrations (admin), each with the URL its vendor posts to',
+    access: 'admin',
+    ok: { description: '{integrations: [{id, vendor, url, createdAt}]}' },
+  },
+  {
+    method: 'post',
+    path: '/v1/integrations',
+    operationId: 'createIntegration',
+    tag: 'integrations',
+    summary: 'Create a vendor integration (admin); its secret is returned once, with the URL to give the vendor',
+    access: 'admin',
+    body: 'CreateIntegration',
+    ok: { status: 201, description: '{id, vendor, secret, url, createdAt}' },
+  },
+  {
+    method: 'get',
+    path: '/v1/integrations/{id}/rejections',
+    operationId: 'listIntegrationRejections',
+    tag: 'integrations',
+    summary:
+      "What arrived and could not be used, newest first (admin): unknown devices and unreadable payloads (deviceId null), and what the vendor's devices had refused",
+    access: 'admin',
+    query: rejectionsQuerySchema,
+    ok: { description: '{rejections: [{receivedAt, deviceId, transport, reason, payload, rawPayload, errors}]}' },
+    answers: { 404: 'No such integration' },
+  },
+  {
+    method: 'post',
+    path: '/v1/integrations/{id}/withings-users',
+    operationId: 'linkWithingsUser',
+    tag: 'integrations',
+    summary:
+      "Link a Withings user to a patient with the user's OAuth tokens (admin): creates or assigns the user's device; the tokens are kept sealed and never shown",
+    access: 'admin',
+    body: 'LinkWithingsUser',
+    ok: {
+      status: 201,
+      description:
+        '{integrationId, withingsUserId, deviceId, patientId, expiresAt}; 200 when the user was linked already',
+    },
+    answers: { 404: 'No such integration', 409: 'Not a Withings integration' },
+  },
+  ...Object.values(PUSH_VENDORS).map(
+    (vendor): OperationSpec => ({
+      method: 'post',
+      path: `/v1/vendors/${vendor.name}`,
+      operationId: `receive${vendor.title.replace(/\W/g, '')}Measurements`,
+      tag: 'vendors',
+      summary: `${vendor.title}'s cloud posts measurements (${vendor.auth === 'bearer' ? 'Authorization: Bearer <integration secret>' : 'HTTP Basic: integration id and secret'})`,
+      access: 'vendor',
+      security: [{ [vendor.auth === 'bearer' ? 'integrationSecret' : 'integrationBasic']: [] }],
+      body: 'VendorPayload',
+      ok: {
+        description: 'Stored or kept: unknown devices and unreadable items are kept among the integration rejections',
+        schema: 'VendorReceipt',
+      },
+      answers: {
+        413: 'Body over 1 MiB',
+        503: 'The time-series database is too far behind (InfluxDB backend): send again later',
+      },
+    }),
+  ),
+  {
+    method: 'get',
+    path: `/v1/vendors/${WITHINGS}`,
+    operationId: 'checkWithingsCallback',
+    tag: 'vendors',
+    summary: 'Answers 200 to the URL check (HEAD) Withings makes before subscribing it',
+    access: 'vendor',
+    security: [{ integrationSecretQuery: [] }],
+    ok: { description: '{vendor, ready}' },
+  },
+  {
+    method: 'post',
+    path: `/v1/vendors/${WITHINGS}`,
+    operationId: 'receiveWithingsNotification',
+    tag: 'vendors',
+    summary:
+      "Withings notifies new data; Homewatch fetches the user's measures (getmeas) and answers once they are stored",
+    access: 'vendor',
+    security: [{ integrationSecretQuery: [] }],
+    body: 'WithingsNotification',
+    bodyContentType: 'application/x-www-form-urlencoded',
+    ok: { description: 'Stored or kept among the integration rejections', schema: 'VendorReceipt' },
+    answers: {
+      413: 'Body over 1 MiB',
+      503: 'Withings could not be reached or refused (the notification is kept): Withings sends it again',
+    },
   },
   {
     method: 'get',
@@ -1007,6 +1161,22 @@ export function buildOpenApi() {
           type: 'http',
           scheme: 'bearer',
           description: 'A session token from login (hws_...), or RPM_ADMIN_TOKEN',
+        },
+        integrationSecret: {
+          type: 'http',
+          scheme: 'bearer',
+          description: "A vendor integration's secret (hwi_...), returned once by createIntegration",
+        },
+        integrationBasic: {
+          type: 'http',
+          scheme: 'basic',
+          description: "HTTP Basic: the integration's id as the user name, its secret as the password",
+        },
+        integrationSecretQuery: {
+          type: 'apiKey',
+          in: 'query',
+          name: 'secret',
+          description: "The integration's secret in the notification URL (Withings can send nothing else)",
         },
         sessionCookie: {
           type: 'apiKey',

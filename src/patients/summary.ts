@@ -61,7 +61,11 @@ export function adherenceOf(quarterHourStarts: readonly number[], timeZone: stri
   return { days: days.size, windowDays: ADHERENCE_WINDOW_DAYS, from, to, low: days.size < ADHERENCE_MINIMUM_DAYS };
 }
 
-export const summaryQuerySchema = z.strictObject({ patientId: z.string().min(1).optional() });
+export const summaryQuerySchema = z.strictObject({
+  patientId: z.string().min(1).optional(),
+  /** `all` lists discharged patients too; by default they are left out, as in GET /v1/patients. */
+  status: z.enum(['all']).optional(),
+});
 
 export interface PatientsSummaryRouteOptions {
   patients: PatientStore;
@@ -77,13 +81,15 @@ export interface PatientsSummaryRouteOptions {
 export function patientsSummaryRoute({ patients, access, audit }: PatientsSummaryRouteOptions) {
   return new Hono<AppEnv>().get('/', async (c) => {
     const principal = requireUser(c);
-    const { patientId } = parseOrThrow(summaryQuerySchema, c.req.query(), 'query');
+    const { patientId, status } = parseOrThrow(summaryQuerySchema, c.req.query(), 'query');
     if (patientId) await requireVisible({ access, audit }, c, 'patients.summary', patientId);
     const ids = patientId ? [patientId] : access.visiblePatientIds(principal);
     const now = Date.now();
     // 31 days back covers the 30 local days of every time zone (UTC-12 to UTC+14).
     const since = now - (ADHERENCE_WINDOW_DAYS + 1) * DAY_MS;
-    const summaries = patients.activity(ids, since, now).map((row) => {
+    const rows = patients.activity(ids, since, now);
+    const shown = patientId || status === 'all' ? rows : rows.filter((row) => row.patient.status !== 'discharged');
+    const summaries = shown.map((row) => {
       const adherence = adherenceOf(row.quarterHours, row.patient.timezone, now);
       return {
         ...presentPatient(row.patient),

@@ -29,6 +29,31 @@ describe('device clocks', () => {
     expect(clock.offSince).toBe(NOW + 3);
   });
 
+  it('a cuff that always syncs late, whose clock then reset: found when its readings go back in time', () => {
+    // 132/82 measured 2 h ago, arriving now (a hub that syncs late): not current, but known.
+    const lateBp = NOW - 2 * HOUR;
+    let clock = clockAfterMessage(UNKNOWN_CLOCK, [at(lateBp)], NOW).clock;
+    expect(clock.staleRun).toBe(0);
+    const events = [];
+    for (let i = 1; i <= 3; i++) {
+      const next = clockAfterMessage(clock, [at(reset + i)], NOW + i, lateBp);
+      clock = next.clock;
+      events.push(next.event);
+    }
+    expect(events).toEqual([undefined, undefined, 'off']);
+  });
+
+  it('a device syncing its history oldest first, one reading a message, has no clock problem', () => {
+    let clock = UNKNOWN_CLOCK;
+    let known: number | undefined;
+    for (let i = 0; i < 10; i++) {
+      const measuredAt = NOW - (10 - i) * 3 * HOUR;
+      clock = clockAfterMessage(clock, [at(measuredAt)], NOW + i, known).clock;
+      known = Math.max(known ?? 0, measuredAt);
+    }
+    expect(clock.offSince).toBe(null);
+  });
+
   it('is right again with the first current reading', () => {
     const { clock, events } = play([[at(NOW)], [at(reset)], [at(reset)], [at(reset)], [at(NOW)]]);
     expect(events.at(-1)).toBe('restored');

@@ -5,8 +5,11 @@
  * measured more than an hour before they arrived has a clock problem; its readings are then evaluated as
  * measured when they arrived, until it sends a current one again.
  *
- * A backlog sent in one message (a device catching up after being offline) is not a clock problem: only
- * messages of one reading count, and a batch whose newest reading is current shows a working clock.
+ * "Had sent current readings" means either a reading measured within the hour of its arrival, or, for a
+ * device that always syncs late (through a phone or a hub), readings of the patient measured more than an
+ * hour after these: the clock went backwards. A backlog sent in one message (a device catching up after
+ * being offline) is not a clock problem: only messages of one reading count, and a batch whose newest
+ * reading is current shows a working clock.
  */
 export const STALE_AFTER_MS = 60 * 60_000;
 export const STALE_MESSAGES = 3;
@@ -30,6 +33,8 @@ export function clockAfterMessage(
   clock: DeviceClock,
   readings: ReadonlyArray<{ measuredAt: number; receivedAt: number }>,
   now: number,
+  /** The newest measurement time already known for what the message measures (the patient's metric). */
+  knownNewest?: number,
 ): { clock: DeviceClock; event?: 'off' | 'restored' } {
   const newest = readings.reduce<(typeof readings)[number] | undefined>(
     (a, r) => (a === undefined || r.measuredAt > a.measuredAt ? r : a),
@@ -40,7 +45,8 @@ export function clockAfterMessage(
     const current = { currentAt: now, staleRun: 0, offSince: null };
     return clock.offSince !== null ? { clock: current, event: 'restored' } : { clock: current };
   }
-  if (readings.length !== 1 || clock.currentAt === null) return { clock };
+  const wentBackwards = knownNewest !== undefined && newest.measuredAt < knownNewest - STALE_AFTER_MS;
+  if (readings.length !== 1 || (clock.currentAt === null && !wentBackwards)) return { clock };
   const staleRun = clock.staleRun + 1;
   if (clock.offSince === null && staleRun >= STALE_MESSAGES)
     return { clock: { ...clock, staleRun, offSince: now }, event: 'off' };

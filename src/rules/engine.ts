@@ -228,7 +228,8 @@ export class RuleEngine {
       // A device whose clock is off: its readings count as measured when they arrived.
       const t = clockOff ? reading.receivedAt : reading.measuredAt;
       for (const [metric, value] of metricValues(reading)) {
-        const previous = this.#advance(reading.patientId, metric, { measuredAt: t, receivedAt: reading.receivedAt });
+        // The state follows the stored reading (as recovery replays it), whatever the device's clock.
+        const previous = this.#advance(reading.patientId, metric, reading);
         if (!plan || !monitored) continue;
 
         // Data arrived: a missing-data alert for this metric no longer holds.
@@ -247,7 +248,9 @@ export class RuleEngine {
         // Loaded without this reading (it is still among notYetEvaluated), which joins it here.
         const series = this.#series(reading.patientId, metric, needs, notYetEvaluated);
         const late = previous !== null && t < previous.newestMeasuredAt;
-        const point = { t, receivedAt: reading.receivedAt, value, readingId: reading.id };
+        // The history keeps the reading at its stored time, as a cold start loads it; a device whose clock
+        // is off has it judged as measured on arrival, on a copy.
+        const point = { t: reading.measuredAt, receivedAt: reading.receivedAt, value, readingId: reading.id };
         insertSorted(series, point);
         if (late) {
           // A late reading describes the past: it never clears or updates today's alerts, but a critical
@@ -264,11 +267,12 @@ export class RuleEngine {
           trim(series, needs);
           continue;
         }
+        const judged = clockOff ? atArrival(series, point) : series;
         trim(series, needs);
         let worst: Severity | undefined;
         for (const rule of rules) {
-          const matched = evaluate(rule, series);
-          const observed = matched ? observe(rule, series) : undefined;
+          const matched = evaluate(rule, judged);
+          const observed = matched ? observe(rule, judged) : undefined;
           const change = this.#apply(reading.patientId, plan, rule, matched, reading, now, { observed });
           if (change) changes.push(change);
           if (matched && (worst === undefined || SEVERITY_RANK[rule.rule.severity] > SEVERITY_RANK[worst]))
@@ -304,7 +308,10 @@ export class RuleEngine {
     const first = stored[0];
     if (!first) return false;
     const before = this.#clock(first.deviceId);
-    const { clock, event } = clockAfterMessage(before, stored, now);
+    // What the patient's data already shows for this kind of reading, before this message.
+    const [metric] = metricValues(first)[0] ?? [];
+    const known = metric ? this.#metricState(first.patientId, metric)?.newestMeasuredAt : undefined;
+    const { clock, event } = clockAfterMessage(before, stored, now, known);
     bounded(this.#clocks, CACHE_PATIENTS).set(first.deviceId, clock);
     // Written only when what is kept changes, not on every current reading.
     if (
@@ -413,6 +420,8 @@ export class RuleEngine {
   forgetAll(): void {
     this.#planned = undefined;
     this.#plans.clear();
+    // A rolled-back batch may have moved a device's clock too.
+    this.#clocks.clear();
     this.#history.clear();
     this.#state.clear();
     this.#unsaved.clear();
@@ -623,6 +632,13 @@ function compilePlan(
   }
   const needs = new Map([...byMetric].map(([metric, rules]) => [metric, historyNeeds(rules)]));
   return { version: plan.version, byMetric, needs, missing, since: plan.ruleSince, patient, quiet };
+}
+
+/** A copy of the series with `point` moved to when it arrived (a device whose clock is off). */
+function atArrival(series: readonly Point[], point: Point): Point[] {
+  const copy = series.filter((p) => p !== point);
+  insertSorted(copy, { ...point, t: point.receivedAt });
+  return copy;
 }
 
 /** Inserts keeping `t` ascending; a point equal in time to others goes after them. */

@@ -42,17 +42,29 @@ export const patientStatusChanges = sqliteTable(
   (t) => [uniqueIndex('patient_status_changes_version').on(t.patientId, t.version)],
 );
 
-export const devices = sqliteTable('devices', {
-  id: text('id').primaryKey(),
-  kind: text('kind', { enum: ['bp_monitor', 'scale', 'pulse_oximeter'] }).notNull(),
-  serial: text('serial'),
-  patientId: text('patient_id').references(() => patients.id),
-  /** SHA-256 of the device token: the token has 256 random bits, so a fast hash is safe and lookups are cheap. */
-  tokenHash: text('token_hash').notNull().unique(),
-  createdAt: integer('created_at').notNull(),
-  assignedAt: integer('assigned_at'),
-  tokenRotatedAt: integer('token_rotated_at'),
-});
+export const devices = sqliteTable(
+  'devices',
+  {
+    id: text('id').primaryKey(),
+    kind: text('kind', { enum: ['bp_monitor', 'scale', 'pulse_oximeter'] }).notNull(),
+    serial: text('serial'),
+    patientId: text('patient_id').references(() => patients.id),
+    /** SHA-256 of the device token: the token has 256 random bits, so a fast hash is safe and lookups are cheap. */
+    tokenHash: text('token_hash').notNull().unique(),
+    createdAt: integer('created_at').notNull(),
+    assignedAt: integer('assigned_at'),
+    tokenRotatedAt: integer('token_rotated_at'),
+    /**
+     * A device that reaches us through its vendor's cloud (src/vendors/registry.ts): the vendor, and the
+     * vendor's id for it (Tenovi's hwi_device_id, BodyTrace's deviceId, the Withings user id). Plain text,
+     * not an enum, so that a new vendor needs no migration.
+     */
+    vendor: text('vendor'),
+    vendorDeviceId: text('vendor_device_id'),
+  },
+  // Null for devices that send to us directly; SQLite lets any number of rows share a NULL here.
+  (t) => [uniqueIndex('devices_vendor_device').on(t.vendor, t.vendorDeviceId)],
+);
 
 export const readings = sqliteTable(
   'readings',
@@ -105,12 +117,21 @@ export const rejections = sqliteTable(
     reason: text('reason', {
       enum: ['invalid', 'conflict', 'malformed', 'unassigned', 'rate_limited', 'unknown_device'],
     }).notNull(),
-    /** The raw payload as received: one reading's JSON, or the whole body when it did not parse. */
+    /**
+     * The raw payload as received: one reading's JSON, or the whole body when it did not parse. Of one
+     * over 16 KiB (or a body not read whole), only its first 4 KiB: then `truncated`.
+     */
     payload: text('payload').notNull(),
+    truncated: integer('truncated', { mode: 'boolean' }).notNull().default(false),
+    /** The size of the payload as received, when known (null for rows from before it was kept). */
+    bytes: integer('bytes'),
+    /** SHA-256 (hex) of the whole payload, when it was truncated and was received whole. */
+    sha256: text('sha256'),
     /** JSON array of {path, message}. */
     errors: text('errors').notNull(),
   },
-  (t) => [index('rejections_device_time').on(t.deviceId, t.receivedAt)],
+  // Per device in arrival order (seq is the rowid): the listing, newest first, and the trimming.
+  (t) => [index('rejections_device_seq').on(t.deviceId, t.seq)],
 );
 
 export const clinicians = sqliteTable('clinicians', {
@@ -159,7 +180,8 @@ export const careTeamMembers = sqliteTable(
 
 /**
  * Append-only: nothing in the service updates or deletes a row. Each row carries the hash of the one
- * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`).
+ * before it, so a changed or removed row breaks the chain (`npm run admin -- verify-audit`). From
+ * `audit_checkpoint.since` on, the hash is an HMAC with the key in DATA_DIR (src/audit/audit-log.ts).
  */
 export const auditEvents = sqliteTable(
   'audit_events',
@@ -177,6 +199,21 @@ export const auditEvents = sqliteTable(
   },
   (t) => [index('audit_patient').on(t.patientId, t.seq), index('audit_actor').on(t.actorId, t.seq)],
 );
+
+/**
+ * One row (id 1): where the audit chain ends, and where its keyed part begins, sealed with the key. Moved
+ * with every append, in the same transaction, so rows removed from the end of the chain are missed.
+ */
+export const auditCheckpoint = sqliteTable('audit_checkpoint', {
+  id: integer('id').primaryKey(),
+  /** The first seq whose hash is keyed; the rows before it were written before the key existed. */
+  since: integer('since').notNull(),
+  /** The last row of the chain (0 and the genesis hash while it is empty). */
+  seq: integer('seq').notNull(),
+  hash: text('hash').notNull(),
+  /** HMAC of since, seq and hash. */
+  mac: text('mac').notNull(),
+});
 
 /** Every version of every care plan is kept: who changed it, when, and the rules then in force. */
 export const carePlans = sqliteTable(
@@ -420,3 +457,38 @@ export const deviceClocks = sqliteTable('device_clocks', {
   /** Since when the clock is judged wrong (null: it is fine). */
   offSince: integer('off_since'),
 });
+
+/**
+ * A vendor's cloud that sends us readings (Tenovi, BodyTrace, Withings): one per vendor account of the
+ * agency. The secret is random and shown once; only its SHA-256 is kept, like device tokens.
+ */
+export const integrations = sqliteTable('integrations', {
+  id: text('id').primaryKey(),
+  vendor: text('vendor').notNull(),
+  secretHash: text('secret_hash').notNull().unique(),
+  createdAt: integer('created_at').notNull(),
+  createdBy: text('created_by').notNull(),
+});
+
+/**
+ * A Withings account linked to an integration: Homewatch fetches that user's measures with these tokens
+ * when Withings notifies it. The tokens must be usable, so they cannot be hashed: they are sealed with
+ * AES-256-GCM under a key kept in DATA_DIR (src/vendors/token-cipher.ts), never logged nor shown.
+ */
+export const withingsUsers = sqliteTable(
+  'withings_users',
+  {
+    integrationId: text('integration_id')
+      .notNull()
+      .references(() => integrations.id),
+    withingsUserId: text('withings_user_id').notNull(),
+    accessToken: text('access_token').notNull(),
+    refreshToken: text('refresh_token').notNull(),
+    /** When the access token expires (epoch ms). */
+    expiresAt: integer('expires_at').notNull(),
+    linkedAt: integer('linked_at').notNull(),
+    /** When the tokens were last refreshed or replaced. */
+    updatedAt: integer('updated_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.integrationId, t.withingsUserId] })],
+);

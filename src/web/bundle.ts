@@ -18,7 +18,7 @@ const SERVICE_WORKER_SOURCE = 'src/web/service-worker';
 export const SERVICE_WORKER_FILE = path.join(ROOT, 'dist/web/sw.js');
 /** Where `npm run build` puts the bundles; the compiled assets.ts reads them from here. */
 export const CLIENT_OUT_DIR = path.join(ROOT, 'dist/web/client');
-export const CLIENT_ENTRIES = ['common', 'login', 'inbox', 'patients', 'patient'] as const;
+export const CLIENT_ENTRIES = ['common', 'login', 'inbox', 'patients', 'patient', 'settings', 'on-call'] as const;
 /**
  * What a bundle may contain: the client's own modules and the domain's plain data. A server module in a
  * page would be a bug, and one that imports node or zod would not run or would weigh the page down.

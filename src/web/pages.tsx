@@ -1,4 +1,5 @@
 import type { Child } from 'hono/jsx';
+import { CLINICIAN_ROLE_LABELS, type ClinicianRoleLabelled } from '../domain/clinician-role.ts';
 import { ADHERENCE_MINIMUM_DAYS, ADHERENCE_WINDOW_DAYS } from '../patients/summary.ts';
 
 /**
@@ -24,13 +25,11 @@ export interface LayoutProps {
   scripts?: string[];
   styles?: string[];
   user?: PageUser;
-  nav?: 'inbox' | 'patients';
+  nav?: 'inbox' | 'patients' | 'on-call' | 'settings';
   /** Extra `data-*` attributes on <body>, without the prefix. */
   data?: Record<string, string>;
   children?: Child;
 }
-
-const ROLE_LABEL: Record<string, string> = { admin: 'Administrator', nurse: 'Nurse', physician: 'Physician' };
 
 export const Logo = () => (
   <svg viewBox="0 0 32 32" aria-hidden="true" focusable="false">
@@ -81,7 +80,7 @@ export function Layout(props: LayoutProps) {
             <div class="topbar__inner">
               <a class="brand" href="/">
                 <Logo />
-                Homewatch
+                <span class="brand__name">Homewatch</span>
               </a>
               <nav class="nav" aria-label="Main">
                 <a href="/" aria-current={props.nav === 'inbox' ? 'page' : undefined}>
@@ -91,12 +90,26 @@ export function Layout(props: LayoutProps) {
                 <a href="/patients" aria-current={props.nav === 'patients' ? 'page' : undefined}>
                   Patients
                 </a>
+                {user.role === 'admin' && (
+                  <a href="/on-call" aria-current={props.nav === 'on-call' ? 'page' : undefined}>
+                    On call
+                  </a>
+                )}
               </nav>
               <div class="user">
                 <span>
                   <span class="user__name">{user.name}</span>{' '}
-                  <span class="user__role">· {ROLE_LABEL[user.role] ?? user.role}</span>
+                  <span class="user__role">
+                    · {CLINICIAN_ROLE_LABELS[user.role as ClinicianRoleLabelled] ?? user.role}
+                  </span>
                 </span>
+                <a
+                  class="button button--quiet button--small"
+                  href="/settings"
+                  aria-current={props.nav === 'settings' ? 'page' : undefined}
+                >
+                  Settings
+                </a>
                 <button type="button" class="button button--quiet button--small" id="sign-out">
                   Sign out
                 </button>
@@ -175,6 +188,7 @@ export function InboxPage(props: { asset: LayoutProps['asset']; user: PageUser; 
           <p class="muted small" id="inbox-updated">
             Loading alerts…
           </p>
+          <p class="small on-call-now" id="on-call-now" hidden></p>
         </div>
         <section class="notify" aria-label="Notifications on this device">
           <span class="notify__state" id="notify-state" data-state="unknown">
@@ -253,6 +267,10 @@ export function PatientsPage(props: { asset: LayoutProps['asset']; user: PageUse
           <input type="checkbox" id="patients-low" />
           Only patients below {ADHERENCE_MINIMUM_DAYS} days
         </label>
+        <label class="check">
+          <input type="checkbox" id="patients-discharged" />
+          Show discharged patients
+        </label>
         <span class="muted small" id="patients-count" aria-live="polite"></span>
       </div>
       <div class="card patients-card">
@@ -303,9 +321,15 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
           </p>
           <h1 id="patient-name">Patient</h1>
           <p class="muted small" id="patient-meta"></p>
+          <p class="patient-status" id="patient-status" hidden></p>
         </div>
         <dl class="stats" id="patient-stats"></dl>
       </div>
+
+      <section class="card card--warning" id="device-clock" aria-labelledby="device-clock-title" hidden>
+        <h2 id="device-clock-title">A device's clock is wrong</h2>
+        <div id="device-clock-body"></div>
+      </section>
 
       <section class="card" aria-labelledby="trends-title">
         <div class="card__head">
@@ -369,10 +393,13 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
             </table>
           </div>
         </section>
-        <section class="card" aria-labelledby="team-title">
-          <h2 id="team-title">Care team</h2>
-          <ul class="team" id="team-list"></ul>
-        </section>
+        <div>
+          <section class="card" aria-labelledby="team-title">
+            <h2 id="team-title">Care team</h2>
+            <ul class="team" id="team-list"></ul>
+          </section>
+          <MonitoringCard />
+        </div>
       </div>
 
       <section class="card" aria-labelledby="plan-title">
@@ -426,6 +453,208 @@ export function PatientPage(props: { asset: LayoutProps['asset']; user: PageUser
             Show all
           </button>
         </p>
+      </section>
+    </Layout>
+  );
+}
+
+/** The patient's monitoring status: pause, resume, discharge (with a confirmation), and its history. */
+function MonitoringCard() {
+  return (
+    <section class="card" aria-labelledby="status-title">
+      <h2 id="status-title">Monitoring</h2>
+      <p id="status-now" class="status-now">
+        Loading…
+      </p>
+      <div class="status-actions" id="status-actions"></div>
+      <form class="stack-form" id="pause-form" hidden>
+        <div class="form-field">
+          <label for="pause-until">Resume on (optional)</label>
+          <input type="date" id="pause-until" aria-describedby="pause-until-help" />
+          <span class="muted small" id="pause-until-help">
+            Monitoring starts again at the beginning of that day, in the patient's time zone. Leave empty to resume by
+            hand.
+          </span>
+        </div>
+        <div class="form-field">
+          <label for="pause-reason">Reason (optional)</label>
+          <input type="text" id="pause-reason" maxlength={500} placeholder="e.g. In hospital" />
+        </div>
+        <p class="muted small">
+          While paused, readings are stored but open no alerts, and missing-data rules stop. Open alerts stay open.
+        </p>
+        <div class="form-buttons">
+          <button type="submit" class="button button--primary">
+            Pause monitoring
+          </button>
+          <button type="button" class="button button--quiet" data-cancel>
+            Cancel
+          </button>
+        </div>
+      </form>
+      <form class="stack-form confirm" id="discharge-form" hidden>
+        <p id="discharge-warning">
+          <strong>Discharge this patient?</strong> Monitoring ends: no alerts, missing-data rules stop, every open alert
+          is resolved with the note “discharged”, and the patient leaves the patient list. Readings are still stored.
+        </p>
+        <div class="form-field">
+          <label for="discharge-reason">Reason (optional)</label>
+          <input type="text" id="discharge-reason" maxlength={500} placeholder="e.g. Program completed" />
+        </div>
+        <div class="form-buttons">
+          <button type="submit" class="button button--danger" aria-describedby="discharge-warning">
+            Discharge patient
+          </button>
+          <button type="button" class="button button--quiet" data-cancel>
+            Cancel
+          </button>
+        </div>
+      </form>
+      <p class="status-line" id="status-message" role="status"></p>
+      <h3 class="subhead">History</h3>
+      <ol class="history" id="status-history"></ol>
+    </section>
+  );
+}
+
+export function SettingsPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
+  return (
+    <Layout
+      title="Settings"
+      page="settings"
+      asset={props.asset}
+      scripts={['settings.js']}
+      user={props.user}
+      nav="settings"
+      data={props.data}
+    >
+      <div class="page-head">
+        <div>
+          <h1>Settings</h1>
+          <p class="muted small" id="settings-zone"></p>
+        </div>
+      </div>
+      <section class="card" aria-labelledby="away-title">
+        <h2 id="away-title">Away periods</h2>
+        <p class="muted small away-help">
+          While you are away, alerts skip you and go to the next person on the care team (and to the on-call clinician
+          if nobody else can be reached). Set your holidays and days off here.
+        </p>
+        <div class="table-wrap">
+          <table class="table table--stack" id="away-table">
+            <caption class="sr-only">Your away periods, earliest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">From</th>
+                <th scope="col">Until</th>
+                <th scope="col">Note</th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody id="away-body">
+              <tr>
+                <td colspan={4} class="muted">
+                  Loading…
+                </td>
+              </tr>
+            </tbody>
+          </table>
+        </div>
+        <form class="period-form" id="away-form" novalidate>
+          <h3 class="subhead">Add an away period</h3>
+          <div class="form-row">
+            <div class="form-field">
+              <label for="away-from">From</label>
+              <input type="datetime-local" id="away-from" required />
+            </div>
+            <div class="form-field">
+              <label for="away-until">Until</label>
+              <input type="datetime-local" id="away-until" required />
+            </div>
+            <div class="form-field form-field--wide">
+              <label for="away-note">Note (optional)</label>
+              <input type="text" id="away-note" maxlength={200} placeholder="e.g. Holiday" />
+            </div>
+          </div>
+          <button type="submit" class="button button--primary">
+            Add away period
+          </button>
+        </form>
+        <p class="status-line" id="away-status" role="status"></p>
+      </section>
+    </Layout>
+  );
+}
+
+export function OnCallPage(props: { asset: LayoutProps['asset']; user: PageUser; data: Record<string, string> }) {
+  return (
+    <Layout
+      title="On-call rota"
+      page="on-call"
+      asset={props.asset}
+      scripts={['on-call.js']}
+      user={props.user}
+      nav="on-call"
+      data={props.data}
+    >
+      <div class="page-head">
+        <div>
+          <h1>On-call rota</h1>
+          <p class="muted small" id="rota-zone"></p>
+          <p class="on-call-now" id="rota-now"></p>
+        </div>
+      </div>
+      <section class="card" aria-labelledby="shifts-title">
+        <h2 id="shifts-title">Shifts</h2>
+        <p class="muted small away-help">
+          The clinician on shift gets at once any alert that reached nobody on its care team, and is the tier after the
+          primary care physician.
+        </p>
+        <div class="table-wrap">
+          <table class="table table--stack" id="shifts-table">
+            <caption class="sr-only">On-call shifts, earliest first</caption>
+            <thead>
+              <tr>
+                <th scope="col">Clinician</th>
+                <th scope="col">From</th>
+                <th scope="col">Until</th>
+                <th scope="col">
+                  <span class="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody id="shifts-body">
+              <tr>
+                <td colspan={4} class="muted">
+                  Loading…
+                </td>
+              </tr>
+            </tbody>
+          </table>
+        </div>
+        <form class="period-form" id="shift-form" novalidate>
+          <h3 class="subhead">Add a shift</h3>
+          <div class="form-row">
+            <div class="form-field form-field--wide">
+              <label for="shift-clinician">Clinician</label>
+              <select id="shift-clinician" required></select>
+            </div>
+            <div class="form-field">
+              <label for="shift-from">From</label>
+              <input type="datetime-local" id="shift-from" required />
+            </div>
+            <div class="form-field">
+              <label for="shift-until">Until</label>
+              <input type="datetime-local" id="shift-until" required />
+            </div>
+          </div>
+          <button type="submit" class="button button--primary">
+            Add shift
+          </button>
+        </form>
+        <p class="status-line" id="rota-status" role="status"></p>
       </section>
     </Layout>
   );

@@ -4,7 +4,16 @@ import type { JSX } from 'hono/jsx/jsx-runtime';
 import type { PatientAccess } from '../care-team/access.ts';
 import { SESSION_COOKIE, type AppEnv, type Principal } from '../auth/middleware.ts';
 import { assetUrl, loadAssets, loadServiceWorker } from './assets.ts';
-import { InboxPage, LoginPage, MessagePage, PatientPage, PatientsPage, type PageUser } from './pages.tsx';
+import {
+  InboxPage,
+  LoginPage,
+  MessagePage,
+  OnCallPage,
+  PatientPage,
+  PatientsPage,
+  SettingsPage,
+  type PageUser,
+} from './pages.tsx';
 
 /**
  * Pages: no inline script or style, everything from this origin. uPlot sets styles through the CSSOM
@@ -35,6 +44,8 @@ export interface WebRouteOptions {
    * logoff still happens on a screen left open.
    */
   sessionIdleMs?: number;
+  /** True while no clinician account exists: the sign-in page says how to create the first admin. */
+  needsFirstAdmin?: () => boolean;
 }
 
 type User = Exclude<Principal, { kind: 'device' }>;
@@ -48,13 +59,20 @@ type User = Exclude<Principal, { kind: 'device' }>;
  *   /patients         the patient list with adherence
  *   /patients/:id     trends, readings, care plan, alerts, care team
  *   /alerts/:id       where a push notification leads: the inbox, with that alert highlighted
+ *   /settings         the signed-in clinician's away periods
+ *   /on-call          the on-call rota (administrators)
  *   /logout           signs out (the script calls POST /v1/auth/logout)
  */
-export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: WebRouteOptions) {
+export function webRoute(options: WebRouteOptions) {
+  const { access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS } = options;
   const assets = loadAssets();
   const serviceWorker = loadServiceWorker();
   const asset = (name: string) => assetUrl(assets, name);
-  const bodyData = (extra: Record<string, string> = {}) => ({ 'idle-ms': String(sessionIdleMs), ...extra });
+  /** What every signed-in page's script may read: the idle timeout, and who is signed in (people.ts). */
+  const bodyData = (c: Context<AppEnv>, extra: Record<string, string> = {}) => {
+    const principal = c.get('principal') as User;
+    return { 'idle-ms': String(sessionIdleMs), 'user-id': principal.id, 'user-role': principal.role, ...extra };
+  };
 
   const render = async (c: Context<AppEnv>, page: JSX.Element, status: 200 | 403 | 404 = 200) => {
     c.header('content-security-policy', CONTENT_SECURITY_POLICY);
@@ -125,7 +143,10 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
               : c.req.query('error') === 'script'
                 ? 'Signing in needs JavaScript: turn it on for this site and try again.'
                 : undefined;
-        return render(c, <LoginPage asset={asset} notice={notice} next={next} />);
+        const firstRun = options.needsFirstAdmin?.()
+          ? 'No account exists yet. Whoever runs the service creates the first admin where it runs: npm run admin -- create-admin --email you@agency.example --name "Your Name" (it prints the password).'
+          : undefined;
+        return render(c, <LoginPage asset={asset} notice={notice ?? firstRun} next={next} />);
       })
       // The sign-in form is sent by its script; this answers only a browser that submitted it without one.
       .post('/login', (c) => c.redirect('/login?error=script', 303))
@@ -134,9 +155,40 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
         if (!principal || principal.kind === 'device') return c.redirect('/login?signedOut=1', 302);
         return render(c, <MessagePage asset={asset} page="logout" title="Signing out" message="Signing you out…" />);
       })
-      .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/', signedIn, (c) => render(c, <InboxPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
       .get('/alerts/:id', signedIn, (c) => c.redirect(`/?${new URLSearchParams({ alert: c.req.param('id') })}`, 302))
-      .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData()} />))
+      .get('/patients', signedIn, (c) => render(c, <PatientsPage asset={asset} user={userOf(c)} data={bodyData(c)} />))
+      .get('/settings', signedIn, (c) => {
+        const principal = c.get('principal') as User;
+        // Away periods belong to a clinician account; the admin token is not one.
+        const page =
+          principal.kind === 'clinician' ? (
+            <SettingsPage asset={asset} user={userOf(c)} data={bodyData(c)} />
+          ) : (
+            <MessagePage
+              asset={asset}
+              user={userOf(c)}
+              title="No settings for the admin token"
+              message="Away periods belong to clinician accounts. Sign in with your own account to set yours."
+            />
+          );
+        return render(c, page);
+      })
+      .get('/on-call', signedIn, (c) => {
+        if ((c.get('principal') as User).role !== 'admin') {
+          return render(
+            c,
+            <MessagePage
+              asset={asset}
+              user={userOf(c)}
+              title="For administrators"
+              message="The on-call rota is set by an administrator. The inbox says who is on call now."
+            />,
+            403,
+          );
+        }
+        return render(c, <OnCallPage asset={asset} user={userOf(c)} data={bodyData(c)} />);
+      })
       .get('/patients/:id', signedIn, (c) => {
         const principal = c.get('principal') as User;
         const patientId = c.req.param('id');
@@ -152,24 +204,46 @@ export function webRoute({ access, sessionIdleMs = DEFAULT_SESSION_IDLE_MS }: We
             404,
           );
         }
-        // The same rule as PUT /v1/patients/:id/care-plan: an administrator, or a physician on the care team.
-        const canEditPlan =
-          principal.role === 'admin' ||
-          (principal.role === 'physician' && access.teamRole(principal, patientId) !== undefined);
+        // The same rules as PUT /v1/patients/:id/care-plan (an administrator, or a physician on the care team)
+        // and PATCH /v1/patients/:id (an administrator, or anyone on the care team).
+        const teamRole = access.teamRole(principal, patientId);
+        const canEditPlan = principal.role === 'admin' || (principal.role === 'physician' && teamRole !== undefined);
+        const canChangeStatus = principal.role === 'admin' || teamRole !== undefined;
         return render(
           c,
           <PatientPage
             asset={asset}
             user={userOf(c)}
-            data={bodyData({ 'patient-id': patientId, 'can-edit-plan': String(canEditPlan) })}
+            data={bodyData(c, {
+              'patient-id': patientId,
+              'can-edit-plan': String(canEditPlan),
+              'can-change-status': String(canChangeStatus),
+            })}
           />,
         );
       })
   );
 }
 
-/** Where to go after signing in: a path on this site only (no `//host` or `/\host`, which browsers treat as another site). */
+/** Resolves relative targets; any origin would do, since only a path on it is ever accepted. */
+const OWN_ORIGIN = 'http://homewatch.invalid';
+
+/**
+ * Where to go after signing in: a path on this site, or `/`. Browsers drop tabs and newlines from URLs
+ * and read `\` as `/`, so `/\t/evil.example` is `//evil.example`, another site; such characters are
+ * refused outright (a newline would also break the Location header). What is left is resolved as the
+ * browser would resolve it, and kept only if it stays on this origin with a path that starts with a
+ * single `/` (`/.//evil.example` normalises to `//evil.example`). The normalised form is returned.
+ */
 export function safeNext(next: string | undefined): string {
-  if (!next?.startsWith('/') || next.startsWith('//') || next.startsWith('/\\')) return '/';
-  return next;
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
+  if (!next?.startsWith('/') || /[\u0000-\u001f\u007f-\u009f\\]/.test(next)) return '/';
+  let url: URL;
+  try {
+    url = new URL(next, OWN_ORIGIN);
+  } catch {
+    return '/';
+  }
+  if (url.origin !== OWN_ORIGIN || !url.pathname.startsWith('/') || url.pathname.startsWith('//')) return '/';
+  return url.pathname + url.search + url.hash;
 }

@@ -161,6 +161,8 @@ export interface PushReceiver {
    * verification are answered with their error and do not use up the queue.
    */
   respondWith(subscriptionIdOrEndpoint: string | { endpoint: string }, responses: CannedResponse[]): void;
+  /** Drops the canned answers not used yet, so a test that failed early leaves none for the next one. */
+  dropResponses(subscriptionIdOrEndpoint: string | { endpoint: string }): void;
   /** Resolves with the first message (already received or future) matching `predicate`. */
   waitFor(predicate: (message: ReceivedPush) => boolean, timeoutMs?: number): Promise<ReceivedPush>;
   /** Resolves with the first attempt (already made or future) matching `predicate`, e.g. a retry after a 429. */
@@ -480,6 +482,9 @@ export async function startPushReceiver(): Promise<PushReceiver> {
     },
     respondWith(ref, responses) {
       lookup(ref).queue.push(...responses);
+    },
+    dropResponses(ref) {
+      lookup(ref).queue.length = 0;
     },
     waitFor(predicate, timeoutMs = 5000) {
       return waitForIn(messages, describeState, predicate, timeoutMs, 'push message');

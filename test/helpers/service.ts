@@ -113,6 +113,10 @@ export class ServiceClient {
           reason: string;
           payload: unknown;
           rawPayload: string;
+          /** Set when only the payload's first 4 KiB is kept (it was over 16 KiB). */
+          truncated?: true;
+          bytes?: number | null;
+          sha256?: string | null;
           errors: Array<{ path: string; message: string }>;
         }>;
       }

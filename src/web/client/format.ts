@@ -1,4 +1,5 @@
 import { CARE_TEAM_ROLE_LABELS, type CareTeamRole } from '../../domain/care-team.ts';
+import { nextLocal, startOfLocal } from '../../domain/calendar.ts';
 import { KG_PER_UNIT, READING_TYPE_LABELS } from '../../domain/measurements.ts';
 import { h } from './dom.ts';
 import type { Reading } from './responses.ts';
@@ -20,8 +21,11 @@ export function ago(iso: string | null | undefined, now = Date.now()): string {
   return days === 1 ? 'yesterday' : `${days} days ago`;
 }
 
-/** 'plain': like 'short', for a page that already says which time zone its times are in. */
-export type DateStyle = 'short' | 'time' | 'date' | 'plain';
+/**
+ * 'plain': like 'short', for a page that already says which time zone its times are in; 'clock': like
+ * 'time', without the zone's name.
+ */
+export type DateStyle = 'short' | 'time' | 'date' | 'plain' | 'clock';
 
 const formats = new Map<string, Intl.DateTimeFormat>();
 export function dateTime(iso: string, timeZone?: string, style: DateStyle = 'short'): string {
@@ -29,13 +33,13 @@ export function dateTime(iso: string, timeZone?: string, style: DateStyle = 'sho
   let format = formats.get(key);
   if (!format) {
     const options: Intl.DateTimeFormatOptions =
-      style === 'time'
+      style === 'time' || style === 'clock'
         ? { hour: 'numeric', minute: '2-digit' }
         : style === 'date'
           ? { month: 'short', day: 'numeric', year: 'numeric' }
           : { month: 'short', day: 'numeric', hour: 'numeric', minute: '2-digit' };
     if (timeZone) options.timeZone = timeZone;
-    if (timeZone && style !== 'date' && style !== 'plain') options.timeZoneName = 'short';
+    if (timeZone && (style === 'short' || style === 'time')) options.timeZoneName = 'short';
     format = new Intl.DateTimeFormat('en-US', options);
     formats.set(key, format);
   }
@@ -86,3 +90,29 @@ export function splitMessage(message: string | null | undefined): [string, strin
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
+
+/** The browser's own time zone: what a page without a patient shows times in. */
+export const ownTimeZone = (): string => Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+/**
+ * A time close to now, as a nurse says it: "7:10 AM today", "7:10 AM yesterday", "7:10 AM tomorrow",
+ * else "Mar 3, 7:10 AM". Days are those of `timeZone` (the browser's by default).
+ */
+export function near(iso: string, now = Date.now(), timeZone = ownTimeZone()): string {
+  const t = Date.parse(iso);
+  const today = startOfLocal(now, 'day', timeZone);
+  const tomorrow = nextLocal(today, 'day', timeZone);
+  const clock = dateTime(iso, timeZone, 'clock');
+  if (t >= today && t < tomorrow) return `${clock} today`;
+  if (t >= startOfLocal(today - 1, 'day', timeZone) && t < today) return `${clock} yesterday`;
+  if (t >= tomorrow && t < nextLocal(tomorrow, 'day', timeZone)) return `${clock} tomorrow`;
+  return dateTime(iso, timeZone, 'plain');
+}
+
+/** A label inside a sentence: "weight", but "SpO2" stays as it is written. */
+export function inSentence(label: string): string {
+  return /[A-Z]/.test(label.slice(1)) ? label : label.toLowerCase();
+}
+
+/** "reopened: new episode" → "Reopened: new episode". */
+export const capitalized = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1);

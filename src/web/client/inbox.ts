@@ -1,12 +1,35 @@
 // The nurse's alert inbox: GET /v1/inbox every 10 s (one request, ordered open → acknowledged, then by
 // severity, then newest), acknowledge and resolve in place, and the device's Web Push subscription.
+import {
+  acknowledgementExpiryText,
+  episodeText,
+  lateText,
+  observedText,
+  reopenedText,
+  resentText,
+} from './alert-text.ts';
 import { api, toApiError } from './api.ts';
 import { byId, h, icon, severityBadge, WORST_FIRST, type IconName } from './dom.ts';
-import { ago, dateTime, plural, readingText, splitMessage, teamRole, time } from './format.ts';
+import { ago, capitalized, dateTime, plural, readingText, splitMessage, teamRole, time } from './format.ts';
 import { every, hideBanner, showBanner } from './frame.ts';
-import type { Alert, Inbox, InboxAlert, Patient } from './responses.ts';
+import { listClinicians, namer } from './people.ts';
+import { onCallText } from './periods.ts';
+import type { Alert, Inbox, InboxAlert, OnCall, Patient } from './responses.ts';
 
 const POLL_MS = 10_000;
+/** Shifts change by the hour: the on-call line is read once a minute. */
+const ON_CALL_POLL_MS = 60_000;
+
+/**
+ * What "quiet for" offers when resolving: no new alert from that rule for this patient until then. The
+ * API takes any duration up to 30d; these are the choices a nurse needs.
+ */
+const QUIET_CHOICES: Array<[value: string, label: string]> = [
+  ['', 'Don’t quiet'],
+  ['1d', '1 day'],
+  ['7d', '7 days'],
+  ['30d', '30 days'],
+];
 
 type Status = InboxAlert['status'];
 const lists: Record<Status, HTMLElement> = {
@@ -41,6 +64,8 @@ function notifiedText(alert: InboxAlert): string {
     );
   }
   if (alert.webhooksDelivered) parts.push(plural(alert.webhooksDelivered, 'webhook'));
+  const resent = resentText(alert.escalation);
+  if (resent) parts.push(`${resent}: nobody acknowledged`);
   const esc = alert.escalation;
   if (alert.severity === 'info') parts.push('Not pushed: info alerts wait in the inbox');
   else if (esc?.unreachable) parts.push('Reached nobody: no one on the care team has notifications turned on');
@@ -55,9 +80,19 @@ function notifiedText(alert: InboxAlert): string {
 function statusText(alert: InboxAlert): string {
   if (alert.status === 'resolved') return `Resolved by ${alert.resolvedByName || 'someone'} ${ago(alert.resolvedAt)}`;
   const cleared = alert.active ? '' : ' · condition cleared on the newest reading';
-  if (alert.status === 'acknowledged')
-    return `Acknowledged by ${alert.acknowledgedByName || 'someone'} ${ago(alert.acknowledgedAt)}${cleared}`;
-  return `Open${cleared}`;
+  if (alert.status === 'acknowledged') {
+    const expiry = alert.active ? acknowledgementExpiryText(alert) : '';
+    return `Acknowledged by ${alert.acknowledgedByName || 'someone'} ${ago(alert.acknowledgedAt)}${cleared}${expiry ? ` · ${expiry}` : ''}`;
+  }
+  const reopened = reopenedText(alert);
+  return `Open${reopened ? ` · ${reopened} ${ago(alert.reopenedAt)}` : ''}${cleared}`;
+}
+
+/** The reading that triggered the alert, and whether it arrived late. */
+function readingLine(alert: InboxAlert): string {
+  if (!alert.reading) return '';
+  const late = lateText(alert);
+  return `${readingText(alert.reading)} · ${late || `measured ${dateTime(alert.reading.measuredAt)}`}`;
 }
 
 /** What changes a card's content; the relative times are refreshed separately. */
@@ -71,16 +106,18 @@ const signature = (a: InboxAlert) =>
     a.escalation,
     a.acknowledgedBy,
     a.note,
+    a.episode,
+    a.reopenedAt,
+    a.late,
+    a.observed,
   ]);
 
 function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
   const id = alert.id;
   const [headline, detail] = splitMessage(alert.message);
-  const readingLine = alert.reading
-    ? `${readingText(alert.reading)} · measured ${dateTime(alert.reading.measuredAt)}`
-    : alert.metric
-      ? `No ${alert.metric} reading received`
-      : '';
+  // Alerts from before observed values were kept say at least which reading is missing.
+  const observed = observedText(alert) || (!alert.reading && alert.metric ? `No ${alert.metric} reading received` : '');
+  const reopened = reopenedText(alert);
   const error = h('p', { class: 'card-error', role: 'alert', hidden: true });
   const noteId = `note-${id}`;
   const formId = `resolve-${id}`;
@@ -103,11 +140,28 @@ function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
     maxlength: '2000',
     placeholder: 'e.g. Called patient; recheck normal, no symptoms',
   });
+  const quietId = `quiet-${id}`;
+  const quiet = h(
+    'select',
+    { id: quietId, name: 'quietFor', 'aria-describedby': `${quietId}-help` },
+    QUIET_CHOICES.map(([value, label]) => h('option', { value }, label)),
+  );
   const form = h(
     'form',
     { class: 'resolve-form', id: formId, hidden: true },
     h('label', { for: noteId }, 'Note (optional)'),
     note,
+    h(
+      'div',
+      { class: 'resolve-form__quiet' },
+      h('label', { for: quietId }, 'Quiet this rule for this patient'),
+      quiet,
+      h(
+        'span',
+        { class: 'muted small', id: `${quietId}-help` },
+        'No new alert from this rule for this patient until then; other rules still alert.',
+      ),
+    ),
     h(
       'div',
       { class: 'resolve-form__buttons' },
@@ -117,7 +171,7 @@ function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
   );
   form.addEventListener('submit', (event) => {
     event.preventDefault();
-    act(card, 'resolve', { note: note.value.trim() || undefined });
+    act(card, 'resolve', { note: note.value.trim() || undefined, quietFor: quiet.value || undefined });
   });
 
   if (alert.status === 'open') {
@@ -174,6 +228,7 @@ function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
           h('a', { href: `/patients/${encodeURIComponent(alert.patientId)}` }, alert.patient.name || 'Unknown patient'),
         ),
         isNew ? h('span', { class: 'new-tag' }, 'New') : null,
+        reopened ? h('span', { class: 'tag tag--reopened' }, capitalized(reopened)) : null,
         when,
       ),
       h('p', { class: 'alert-card__headline', id: headlineId }, headline),
@@ -181,7 +236,22 @@ function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
       h(
         'dl',
         { class: 'facts' },
-        readingLine ? h('div', { class: 'fact--reading' }, h('dt', {}, 'Reading'), h('dd', {}, readingLine)) : null,
+        observed
+          ? h(
+              'div',
+              { class: 'fact--observed' },
+              h('dt', {}, 'Observed'),
+              h('dd', { 'data-field': 'observed' }, observed),
+            )
+          : null,
+        alert.reading
+          ? h(
+              'div',
+              { class: 'fact--reading' },
+              h('dt', {}, 'Reading'),
+              h('dd', { 'data-field': 'reading', class: alert.late ? 'late' : undefined }),
+            )
+          : null,
         h('div', { class: 'fact--times' }, h('dt', {}, 'Times'), h('dd', { 'data-field': 'count' })),
         h(
           'div',
@@ -209,13 +279,19 @@ function buildCard(alert: InboxAlert, isNew: boolean): HTMLLIElement {
 
 function refreshTimes(card: HTMLElement, alert: InboxAlert): void {
   card.querySelector('.alert-card__when')!.replaceChildren('Opened ', time(alert.openedAt, ago(alert.openedAt)));
+  const episode = episodeText(alert);
   card
     .querySelector('[data-field="count"]')!
     .replaceChildren(
       alert.count === 1 ? 'Once' : `${alert.count} times, last `,
       alert.count === 1 ? '' : time(alert.lastTriggeredAt, ago(alert.lastTriggeredAt)),
+      episode ? ` · ${episode}` : '',
     );
-  if (alert.status !== 'open') card.querySelector('[data-field="status"]')!.textContent = statusText(alert);
+  const reading = card.querySelector('[data-field="reading"]');
+  if (reading) {
+    reading.replaceChildren(alert.late ? icon('warning') : '', readingLine(alert));
+  }
+  card.querySelector('[data-field="status"]')!.textContent = statusText(alert);
 }
 
 function openForm(card: HTMLElement): void {
@@ -234,7 +310,11 @@ function closeForm(card: HTMLElement): void {
   button.focus();
 }
 
-async function act(card: HTMLElement, action: 'acknowledge' | 'resolve', payload?: { note?: string }): Promise<void> {
+async function act(
+  card: HTMLElement,
+  action: 'acknowledge' | 'resolve',
+  payload?: { note?: string; quietFor?: string },
+): Promise<void> {
   const id = card.dataset.alertId!;
   const error = card.querySelector<HTMLElement>('.card-error')!;
   const buttons = card.querySelectorAll('button');
@@ -246,7 +326,12 @@ async function act(card: HTMLElement, action: 'acknowledge' | 'resolve', payload
       body: payload || (action === 'resolve' ? {} : undefined),
     });
     delete card.dataset.editing;
-    announce(action === 'acknowledge' ? 'Alert acknowledged.' : 'Alert resolved.');
+    const quieted = QUIET_CHOICES.find(([value]) => value && value === payload?.quietFor)?.[1];
+    announce(
+      action === 'acknowledge'
+        ? 'Alert acknowledged.'
+        : `Alert resolved.${quieted ? ` Its rule is quiet for this patient for ${quieted}.` : ''}`,
+    );
     const next = nextCard(card);
     await refresh();
     // Keep the keyboard where the work is: on the same alert after acknowledging, on the next one after resolving.
@@ -347,7 +432,12 @@ async function showHighlight(id: string): Promise<void> {
   const body = byId('inbox-focus-body');
   try {
     const alert = await api<Alert>(`/v1/alerts/${encodeURIComponent(id)}`);
-    const patient = await api<Patient>(`/v1/patients/${encodeURIComponent(alert.patientId)}`);
+    const [patient, deliveries] = await Promise.all([
+      api<Patient>(`/v1/patients/${encodeURIComponent(alert.patientId)}`),
+      api<{ escalation: Omit<NonNullable<InboxAlert['escalation']>, 'next'> | null }>(
+        `/v1/alerts/${encodeURIComponent(id)}/deliveries`,
+      ),
+    ]);
     body.replaceChildren(
       buildCard(
         {
@@ -355,7 +445,8 @@ async function showHighlight(id: string): Promise<void> {
           patient: { id: patient.id, name: patient.name },
           notified: [],
           webhooksDelivered: 0,
-          escalation: null,
+          // Repeats and the acknowledgement's expiry; who is next is named only in the inbox's own list.
+          escalation: deliveries.escalation && { ...deliveries.escalation, next: [] },
           acknowledgedByName: null,
           resolvedByName: null,
         },
@@ -387,6 +478,23 @@ async function refresh(): Promise<void> {
 }
 
 every(POLL_MS, refresh);
+
+// ------------------------------------------------------------------------------------------------
+// Who is on call now (GET /v1/on-call); names only where this user may know them (people.ts).
+
+const onCallLine = byId('on-call-now');
+let clinicianNames: Promise<(id: string) => string> | undefined;
+every(ON_CALL_POLL_MS, async () => {
+  try {
+    clinicianNames ??= listClinicians().then(namer);
+    const [onCall, nameOf] = await Promise.all([api<OnCall>('/v1/on-call'), clinicianNames]);
+    onCallLine.textContent = onCallText(onCall, nameOf);
+    onCallLine.hidden = false;
+  } catch (e) {
+    clinicianNames = undefined;
+    if (toApiError(e).status !== 401) onCallLine.hidden = true;
+  }
+});
 
 // ------------------------------------------------------------------------------------------------
 // Notifications on this device (Web Push through the service worker at /sw.js)

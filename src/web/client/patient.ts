@@ -1,17 +1,22 @@
 // The patient page: trend charts (uPlot) from the bucketed readings API with the care plan's thresholds
-// and the alerts drawn on them, recent readings, alert history, care team, and the care plan, which a
-// physician on the team (or an administrator) may change in place.
+// and the alerts drawn on them, recent readings, alert history, care team, the care plan, which a
+// physician on the team (or an administrator) may change in place, the monitoring status (pause, resume,
+// discharge) with its history, and a device whose clock is wrong.
 import type uPlotType from 'uplot';
+import { DEVICE_KIND_LABELS } from '../../domain/device.ts';
 import { parseDuration } from '../../domain/duration.ts';
 import { METRIC_LABELS, METRIC_UNITS, READING_TYPE_LABELS } from '../../domain/measurements.ts';
 import type { Rule } from '../../domain/rule.ts';
 import type { Severity } from '../../domain/severity.ts';
+import { lateText, observedText, reopenedText } from './alert-text.ts';
 import { api, toApiError } from './api.ts';
-import { byId, h, icon, severityBadge, WORST_FIRST } from './dom.ts';
+import { append, byId, h, icon, severityBadge, WORST_FIRST } from './dom.ts';
 import {
   ago,
+  capitalized,
   DAY,
   dateTime,
+  inSentence,
   plural,
   readingText,
   round1,
@@ -23,6 +28,9 @@ import {
   type ShownWeightUnit,
 } from './format.ts';
 import { showBanner } from './frame.ts';
+import { changeText, statusTag, statusText } from './patient-status.ts';
+import { listClinicians, namer } from './people.ts';
+import { startOfLocalDay } from './periods.ts';
 import type {
   Alert,
   BloodPressureStats,
@@ -30,13 +38,16 @@ import type {
   Buckets,
   CarePlan,
   CareTeam,
+  Devices,
   Inbox,
   InboxAlert,
   Patient,
   PatientSummary,
   PatientsSummary,
+  PlanRule,
   Reading,
   ReadingsPage,
+  StatusHistory,
 } from './responses.ts';
 import { conditionText, OP_SYMBOLS, ruleLevel, ruleUnit } from './rule-text.ts';
 
@@ -46,6 +57,7 @@ declare const uPlot: typeof uPlotType;
 const body = document.body;
 const patientId = body.dataset.patientId!;
 const canEditPlan = body.dataset.canEditPlan === 'true';
+const canChangeStatus = body.dataset.canChangeStatus === 'true';
 const base = `/v1/patients/${encodeURIComponent(patientId)}`;
 
 type ChartKind = 'blood_pressure' | 'weight' | 'spo2';
@@ -62,6 +74,9 @@ const state: {
   patient: Patient | null;
   plan: CarePlan | null;
   alerts: InboxAlert[];
+  devices: Devices['devices'];
+  /** Words for a clinician id: "you", a name from the care team (or any, for an administrator), "a colleague". */
+  nameOf: (clinicianId: string) => string;
   trends: Partial<Record<ChartKind, Trend>>;
   charts: Partial<Record<ChartKind, uPlotType>>;
 } = {
@@ -70,6 +85,8 @@ const state: {
   patient: null,
   plan: null,
   alerts: [],
+  devices: [],
+  nameOf: namer([]),
   trends: {},
   charts: {},
 };
@@ -318,7 +335,7 @@ function drawChart(kind: ChartKind): void {
       h(
         'div',
         { class: 'chart__empty' },
-        `No ${config.lines.map((l) => l.label.toLowerCase()).join(' or ')} readings in this period.`,
+        `No ${config.lines.map((l) => inSentence(l.label)).join(' or ')} readings in this period.`,
       ),
     );
     fig.dataset.state = 'empty';
@@ -483,6 +500,10 @@ function renderHeader(patient: Patient, summary: PatientSummary | undefined, adh
   if (patient.externalId) meta.push(`MRN ${patient.externalId}`);
   meta.push(`Times in the patient's time zone, ${patient.timezone}`);
   byId('patient-meta').textContent = meta.join(' · ');
+  const status = byId('patient-status');
+  const tag = statusTag(patient);
+  status.replaceChildren(tag ?? '');
+  status.hidden = !tag;
   if (!summary) return;
   const stat = (label: string, ...value: Array<Node | string>) =>
     h('div', {}, h('dt', {}, label), h('dd', {}, ...value));
@@ -529,7 +550,11 @@ function renderAlerts(): void {
           'td',
           { 'data-label': 'Alert' },
           splitMessage(a.message)[0],
+          [observedText(a, Date.now(), tz), lateText(a)]
+            .filter(Boolean)
+            .map((text) => h('span', { class: 'note' }, capitalized(text))),
           a.count > 1 ? h('span', { class: 'note' }, `${a.count} times, last ${ago(a.lastTriggeredAt)}`) : null,
+          reopenedText(a) ? h('span', { class: 'note' }, `${capitalized(reopenedText(a))} ${ago(a.reopenedAt)}`) : null,
         ),
         h('td', { 'data-label': 'Status' }, status, a.note ? h('span', { class: 'note' }, `Note: ${a.note}`) : null),
       );
@@ -586,13 +611,33 @@ function renderPlan(): void {
       const [headline, rest] = splitMessage(rule.message);
       return h(
         'tr',
-        { 'data-rule-id': rule.id },
+        { 'data-rule-id': rule.id, 'data-quiet': rule.quietUntil ? 'true' : undefined },
         cell,
         h('td', { 'data-label': 'Severity' }, severityBadge(rule.severity)),
         h('td', { 'data-label': 'What to do' }, headline, h('span', { class: 'note' }, rest)),
-        h('td', { 'data-label': 'From' }, rule.template ? `Template: ${rule.template}` : 'Set for this patient'),
+        h('td', { 'data-label': 'From' }, ruleSource(rule)),
       );
     }),
+  );
+}
+
+/** Where a rule comes from: a template, several (merged: one condition, one alert), or this patient's plan. */
+function ruleSource(rule: PlanRule): string {
+  if (rule.templates && rule.templates.length > 1) return `Templates: ${rule.templates.join(', ')} (one rule)`;
+  return rule.template ? `Template: ${rule.template}` : 'Set for this patient';
+}
+
+/** "Quiet until Mar 11, 3:00 PM, set by Grace Holloway": a resolve with quietFor silenced the rule. */
+function quietNote(rule: PlanRule): HTMLElement | null {
+  if (!rule.quietUntil) return null;
+  const tz = state.patient?.timezone;
+  return h(
+    'span',
+    { class: 'note quiet-note', 'data-field': 'quiet' },
+    icon('off'),
+    ` Quiet until ${dateTime(rule.quietUntil, tz, 'plain')}`,
+    rule.quietSetBy ? `, set by ${state.nameOf(rule.quietSetBy)}` : '',
+    ': it opens no new alert for this patient until then',
   );
 }
 
@@ -600,17 +645,19 @@ function renderPlan(): void {
 type ValueRule = Rule & { when: Extract<Rule['when'], { value: number }> };
 const hasValue = (rule: Rule): rule is ValueRule => 'value' in rule.when;
 
-function renderCondition(cell: HTMLElement, rule: Rule): void {
+function renderCondition(cell: HTMLElement, rule: PlanRule): void {
   const text = conditionText(rule);
   cell.replaceChildren(h('span', { class: 'condition' }, text));
-  if (!canEditPlan || !hasValue(rule)) return;
-  const button = h(
-    'button',
-    { type: 'button', class: 'button button--quiet button--small', 'aria-label': `Change: ${text}` },
-    'Change',
-  );
-  button.addEventListener('click', () => openEditor(cell, rule));
-  cell.append(' ', button);
+  if (canEditPlan && hasValue(rule)) {
+    const button = h(
+      'button',
+      { type: 'button', class: 'button button--quiet button--small', 'aria-label': `Change: ${text}` },
+      'Change',
+    );
+    button.addEventListener('click', () => openEditor(cell, rule));
+    cell.append(' ', button);
+  }
+  append(cell, [quietNote(rule)]);
 }
 
 function openEditor(cell: HTMLElement, rule: ValueRule): void {
@@ -657,7 +704,16 @@ function openEditor(cell: HTMLElement, rule: ValueRule): void {
  */
 async function saveValue(rule: ValueRule, value: number): Promise<void> {
   const plan = state.plan!;
-  const strip = ({ template: _template, ...rest }: Rule): Rule => rest;
+  // What the service adds to rules in force is not part of a rule as written; the quiet fields are not
+  // even accepted back (PUT answers 422), so they go too.
+  const strip = ({
+    template: _template,
+    templates: _templates,
+    mergedFrom: _mergedFrom,
+    quietUntil: _quietUntil,
+    quietSetBy: _quietSetBy,
+    ...rest
+  }: PlanRule): Rule => rest;
   const own = plan.rules.filter((r) => !r.template && r.id !== rule.id).map(strip);
   const changed: Rule = { ...strip(rule), when: { ...rule.when, value } };
   if (rule.template) {
@@ -665,10 +721,12 @@ async function saveValue(rule: ValueRule, value: number): Promise<void> {
     changed.source = `${note} ${rule.source || ''}`.trim().slice(0, 500);
   }
   try {
-    const saved = await api<CarePlan>(`${base}/care-plan`, {
+    await api<CarePlan>(`${base}/care-plan`, {
       method: 'PUT',
       body: { templates: plan.templates, rules: [...own, changed] },
     });
+    // Read back rather than keep PUT's answer, which leaves out the rules' quiet times.
+    const saved = await api<CarePlan>(`${base}/care-plan`);
     state.plan = saved;
     renderPlan();
     for (const kind of CHART_KINDS) drawChart(kind);
@@ -745,23 +803,208 @@ async function loadReadings(): Promise<void> {
 }
 
 // ------------------------------------------------------------------------------------------------
+// Monitoring status: pause (optionally until a date), resume, discharge after a confirmation; history
+
+const statusNow = byId('status-now');
+const statusActions = byId('status-actions');
+const statusMessage = byId('status-message');
+const pauseForm = byId('pause-form', HTMLFormElement);
+const dischargeForm = byId('discharge-form', HTMLFormElement);
+const pauseUntil = byId('pause-until', HTMLInputElement);
+const pauseReason = byId('pause-reason', HTMLInputElement);
+const dischargeReason = byId('discharge-reason', HTMLInputElement);
+
+/** What each status means for the readings, in a sentence after the status itself. */
+const STATUS_MEANING: Record<Patient['status'], string> = {
+  active: 'readings are checked against the care plan.',
+  paused: 'readings are stored but open no alerts; missing-data rules are stopped.',
+  discharged: 'monitoring has ended; readings are still stored.',
+};
+
+function setStatusMessage(text: string, kind?: 'ok' | 'error'): void {
+  statusMessage.textContent = text;
+  statusMessage.className = `status-line${kind ? ` status-line--${kind}` : ''}`;
+}
+
+function renderStatus(): void {
+  const patient = state.patient!;
+  statusNow.replaceChildren(h('strong', {}, statusText(patient)), `: ${STATUS_MEANING[patient.status]}`);
+  statusNow.dataset.status = patient.status;
+  const button = (label: string, action: string, onclick: () => void, primary = false) =>
+    h(
+      'button',
+      {
+        type: 'button',
+        class: `button button--small${primary ? ' button--primary' : ''}`,
+        'data-action': action,
+        onclick,
+      },
+      label,
+    );
+  const form = (shown: HTMLFormElement, focus: HTMLElement) => () => {
+    pauseForm.hidden = shown !== pauseForm;
+    dischargeForm.hidden = shown !== dischargeForm;
+    setStatusMessage('');
+    focus.focus();
+  };
+  statusActions.replaceChildren();
+  append(
+    statusActions,
+    canChangeStatus
+      ? [
+          patient.status === 'active'
+            ? button('Pause…', 'pause', form(pauseForm, pauseUntil))
+            : button('Resume monitoring', 'resume', () => changeStatus({ status: 'active' }), true),
+          patient.status !== 'discharged'
+            ? button('Discharge…', 'discharge', form(dischargeForm, dischargeReason))
+            : null,
+        ]
+      : [h('p', { class: 'muted small' }, 'The care team or an administrator changes the monitoring status.')],
+  );
+}
+
+function closeStatusForms(): void {
+  pauseForm.hidden = true;
+  dischargeForm.hidden = true;
+}
+for (const cancel of document.querySelectorAll<HTMLButtonElement>(
+  '#pause-form [data-cancel], #discharge-form [data-cancel]',
+)) {
+  cancel.addEventListener('click', () => {
+    closeStatusForms();
+    statusActions.querySelector<HTMLElement>('button')?.focus();
+  });
+}
+pauseForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const until = pauseUntil.value ? startOfLocalDay(pauseUntil.value, state.patient!.timezone) : undefined;
+  if (pauseUntil.value && (!until || Date.parse(until) <= Date.now())) {
+    setStatusMessage('Choose a day after today, or leave the date empty.', 'error');
+    pauseUntil.focus();
+    return;
+  }
+  changeStatus({ status: 'paused', until, reason: pauseReason.value.trim() || undefined });
+});
+dischargeForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  changeStatus({ status: 'discharged', reason: dischargeReason.value.trim() || undefined });
+});
+
+async function changeStatus(change: { status: Patient['status']; until?: string; reason?: string }): Promise<void> {
+  for (const b of document.querySelectorAll<HTMLButtonElement>(
+    '#status-actions button, #pause-form button, #discharge-form button',
+  ))
+    b.disabled = true;
+  try {
+    state.patient = await api<Patient>(base, { method: 'PATCH', body: change });
+    closeStatusForms();
+    pauseForm.reset();
+    dischargeForm.reset();
+    renderHeader(state.patient, undefined, 0);
+    renderStatus();
+    setStatusMessage(`Monitoring status: ${statusText(state.patient)}.`, 'ok');
+    statusActions.querySelector<HTMLElement>('button')?.focus();
+    // A discharge resolves the open alerts; the history has a new entry.
+    await Promise.all([loadHistory(), loadAlerts()]);
+  } catch (e) {
+    const error = toApiError(e);
+    if (error.status === 401) return;
+    setStatusMessage(`Not changed: ${error.message}`, 'error');
+    renderStatus();
+  } finally {
+    for (const b of document.querySelectorAll<HTMLButtonElement>('#pause-form button, #discharge-form button'))
+      b.disabled = false;
+  }
+}
+
+async function loadHistory(): Promise<void> {
+  const { history } = await api<StatusHistory>(`${base}/status-history`);
+  const list = byId('status-history');
+  const tz = state.patient!.timezone;
+  if (!history.length) {
+    list.replaceChildren(h('li', { class: 'muted' }, 'Monitored since the patient was added; never paused.'));
+    return;
+  }
+  list.replaceChildren(
+    ...history
+      .slice()
+      .reverse()
+      .map((change) =>
+        h(
+          'li',
+          { 'data-status': change.status },
+          time(change.changedAt, dateTime(change.changedAt, tz, 'plain'), tz),
+          h('span', {}, changeText(change, state.nameOf, tz)),
+        ),
+      ),
+  );
+}
+
+async function loadAlerts(): Promise<void> {
+  const inbox = await api<Inbox>(`/v1/inbox?patientId=${encodeURIComponent(patientId)}&resolved=200`);
+  state.alerts = inbox.alerts;
+  renderAlerts();
+  renderDeviceClock();
+}
+
+// ------------------------------------------------------------------------------------------------
+// A device whose clock is wrong (the `device-clock` alert, unresolved)
+
+function renderDeviceClock(): void {
+  const card = byId('device-clock');
+  const tz = state.patient!.timezone;
+  const problems = state.alerts.filter((a) => a.status !== 'resolved' && a.observed?.kind === 'device-clock');
+  card.hidden = problems.length === 0;
+  byId('device-clock-body').replaceChildren(
+    ...problems.map((alert) => {
+      const observed = alert.observed as Extract<NonNullable<Alert['observed']>, { kind: 'device-clock' }>;
+      const device = state.devices.find((d) => d.id === observed.deviceId);
+      const name = device
+        ? `${DEVICE_KIND_LABELS[device.kind]}${device.serial ? ` (serial ${device.serial})` : ''}`
+        : `Device ${observed.deviceId}`;
+      const arrived = alert.reading?.receivedAt;
+      return h(
+        'div',
+        { class: 'device-clock', 'data-device-id': observed.deviceId, 'data-alert-id': alert.id },
+        h('p', {}, h('strong', {}, name), alert.active ? '' : ' (sending current readings again)'),
+        h(
+          'p',
+          {},
+          `Its newest reading is stamped ${dateTime(observed.measuredAt, tz, 'plain')}`,
+          arrived ? ` but arrived ${dateTime(arrived, tz, 'plain')}` : '',
+          '. Until its clock is right, its readings count as measured when they arrive. ',
+          'Ask the patient to set the device’s date and time, then resolve the alert in the inbox.',
+        ),
+      );
+    }),
+  );
+}
+
+// ------------------------------------------------------------------------------------------------
 
 async function load(): Promise<void> {
   try {
-    const [patient, summary, team, plan, inbox] = await Promise.all([
+    const [patient, summary, team, plan, inbox, devices, clinicians] = await Promise.all([
       api<Patient>(base),
       api<PatientsSummary>(`/v1/patients-summary?patientId=${encodeURIComponent(patientId)}`),
       api<CareTeam>(`${base}/care-team`),
       api<CarePlan>(`${base}/care-plan`),
       api<Inbox>(`/v1/inbox?patientId=${encodeURIComponent(patientId)}&resolved=200`),
+      api<Devices>(`${base}/devices`),
+      listClinicians(),
     ]);
     state.patient = patient;
     state.plan = plan;
     state.alerts = inbox.alerts;
+    state.devices = devices.devices;
+    state.nameOf = namer([...team.members.map((m) => ({ id: m.clinicianId, name: m.name })), ...clinicians]);
     renderHeader(patient, summary.patients[0], summary.adherenceMinimumDays);
     renderTeam(team);
     renderPlan();
     renderAlerts();
+    renderDeviceClock();
+    renderStatus();
+    await Promise.all([loadTrends(), loadReadings(), loadHistory()]);
     await Promise.all([loadTrends(), loadReadings()]);
     body.dataset.loaded = 'true';
   } catch (e) {

@@ -1,14 +1,17 @@
 // The patient list: last reading, open alerts by severity, and RPM adherence (days with a reading in
-// the last 30, flagged below the 16 that CPT 99454 needs), from GET /v1/patients-summary.
+// the last 30, flagged below the 16 that CPT 99454 needs), from GET /v1/patients-summary. Paused patients
+// are marked; discharged ones are left out unless "Show discharged patients" (?status=all) asks for them.
 import { api, toApiError } from './api.ts';
 import { byId, h, icon, severityBadge, WORST_FIRST } from './dom.ts';
 import { ago, DAY, plural, time } from './format.ts';
+import { statusTag } from './patient-status.ts';
 import { every, hideBanner, showBanner } from './frame.ts';
 import type { PatientSummary, PatientsSummary } from './responses.ts';
 
 const tbody = byId('patients-body');
 const sortSelect = byId('patients-sort', HTMLSelectElement);
 const lowOnly = byId('patients-low', HTMLInputElement);
+const showDischarged = byId('patients-discharged', HTMLInputElement);
 const countEl = byId('patients-count');
 /** A last reading older than this is shown as a warning: the devices may have stopped. */
 const STALE_MS = 3 * DAY;
@@ -17,6 +20,8 @@ let data: PatientsSummary | undefined;
 const params = new URLSearchParams(location.search);
 if (params.get('sort')) sortSelect.value = params.get('sort')!;
 if (params.get('low') === '1') lowOnly.checked = true;
+// The same word as GET /v1/patients?status=all.
+if (params.get('status') === 'all') showDischarged.checked = true;
 
 const severityScore = (p: PatientSummary) =>
   p.openAlerts.critical * 10_000 + p.openAlerts.warning * 100 + p.openAlerts.info;
@@ -39,11 +44,17 @@ function row(p: PatientSummary, minimum: number): HTMLTableRowElement {
   const stale = p.lastReadingAt && Date.now() - Date.parse(p.lastReadingAt) > STALE_MS;
   return h(
     'tr',
-    { 'data-patient-id': p.id, 'data-adherence-days': p.adherenceDays, 'data-adherence-low': String(p.adherenceLow) },
+    {
+      'data-patient-id': p.id,
+      'data-status': p.status,
+      'data-adherence-days': p.adherenceDays,
+      'data-adherence-low': String(p.adherenceLow),
+    },
     h(
       'td',
       { 'data-label': 'Patient' },
       h('a', { class: 'patient-link', href: `/patients/${encodeURIComponent(p.id)}` }, p.name),
+      statusTag(p),
       h(
         'span',
         { class: 'patient-sub' },
@@ -95,12 +106,14 @@ function row(p: PatientSummary, minimum: number): HTMLTableRowElement {
 
 function render(): void {
   if (!data) return;
-  const { patients, adherenceMinimumDays } = data;
+  const { adherenceMinimumDays } = data;
+  const patients = data.patients.filter((p) => showDischarged.checked || p.status !== 'discharged');
+  const discharged = data.patients.length - patients.length;
   const shown = patients
     .filter((p) => !lowOnly.checked || p.adherenceLow)
     .sort(SORTS[sortSelect.value as keyof typeof SORTS] ?? SORTS.attention);
   const low = patients.filter((p) => p.adherenceLow).length;
-  countEl.textContent = `${plural(patients.length, 'patient')}, ${low} below ${adherenceMinimumDays} days`;
+  countEl.textContent = `${plural(patients.length, 'patient')}, ${low} below ${adherenceMinimumDays} days${discharged ? ` (${discharged} discharged not shown)` : ''}`;
   if (!shown.length) {
     const text = patients.length
       ? 'Every patient has readings on enough days.'
@@ -115,15 +128,18 @@ function remember(): void {
   const query = new URLSearchParams();
   if (sortSelect.value !== 'attention') query.set('sort', sortSelect.value);
   if (lowOnly.checked) query.set('low', '1');
+  if (showDischarged.checked) query.set('status', 'all');
   history.replaceState(null, '', query.size ? `?${query}` : location.pathname);
   render();
 }
 sortSelect.addEventListener('change', remember);
 lowOnly.addEventListener('change', remember);
+showDischarged.addEventListener('change', remember);
 
 every(60_000, async () => {
   try {
-    data = await api<PatientsSummary>('/v1/patients-summary');
+    // Discharged patients too: the page hides them unless "show discharged" is ticked, without a reload.
+    data = await api<PatientsSummary>('/v1/patients-summary?status=all');
     render();
     hideBanner();
   } catch (e) {

@@ -23,6 +23,16 @@ describe('care-plan rules in words', () => {
       'Average of the last 3 pulse readings > 110 bpm',
     );
     expect(conditionText(rule('weight', { kind: 'missing', for: '3d' }))).toBe('No weight reading for 3d');
+    expect(conditionText(rule('spo2', { kind: 'missing', for: '2d' }))).toBe('No SpO2 reading for 2d');
+  });
+
+  it('says the window of a consecutive or average rule that has one', () => {
+    expect(conditionText(rule('spo2', { kind: 'consecutive', op: '<', value: 90, count: 3, within: '48h' }))).toBe(
+      'SpO2 < 90% on 3 readings in a row, all within 48h',
+    );
+    expect(conditionText(rule('systolic', { kind: 'average', op: '>=', value: 140, count: 6, within: '7d' }))).toBe(
+      'Average of the last 6 systolic readings ≥ 140 mmHg, all within 7d',
+    );
   });
 
   it('draws weight levels in kg whatever unit the rule is written in, and no level for a change', () => {

@@ -59,7 +59,8 @@ ALTER TABLE `escalations` ADD `round` integer DEFAULT 0 NOT NULL;--> statement-b
 ALTER TABLE `escalations` ADD `started_at` integer DEFAULT 0 NOT NULL;--> statement-breakpoint
 ALTER TABLE `patients` ADD `status` text DEFAULT 'active' NOT NULL;--> statement-breakpoint
 ALTER TABLE `patients` ADD `status_until` integer;--> statement-breakpoint
-ALTER TABLE `patients` ADD `status_changed_at` integer;--> statement-breakpoint
+ALTER TABLE `patients` ADD `status_changed_at` integer;
+--> statement-breakpoint
 -- Alerts left open after the last tier (v1 stopped there) go on to the on-call tier and repeats at once.
 UPDATE `escalations` SET `state` = 'pending', `due_at` = CAST(strftime('%s', 'now') AS INTEGER) * 1000
   WHERE `state` = 'done' AND `alert_id` IN (SELECT `id` FROM `alerts` WHERE `status` = 'open');--> statement-breakpoint
