@@ -8,13 +8,14 @@
  *   2. HTTP ingest in batches of 100, against a Hono hello-world.
  *   3. Reading → push latency at a steady rate with a few breaching readings (bench-push.ts).
  *   4. Memory with many connected idle devices.
- *   5. A 90-day bucketed trend query for a patient with a year of readings.
+ *   5. A 90-day bucketed trend query for a patient with a year of readings, and the first page of a
+ *      FHIR search of the same readings, newest first.
  * Beside each ingest figure, the CPU used per reading (Linux /proc): by the service and its main thread,
  * by the baseline, and by the load generator. With everything on the same cores, that says more about a
  * change than readings/s, which move with the machine's speed from one minute to the next.
  * Prints a table, then one JSON line with every figure. Counts only acknowledged readings.
  * Options: --quick (smaller runs), --profile DIR (V8 CPU profiles of the services of 1 and 2),
- * --only mqtt,http,push,memory,trend (just those measures; the table shows the others as -).
+ * --only mqtt,http,push,memory,trend,fhir (just those measures; the table shows the others as -).
  */
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -33,7 +34,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     profile: { type: 'string' },
     'idle-devices': { type: 'string', default: '10000' },
-    only: { type: 'string', default: 'mqtt,http,push,memory,trend' },
+    only: { type: 'string', default: 'mqtt,http,push,memory,trend,fhir' },
   },
 });
 const QUICK = args.quick;
@@ -51,7 +52,7 @@ const HTTP_CONCURRENCY = 16;
 const IDLE_DEVICES = QUICK ? 1000 : Number(args['idle-devices']);
 const DAY = 86_400_000;
 const only = new Set(args.only.split(','));
-const want = (measure: 'mqtt' | 'http' | 'push' | 'memory' | 'trend') => only.has(measure);
+const want = (measure: 'mqtt' | 'http' | 'push' | 'memory' | 'trend' | 'fhir') => only.has(measure);
 
 type Device = { id: string; token: string; patientId: string };
 
@@ -409,9 +410,9 @@ if (want('memory')) {
   await svc.stop();
 }
 
-// 5: a 90-day trend query over a year of readings.
-if (want('trend')) {
-  log('5/5 trend query…');
+// 5: a 90-day trend query, and a FHIR search's first page, over a year of readings.
+if (want('trend') || want('fhir')) {
+  log('5/5 trend query and FHIR search…');
   const svc = await startBenchService();
   const [oximeter] = await provision(svc, 1, 'pulse_oximeter', false);
   const now = Date.now();
@@ -425,20 +426,39 @@ if (want('trend')) {
     }));
     await svc.call('/v1/readings', { readings }, { token: oximeter!.token });
   }
-  const from = new Date(now - 90 * DAY).toISOString();
-  const times: number[] = [];
-  for (let i = 0; i < 50; i++) {
-    const started = performance.now();
-    const { buckets } = (await svc.call(
-      `/v1/patients/${oximeter!.patientId}/readings?type=spo2&bucket=1d&from=${from}`,
-    )) as { buckets: unknown[] };
-    times.push(performance.now() - started);
-    if (buckets.length < 89) throw new Error(`expected about 90 daily buckets, got ${buckets.length}`);
-  }
-  times.sort((a, b) => a - b);
+  /** p50 and p95 of 50 runs of a query, in ms. */
+  const timed = async (query: () => Promise<void>) => {
+    const times: number[] = [];
+    for (let i = 0; i < 50; i++) {
+      const started = performance.now();
+      await query();
+      times.push(performance.now() - started);
+    }
+    times.sort((a, b) => a - b);
+    return { p50: Math.round(quantile(times, 0.5) * 10) / 10, p95: Math.round(quantile(times, 0.95) * 10) / 10 };
+  };
   figures.trendReadings = total;
-  figures.trendQueryP50Ms = Math.round(quantile(times, 0.5) * 10) / 10;
-  figures.trendQueryP95Ms = Math.round(quantile(times, 0.95) * 10) / 10;
+  if (want('trend')) {
+    const from = new Date(now - 90 * DAY).toISOString();
+    const trend = await timed(async () => {
+      const { buckets } = (await svc.call(
+        `/v1/patients/${oximeter!.patientId}/readings?type=spo2&bucket=1d&from=${from}`,
+      )) as { buckets: unknown[] };
+      if (buckets.length < 89) throw new Error(`expected about 90 daily buckets, got ${buckets.length}`);
+    });
+    figures.trendQueryP50Ms = trend.p50;
+    figures.trendQueryP95Ms = trend.p95;
+  }
+  if (want('fhir')) {
+    // What an EHR asks first: the latest vital signs, a page of 100 with its next link.
+    const search = `/fhir/R4/Observation?patient=${oximeter!.patientId}&category=vital-signs&_sort=-date&_count=100`;
+    const fhir = await timed(async () => {
+      const { entry } = (await svc.call(search)) as { entry: unknown[] };
+      if (entry.length !== 100) throw new Error(`expected a page of 100 Observations, got ${entry.length}`);
+    });
+    figures.fhirSearchP50Ms = fhir.p50;
+    figures.fhirSearchP95Ms = fhir.p95;
+  }
   await svc.stop();
 }
 
@@ -465,5 +485,6 @@ ${row(`  CPU µs a reading: Hono ${f('httpBaselineCpuMicros')}, load generator $
 ${row(`reading → push at ${f('pushRateAchieved')} readings/s after ${f('pushWarmupSeconds')} s, ${f('pushes')} pushes (p50 / p99 / max ms)`, `${f('pushP50Ms')} / ${f('pushP99Ms')} / ${f('pushMaxMs')}`, 'p99 ≤ 50')}
 ${row(`RSS with ${f('idleDevices')} idle MQTT devices, 30 s after connecting (MB; peak ${f('rssPeakMb')}, before ${f('rssBeforeMb')})`, `${f('rssWithIdleDevicesMb')}`, '≤ 256')}
 ${row(`90-day daily trend over ${f('trendReadings')} readings (p50 / p95 ms)`, `${f('trendQueryP50Ms')} / ${f('trendQueryP95Ms')}`, '≤ 20')}
+${row(`FHIR Observation search over the same readings, newest first, first page of 100 (p50 / p95 ms)`, `${f('fhirSearchP50Ms')} / ${f('fhirSearchP95Ms')}`, '≤ 20')}
 `);
 console.log(JSON.stringify(figures));

@@ -27,6 +27,8 @@ import type { DeviceDirectory } from './devices/directory.ts';
 import { devicesRoute } from './devices/routes.ts';
 import type { DeviceStore } from './devices/store.ts';
 import { AppError } from './domain/errors.ts';
+import { FHIR_BASE, fhirRoute } from './fhir/routes.ts';
+import type { FhirStore } from './fhir/store.ts';
 import type { Template } from './domain/rule.ts';
 import { readingsRoute } from './ingest/http.ts';
 import type { Ingest } from './ingest/ingest.ts';
@@ -61,6 +63,7 @@ export interface Stores {
   readings: ReadingStore;
   rejections: RejectionLog;
   availability: AvailabilityStore;
+  fhir: FhirStore;
   integrations: IntegrationStore;
 }
 
@@ -210,6 +213,18 @@ export function createApp(options: AppOptions) {
       patients: stores.patients,
       directory: options.directory,
       rejections: stores.rejections,
+      audit,
+    }),
+  );
+  app.route(
+    FHIR_BASE,
+    fhirRoute({
+      fhir: stores.fhir,
+      patients: stores.patients,
+      devices: stores.devices,
+      ingest: options.ingest,
+      limiter: options.limiter,
+      access,
       audit,
     }),
   );

@@ -13,6 +13,7 @@ import { CareTeamStore } from './care-team/store.ts';
 import { ClinicianStore } from './clinicians/store.ts';
 import { DeliveryTargetStore } from './delivery/store.ts';
 import { DeviceStore } from './devices/store.ts';
+import { FhirStore } from './fhir/store.ts';
 import { PatientStore } from './patients/store.ts';
 import { loadTemplates, CarePlanStore } from './care-plans/store.ts';
 import { RuleEngine, type AlertChange } from './rules/engine.ts';
@@ -270,6 +271,7 @@ export async function startHomewatch(config: Config, log: Logger = createLogger(
       readings: readingStore,
       rejections,
       availability,
+      fhir: new FhirStore(db),
       integrations,
     };
     const app = createApp({

@@ -17,13 +17,17 @@ export const BODY_LIMITS = {
 
 const CARE_PLAN = /^\/v1\/patients\/[^/]+\/care-plan$/;
 
+/** Routes that read their bodies themselves, at most BODY_LIMITS.ingest (see `bodyLimitFor`). */
+const SELF_LIMITED = new Set(['/v1/readings', '/fhir/R4', '/fhir/R4/Observation']);
+
 /**
  * The largest body a request may carry, or undefined where the route limits its body itself:
- * `POST /v1/readings` and the vendor webhooks (`POST /v1/vendors/...`) read their bodies as they arrive,
- * with the same 1 MiB, to keep the head of an oversized one among the rejections.
+ * `POST /v1/readings` (src/ingest/http.ts), the FHIR creates (src/fhir/routes.ts) and the vendor webhooks
+ * (`POST /v1/vendors/...`) read their bodies as they arrive, with the same 1 MiB, to keep the head of an
+ * oversized one among the rejections (and, for FHIR, to refuse it with an OperationOutcome).
  */
 export function bodyLimitFor(method: string, path: string): number | undefined {
-  if (method === 'POST' && (path === '/v1/readings' || path.startsWith('/v1/vendors/'))) return undefined;
+  if (method === 'POST' && (SELF_LIMITED.has(path) || path.startsWith('/v1/vendors/'))) return undefined;
   if (path.startsWith('/fhir/') || path.startsWith('/v1/vendors/')) return BODY_LIMITS.ingest;
   if (method === 'PUT' && CARE_PLAN.test(path)) return BODY_LIMITS.carePlan;
   return BODY_LIMITS.default;

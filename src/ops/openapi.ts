@@ -20,6 +20,8 @@ import {
 import { carePlanInputSchema, ruleSchema } from '../domain/rule.ts';
 import { readingInputSchema, MAX_READINGS_PER_BATCH } from '../domain/reading.ts';
 import { ERROR_STATUS } from '../domain/errors.ts';
+import { FHIR_JSON } from '../fhir/mapping.ts';
+import { observationSearchParams, patientSearchParams } from '../fhir/search.ts';
 import { PUSH_VENDORS, WITHINGS } from '../vendors/registry.ts';
 import { createIntegrationSchema, linkWithingsUserSchema } from '../vendors/routes.ts';
 
@@ -113,6 +115,33 @@ const schemas = {
   UpdateClinician: jsonSchema(updateClinicianSchema),
   PatientStatus: jsonSchema(patientStatusSchema),
   OnCallShifts: jsonSchema(onCallShiftsSchema),
+  OperationOutcome: {
+    type: 'object',
+    description:
+      'A FHIR R4 OperationOutcome: each issue names the element in `expression` (FHIRPath) when there is one',
+    required: ['resourceType', 'issue'],
+    properties: {
+      resourceType: { type: 'string', enum: ['OperationOutcome'] },
+      issue: {
+        type: 'array',
+        items: {
+          type: 'object',
+          properties: {
+            severity: { type: 'string' },
+            code: { type: 'string' },
+            diagnostics: { type: 'string' },
+            expression: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+    },
+  },
+  FhirResource: {
+    type: 'object',
+    description: 'A FHIR R4 resource (https://hl7.org/fhir/R4/), as docs/fhir.md describes',
+    required: ['resourceType'],
+    properties: { resourceType: { type: 'string' } },
+  },
   CreateIntegration: jsonSchema(createIntegrationSchema),
   LinkWithingsUser: jsonSchema(linkWithingsUserSchema),
   VendorPayload: {
@@ -167,6 +196,7 @@ const TAGS = {
   push: 'Web push subscriptions of the signed-in clinician',
   webhooks: 'Webhooks that receive every alert event',
   audit: 'The audit trail',
+  fhir: 'FHIR R4 (application/fhir+json; errors are OperationOutcomes): vital signs for EHRs, Observations from gateways',
   ops: 'Liveness, readiness, metrics and this document',
 } as const;
 
@@ -198,12 +228,14 @@ interface OperationSpec {
   body?: SchemaName;
   /** The body may be left out (an empty body reads as `{}`). */
   bodyOptional?: boolean;
+  /** A FHIR interaction: bodies are application/fhir+json, and every error is an OperationOutcome. */
+  fhir?: boolean;
   /** The body's media type, when not JSON. */
   bodyContentType?: string;
   /** Replaces the security requirement its access implies (vendors authenticate in their own ways). */
   security?: Record<string, string[]>[];
   ok: { status?: 200 | 201 | 204; description: string; schema?: SchemaName | JsonSchema; contentType?: string };
-  answers?: Partial<Record<400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503, Answer>>;
+  answers?: Partial<Record<200 | 400 | 401 | 403 | 404 | 409 | 413 | 415 | 422 | 429 | 503, Answer>>;
 }
 
 const SECURITY: Record<Access, Record<string, string[]>[]> = {
@@ -257,7 +289,7 @@ function response(status: number, answer: Answer) {
   const body = schema === undefined ? (status >= 400 ? 'Error' : undefined) : schema;
   // AppError sets Retry-After with 429 and 503, and WWW-Authenticate with 401 (app.ts, onError).
   const headers =
-    (status === 429 || status === 503) && body === 'Error'
+    (status === 429 || status === 503) && (body === 'Error' || body === 'OperationOutcome')
       ? { 'Retry-After': { description: 'Seconds to wait before retrying', schema: { type: 'integer' } } }
       : status === 401
         ? { 'WWW-Authenticate': { description: '`Bearer`', schema: { type: 'string' } } }
@@ -293,7 +325,15 @@ function operation(spec: OperationSpec) {
   }));
   const parameters = [...pathParams, ...queryParams];
   const ok = spec.ok.status ?? 200;
-  const answers = { ...implied, ...spec.answers };
+  const answers = { ...implied, ...spec.answers } as Record<number, Answer>;
+  if (spec.fhir) {
+    for (const [status, answer] of Object.entries(answers)) {
+      // An answer without a body (null) stays without one: Node's own 400 for a malformed request.
+      if (Number(status) < 400 || (typeof answer !== 'string' && answer.schema === null)) continue;
+      const description = typeof answer === 'string' ? answer : answer.description;
+      answers[Number(status)] = { description, schema: 'OperationOutcome', contentType: FHIR_JSON };
+    }
+  }
   return {
     operationId: spec.operationId,
     tags: [spec.tag],
@@ -301,7 +341,12 @@ function operation(spec: OperationSpec) {
     security: spec.security ?? SECURITY[spec.access],
     ...(parameters.length ? { parameters } : {}),
     ...(spec.body
-      ? { requestBody: { required: !spec.bodyOptional, content: content(spec.body, spec.bodyContentType) } }
+      ? {
+          requestBody: {
+            required: !spec.bodyOptional,
+            content: content(spec.body, spec.bodyContentType ?? (spec.fhir ? FHIR_JSON : undefined)),
+          },
+        }
       : {}),
     responses: Object.fromEntries([
       [ok, response(ok, spec.ok)],
@@ -910,6 +955,133 @@ const OPERATIONS: OperationSpec[] = [
     summary: "Checks the audit trail's hash chain (admin)",
     access: 'admin',
     ok: { description: '{ok, checked, brokenAt?}' },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/metadata',
+    operationId: 'getFhirCapabilities',
+    tag: 'fhir',
+    summary: 'The CapabilityStatement: FHIR 4.0.1, the resources, interactions and search parameters served',
+    access: 'public',
+    fhir: true,
+    ok: { description: 'CapabilityStatement', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 400: MALFORMED_REQUEST },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Patient/{id}',
+    operationId: 'readFhirPatient',
+    tag: 'fhir',
+    summary: 'A patient as a FHIR Patient (identifier: the externalId)',
+    access: 'signedIn',
+    fhir: true,
+    ok: { description: 'Patient', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Patient',
+    operationId: 'searchFhirPatients',
+    tag: 'fhir',
+    summary: 'Find a patient by identifier (the externalId); patients outside your care teams are not listed',
+    access: 'signedIn',
+    fhir: true,
+    query: patientSearchParams,
+    ok: { description: 'Bundle (searchset)', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 400: 'No identifier' },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Device/{id}',
+    operationId: 'readFhirDevice',
+    tag: 'fhir',
+    summary: 'A device as a FHIR Device (its type an IEEE 11073 device specialization)',
+    access: 'signedIn',
+    fhir: true,
+    ok: { description: 'Device', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 404: 'No such device, or its patient is not on your care team (unassigned devices: admins only)' },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Observation/{id}',
+    operationId: 'readFhirObservation',
+    tag: 'fhir',
+    summary: 'A vital-signs Observation: a reading id, or {readingId}-hr for the pulse sent with it',
+    access: 'signedIn',
+    fhir: true,
+    ok: { description: 'Observation', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 404: "No such Observation, or not on its patient's care team" },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Observation/{id}/_history/{version}',
+    operationId: 'readFhirObservationVersion',
+    tag: 'fhir',
+    summary: 'An Observation at a version: readings never change, so version 1 is the only one',
+    access: 'signedIn',
+    fhir: true,
+    ok: { description: 'Observation', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 404: "No such Observation or version, or not on its patient's care team" },
+  },
+  {
+    method: 'get',
+    path: '/fhir/R4/Observation',
+    operationId: 'searchFhirObservations',
+    tag: 'fhir',
+    summary: "A patient's vital-signs Observations, a page at a time with absolute self and next links",
+    access: 'signedIn',
+    fhir: true,
+    query: observationSearchParams,
+    ok: { description: 'Bundle (searchset)', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: { 400: 'A search parameter is not valid, or no patient', 404: NOT_YOUR_PATIENT },
+  },
+  {
+    method: 'post',
+    path: '/fhir/R4/Observation',
+    operationId: 'createFhirObservation',
+    tag: 'fhir',
+    summary:
+      'A device or its gateway creates an Observation, stored as a reading; If-None-Exist: identifier=system|value makes it conditional',
+    access: 'device',
+    fhir: true,
+    body: 'FhirResource',
+    ok: { status: 201, description: 'Created: Location names it', schema: 'FhirResource', contentType: FHIR_JSON },
+    answers: {
+      200: {
+        description: 'Already stored (the same identifier, or a duplicate reading): nothing was created',
+        schema: 'FhirResource',
+        contentType: FHIR_JSON,
+      },
+      400: 'Not JSON, or If-None-Exist is not identifier=system|value',
+      413: 'Body over 1 MiB',
+      415: 'Not application/fhir+json (or application/json)',
+      422: 'Not an Observation Homewatch stores, or the reading is refused: each issue names the element',
+      429: "Over the device's rate limit",
+      503: 'The time-series database is too far behind (InfluxDB backend)',
+    },
+  },
+  {
+    method: 'post',
+    path: '/fhir/R4',
+    operationId: 'postFhirBundle',
+    tag: 'fhir',
+    summary: 'A transaction (all or nothing) or batch Bundle of Observation creates, from a device or its gateway',
+    access: 'device',
+    fhir: true,
+    body: 'FhirResource',
+    ok: {
+      description: 'transaction-response or batch-response: response.status for each entry',
+      schema: 'FhirResource',
+      contentType: FHIR_JSON,
+    },
+    answers: {
+      400: 'Not JSON',
+      413: 'Body over 1 MiB, or more than 1000 entries',
+      415: 'Not application/fhir+json (or application/json)',
+      422: 'Not a transaction or batch Bundle, or a transaction with an entry refused: nothing was stored',
+      429: "Over the device's rate limit",
+      503: 'The time-series database is too far behind (InfluxDB backend)',
+    },
   },
   {
     method: 'get',

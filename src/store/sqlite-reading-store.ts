@@ -204,7 +204,8 @@ function rangeConditions(query: {
   return conditions;
 }
 
-function toStored(row: typeof readings.$inferSelect): StoredReading {
+/** A row of `readings` as the StoredReading it holds. */
+export function toStored(row: typeof readings.$inferSelect): StoredReading {
   return {
     id: row.id,
     deviceId: row.deviceId,
