@@ -1007,16 +1007,26 @@ describe.skipIf(!requireBinary('chromium', chromiumAvailable()))(
         );
         expect(rota.now).toBe(ines.id);
         expect(rota.shifts).toEqual([
-          { clinicianId: ines.id, from: new Date(start).toISOString(), until: new Date(end).toISOString() },
-          { clinicianId: osei.id, from: new Date(end).toISOString(), until: new Date(end + 12 * HOUR).toISOString() },
+          {
+            clinicianId: ines.id,
+            name: 'Ines Park',
+            from: new Date(start).toISOString(),
+            until: new Date(end).toISOString(),
+          },
+          {
+            clinicianId: osei.id,
+            name: 'Dr. Amara Osei',
+            from: new Date(end).toISOString(),
+            until: new Date(end + 12 * HOUR).toISOString(),
+          },
         ]);
-        // The admin's inbox names her; a nurse, who may not list clinicians, reads "a colleague".
+        // The inbox names her, for the admin and for a nurse (who may not list clinicians: the rota names her).
         await page.getByRole('link', { name: 'Inbox' }).click();
         await page.locator('#on-call-now:not([hidden])').waitFor();
         expect(await page.locator('#on-call-now').textContent()).toMatch(/^On call now: Ines Park, until /);
         await rosaInbox.goto(`${svc2.url}/`);
         await rosaInbox.locator('#on-call-now:not([hidden])').waitFor();
-        expect(await rosaInbox.locator('#on-call-now').textContent()).toMatch(/^On call now: a colleague, until /);
+        expect(await rosaInbox.locator('#on-call-now').textContent()).toMatch(/^On call now: Ines Park, until /);
         await context.close();
       });
 

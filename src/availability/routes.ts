@@ -24,7 +24,13 @@ export const onCallShiftsSchema = z.strictObject({
   shifts: z
     .array(
       z
-        .strictObject({ clinicianId: z.string().min(1), from: instant, until: instant })
+        .strictObject({
+          clinicianId: z.string().min(1),
+          from: instant,
+          until: instant,
+          /** Output only (GET names the clinician); a rota sent back as it was read may carry it. */
+          name: z.string().nullable().optional(),
+        })
         .refine((p) => p.from < p.until, fromBeforeUntil),
     )
     .max(1000),
@@ -109,7 +115,7 @@ export function onCallRoute({ availability, clinicians, audit }: AvailabilityRou
           : [{ path: `shifts.${i}.clinicianId`, message: 'is not an active nurse or physician' }],
       );
       if (problems.length) throw new AppError('validation_failed', 'The on-call rota is not valid', problems);
-      availability.setShifts(shifts);
+      availability.setShifts(shifts.map(({ clinicianId, from, until }) => ({ clinicianId, from, until })));
       await audit.record({
         at: Date.now(),
         actorId: c.get('principal')!.id,
