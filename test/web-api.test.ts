@@ -163,10 +163,10 @@ describe('GET /v1/patients-summary', () => {
   });
 
   it('says whether each patient is monitored, paused (until when) or discharged', async () => {
-    const summary = async () =>
-      ((await (await svc.admin('/v1/patients-summary')).json()) as { patients: Summary[] }).patients.find(
+    const summary = async (query = '') =>
+      ((await (await svc.admin(`/v1/patients-summary${query}`)).json()) as { patients: Summary[] }).patients.find(
         (p) => p.id === theirs,
-      )!;
+      );
     expect(await summary()).toMatchObject({ status: 'active', statusUntil: null });
     const until = new Date(Date.now() + 3 * DAY).toISOString();
     const pause = await svc.admin(`/v1/patients/${theirs}`, {
@@ -175,9 +175,10 @@ describe('GET /v1/patients-summary', () => {
     });
     expect(pause.status).toBe(200);
     expect(await summary()).toMatchObject({ status: 'paused', statusUntil: until });
-    // Discharged patients stay in the summary (the patient list hides them unless asked).
+    // Discharged patients leave the summary, as they leave the patient list, unless asked for (status=all).
     await svc.admin(`/v1/patients/${theirs}`, { method: 'PATCH', body: { status: 'discharged' } });
-    expect(await summary()).toMatchObject({ status: 'discharged', statusUntil: null });
+    expect(await summary()).toBeUndefined();
+    expect(await summary('?status=all')).toMatchObject({ status: 'discharged', statusUntil: null });
     await svc.admin(`/v1/patients/${theirs}`, { method: 'PATCH', body: { status: 'active' } });
   });
 
