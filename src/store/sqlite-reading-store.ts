@@ -1,4 +1,4 @@
-import { localStarts, nextLocal } from '../domain/calendar.ts';
+import { localStarts } from '../domain/calendar.ts';
 import { and, asc, eq, gt, gte, lt, max, min, or, sql, type Placeholder, type SQL } from 'drizzle-orm';
 import { decodeCursor, encodeCursor } from '../domain/cursor.ts';
 import { dedupeKey, type StoredReading } from '../domain/reading.ts';
@@ -129,8 +129,10 @@ export class SqliteReadingStore implements ReadingStore {
       // Days and weeks of the patient's calendar: found by the calendar, each a query of its own.
       const unit = query.bucket === '1d' ? 'day' : 'week';
       const zone = query.timeZone ?? 'UTC';
-      for (const start of localStarts(span.from, span.to, unit, zone)) {
-        const row = bucket(start, nextLocal(start, unit, zone));
+      const starts = localStarts(span.from, span.to, unit, zone);
+      for (const [i, start] of starts.entries()) {
+        // The next start is the end; past the last one, the span ends first anyway.
+        const row = bucket(start, starts[i + 1] ?? span.to);
         if (row?.count) buckets.push(toBucket(start, row));
       }
       return buckets;
