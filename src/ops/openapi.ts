@@ -1131,7 +1131,7 @@ const OPERATIONS: OperationSpec[] = [
 /**
  * The OpenAPI 3 document, generated from the same zod schemas that validate requests, so it cannot
  * drift from what the service accepts. To document a new route, add its OperationSpec to OPERATIONS;
- * openapi.test.ts lints the document with Redocly's recommended rules and checks every route is in it.
+ * openapi.integration.test.ts lints the document with Redocly's recommended rules and checks every route is in it.
  */
 export function buildOpenApi() {
   const paths: Record<string, Record<string, ReturnType<typeof operation>>> = {};
