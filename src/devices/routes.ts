@@ -1,3 +1,4 @@
+import { recordAccess } from '../care-team/access.ts';
 import { Hono, type Context } from 'hono';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { z } from 'zod';
@@ -38,14 +39,7 @@ export interface DevicesRouteOptions {
 /** `/v1/devices`: provisioning, assignment to a patient, token rotation, and what a device had refused. */
 export function devicesRoute({ devices, patients, directory, rejections, audit }: DevicesRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null) =>
-    audit.record({
-      at: Date.now(),
-      actorId: c.get('principal')!.id,
-      action,
-      patientId,
-      outcome: 'success',
-      requestId: c.get('requestId'),
-    });
+    recordAccess(audit, c, action, patientId, 'success');
   const findDevice = (id: string): Device => {
     const device = devices.get(id);
     if (!device) throw new AppError('not_found', 'No such device');

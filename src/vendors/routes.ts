@@ -1,4 +1,5 @@
 import { type Context, Hono } from 'hono';
+import { recordAccess } from '../care-team/access.ts';
 import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { type AppEnv, requireAdmin } from '../auth/middleware.ts';
@@ -49,14 +50,7 @@ export interface IntegrationsRouteOptions {
 /** `/v1/integrations` (admin): vendor integrations, their rejections, and the Withings users linked to them. */
 export function integrationsRoute({ integrations, devices, patients, directory, audit }: IntegrationsRouteOptions) {
   const record = (c: Context<AppEnv>, action: string, patientId: string | null) =>
-    audit.record({
-      at: Date.now(),
-      actorId: c.get('principal')!.id,
-      action,
-      patientId,
-      outcome: 'success',
-      requestId: c.get('requestId'),
-    });
+    recordAccess(audit, c, action, patientId, 'success');
   const findIntegration = (id: string): Integration => {
     const integration = integrations.get(id);
     if (!integration) throw new AppError('not_found', 'No such integration');
