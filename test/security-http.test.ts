@@ -369,7 +369,10 @@ describe.skipIf(!requireBinary('chromium', findBinary('chromium', 'CHROMIUM_BIN'
         await tab.getByRole('button', { name: 'Sign in' }).click();
         await tab.waitForURL(`${svc.url}/`);
         const { port } = attacker.address() as { port: number };
-        const answer = tab.waitForResponse(`${svc.url}/v1/clinicians`);
+        // The POST the forged form makes (the inbox itself GETs /v1/clinicians for names, answered 200).
+        const answer = tab.waitForResponse(
+          (r) => r.url() === `${svc.url}/v1/clinicians` && r.request().method() === 'POST',
+        );
         await tab.goto(`http://127.0.0.1:${port}/`);
         const response = await answer;
         // Same site (only the port differs): the SameSite=Strict cookie goes with the forged request.
