@@ -493,6 +493,7 @@ export class AlertDelivery {
         alertId: alert.id,
         severity: alert.severity,
         clinicianIds: step.clinicianIds,
+        fresh: step.tier === 0 && step.repeat === 0,
       })),
     );
     const reached = new Set<string>();

@@ -98,6 +98,14 @@ describe('the escalation policy', () => {
     expect(acknowledgementExpired({ status: 'resolved', active: true })).toBe('done');
   });
 
+  it('lets a new alert lead a notification it shares with a repeat of an older one of the same severity', () => {
+    const [notification] = groupNotifications([
+      { alertId: 'old', severity: 'critical', clinicianIds: ['nina'], fresh: false },
+      { alertId: 'new', severity: 'critical', clinicianIds: ['nina'], fresh: true },
+    ]);
+    expect(notification).toEqual({ clinicianId: 'nina', alertIds: ['old', 'new'], severity: 'critical', lead: 'new' });
+  });
+
   it('gives each clinician one notification for alerts due together, at the highest severity, with every id', () => {
     const notifications = groupNotifications([
       { alertId: 'hf-spo2-low', severity: 'warning', clinicianIds: ['nina'] },

@@ -194,22 +194,27 @@ export interface Notification {
  * severity, instead of one push per alert.
  */
 export function groupNotifications(
-  due: ReadonlyArray<{ alertId: string; severity: Severity; clinicianIds: readonly string[] }>,
+  due: ReadonlyArray<{ alertId: string; severity: Severity; clinicianIds: readonly string[]; fresh?: boolean }>,
 ): Notification[] {
-  const byClinician = new Map<string, Notification>();
-  for (const { alertId, severity, clinicianIds } of due) {
+  const byClinician = new Map<string, Notification & { leadFresh: boolean }>();
+  for (const { alertId, severity, clinicianIds, fresh = false } of due) {
     for (const clinicianId of clinicianIds) {
       const notification = byClinician.get(clinicianId);
       if (!notification) {
-        byClinician.set(clinicianId, { clinicianId, alertIds: [alertId], severity, lead: alertId });
+        byClinician.set(clinicianId, { clinicianId, alertIds: [alertId], severity, lead: alertId, leadFresh: fresh });
         continue;
       }
       if (!notification.alertIds.includes(alertId)) notification.alertIds.push(alertId);
-      if (moreSevere(severity, notification.severity)) {
+      // The most severe leads; among equals, news (a first notification) before a repeat of an older alert.
+      const leads =
+        moreSevere(severity, notification.severity) ||
+        (severity === notification.severity && fresh && !notification.leadFresh);
+      if (leads) {
         notification.severity = severity;
         notification.lead = alertId;
+        notification.leadFresh = fresh;
       }
     }
   }
-  return [...byClinician.values()];
+  return [...byClinician.values()].map(({ leadFresh: _, ...notification }) => notification);
 }
