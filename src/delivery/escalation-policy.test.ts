@@ -92,6 +92,13 @@ describe('the escalation policy', () => {
     expect(escalation).toMatchObject({ state: 'pending', nextTier: 0, unreachable: true, dueAt: 100 + 15 * MINUTE });
   });
 
+  it('an alert flagged unreachable loses the flag once a later pass reaches someone', () => {
+    const flagged: Escalation = { ...startEscalation(0), unreachable: true };
+    const step = dueStep(flagged, everyone, policy);
+    expect(afterStep(flagged, step, true, 'critical', 0, policy).unreachable).toBe(false);
+    expect(afterStep(flagged, step, false, 'critical', 0, policy).unreachable).toBe(true);
+  });
+
   it('an expired acknowledgement reopens an alert still active, and stands for one that cleared', () => {
     expect(acknowledgementExpired({ status: 'acknowledged', active: true })).toBe('reopen');
     expect(acknowledgementExpired({ status: 'acknowledged', active: false })).toBe('done');

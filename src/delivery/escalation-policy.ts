@@ -164,15 +164,23 @@ export function afterStep(
 ): Escalation {
   const delay = policy.escalationMs[severity];
   const reachedAnyone = escalation.reachedAnyone || reached;
-  if (step.repeat > 0) return { ...escalation, repeat: step.repeat, dueAt: now + delay, reachedAnyone };
+  // Reached now: no longer an alert that reached nobody (admins' list of unreachable alerts).
+  const unreachable = reached ? false : escalation.unreachable;
+  if (step.repeat > 0) return { ...escalation, repeat: step.repeat, dueAt: now + delay, reachedAnyone, unreachable };
   const next = step.tier + 1;
   if (next < repeatTier(policy)) {
-    return { ...escalation, nextTier: next, dueAt: reached ? now + delay : now, reachedAnyone };
+    return { ...escalation, nextTier: next, dueAt: reached ? now + delay : now, reachedAnyone, unreachable };
   }
   // An on-call tier that reached nobody (no rota, or the on-call clinician away) is skipped at once like any
   // other tier: its slot, one delay after the last tier that was told, is the first repeat.
   if (reachedAnyone)
-    return { ...escalation, nextTier: repeatTier(policy), dueAt: reached ? now + delay : now, reachedAnyone };
+    return {
+      ...escalation,
+      nextTier: repeatTier(policy),
+      dueAt: reached ? now + delay : now,
+      reachedAnyone,
+      unreachable,
+    };
   return { ...escalation, nextTier: 0, dueAt: now + delay, reachedAnyone, unreachable: true };
 }
 
